@@ -1,0 +1,1 @@
+"""Microneedling FAQ assistant: grounded, cited answers from the clinic's own documents."""

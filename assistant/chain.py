@@ -1,0 +1,115 @@
+"""The question-answering path as an LCEL chain: guard, contextualise, retrieve, gather, compose."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
+
+from .answering import (INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Composer,
+                        Evidence, score_units)
+from .embeddings import Embedder
+from .guards import focus_terms, is_urgent, unknown_terms, validate_question
+from .retrieval import HybridRetriever, Snapshot
+from .text import words
+
+# A follow-up is short or points back ("that", "it"); it is retrieved together with the
+# previous question so "how many sessions for that?" keeps its subject.
+FOLLOW_UP_MAX_WORDS = 8
+_POINTING_WORDS = {"that", "it", "this", "those", "these", "they", "them", "there", "its", "one"}
+
+
+def history_questions(history: Sequence | None) -> list[str]:
+    """Earlier user questions from any of the usual history shapes.
+
+    Accepts plain strings (earlier questions), ``{"role": "user", "content": ...}`` messages,
+    and ``[question, answer]`` pairs.
+    """
+    questions = []
+    for turn in history or []:
+        if isinstance(turn, str):
+            questions.append(turn)
+        elif isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
+            questions.append(turn["content"])
+        elif isinstance(turn, (list, tuple)) and turn and isinstance(turn[0], str):
+            questions.append(turn[0])
+    return [q for q in questions if q.strip()]
+
+
+def retrieval_query(question: str, history: Sequence | None, topic: str) -> str:
+    """What to search for: the question, joined to what it points back to.
+
+    With no earlier turn, "it" in "how does it work?" can only mean the assistant's topic.
+    """
+    tokens = words(question)
+    previous = history_questions(history)
+    if previous and (len(tokens) <= FOLLOW_UP_MAX_WORDS or _POINTING_WORDS & set(tokens)):
+        return f"{previous[-1]} {question}"
+    if not previous and _POINTING_WORDS & set(tokens) and topic.lower() not in question.lower():
+        return f"{topic}: {question}"
+    return question
+
+
+def build_chain(
+    retriever: HybridRetriever,
+    snapshots: Callable[[], Snapshot],
+    embedder: Embedder,
+    composer: Composer,
+    *,
+    scope_threshold: float,
+    max_question_chars: int,
+    candidate_units: int = 12,
+    topic: str = "microneedling",
+) -> Runnable:
+    """Input ``{"question": str, "history": list}``; output an ``Answer``."""
+
+    def guard(state: dict) -> dict:
+        question = state["question"]
+        problem = validate_question(question, max_question_chars)
+        # An emergency gets the safety message even in an over-long message.
+        if (problem is None or problem.startswith("Your question is")) and isinstance(question, str) and is_urgent(question):
+            return state | {"answer": Answer(question, URGENT, URGENT_MESSAGE)}
+        if problem is not None:
+            text = question if isinstance(question, str) else ""
+            return state | {"answer": Answer(text, INVALID, problem)}
+        return state | {"answer": None}
+
+    def contextualise(state: dict) -> dict:
+        query = retrieval_query(state["question"], state.get("history"), topic)
+        return state | {"query": snapshots().vocabulary.correct_text(query)}
+
+    def retrieve(state: dict) -> dict:
+        return state | {"passages": retriever.invoke(state["query"])}
+
+    def gather(state: dict) -> dict:
+        snapshot = snapshots()
+        passages = state["passages"]
+        vector = embedder.embed_query(state["query"])
+        units = {u.id: u for u in snapshot.units_for([d.metadata["chunk_id"] for d in passages])}
+        for unit in snapshot.nearest_units(vector, candidate_units):
+            units.setdefault(unit.id, unit)
+        scored = score_units(vector, list(units.values()), focus_terms(state["query"]))
+        chunks = {u.unit.chunk_id: snapshot.meta[u.unit.chunk_id] for u in scored}
+        evidence = Evidence(state["question"], state["query"], passages, scored, chunks)
+        unknown = unknown_terms(state["question"], snapshot.vocabulary.knows)
+        return state | {"evidence": evidence, "unknown": unknown}
+
+    def scope_and_compose(state: dict) -> Answer:
+        evidence: Evidence = state["evidence"]
+        if state["unknown"] or evidence.best_similarity < scope_threshold:
+            return Answer(state["question"], OUT_OF_SCOPE, REFUSAL)
+        return composer(evidence)
+
+    answer_path = (
+        RunnableLambda(contextualise).with_config(run_name="contextualise")
+        | RunnableLambda(retrieve).with_config(run_name="retrieve")
+        | RunnableLambda(gather).with_config(run_name="gather_evidence")
+        | RunnableLambda(scope_and_compose).with_config(run_name="compose")
+    )
+    return (
+        RunnableLambda(guard).with_config(run_name="guard")
+        | RunnableBranch(
+            (lambda s: s["answer"] is not None, RunnableLambda(lambda s: s["answer"]).with_config(run_name="guarded_reply")),
+            answer_path,
+        )
+    ).with_config(run_name="microneedling_assistant")

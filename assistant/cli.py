@@ -1,0 +1,84 @@
+"""Command line: `python -m assistant ask|lookup|calibrate ...` (a stable contract for other tools)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Iterable, TextIO
+
+from .answering import Answer
+from .errors import AssistantError
+from .settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m assistant", description="Microneedling FAQ assistant.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ask = sub.add_parser("ask", help="answer a question ('-' reads one question per line from stdin)")
+    ask.add_argument("question", nargs="+", help="the question, or - to read questions from stdin")
+    ask.add_argument("--json", action="store_true", help="one JSON object per answer, one per line")
+    lookup = sub.add_parser("lookup", help="ranked passages for a query")
+    lookup.add_argument("query", nargs="+")
+    lookup.add_argument("--k", type=int, default=5, help="how many passages (default 5)")
+    lookup.add_argument("--json", action="store_true")
+    calibrate = sub.add_parser("calibrate", help="measure the scope threshold on labelled questions")
+    calibrate.add_argument("--data", default="evals/scope_calibration.jsonl")
+    return parser
+
+
+def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    try:
+        from .service import build_assistant
+
+        settings = Settings.from_env()
+        assistant = build_assistant(settings)
+        if args.command == "ask":
+            questions = _questions(args.question, stdin)
+            for question in questions:
+                _print_answer(assistant.ask(question), args.json, stdout)
+                stdout.flush()
+        elif args.command == "lookup":
+            if args.k <= 0:
+                raise AssistantError(f"--k {args.k} must be a positive number of passages")
+            _print_passages(assistant.lookup(" ".join(args.query), args.k), args.json, stdout)
+        else:
+            from .calibration import run_calibration
+
+            print(run_calibration(assistant, args.data), file=stdout)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _questions(words: list[str], stdin: TextIO) -> Iterable[str]:
+    if words == ["-"]:
+        return (line.rstrip("\n") for line in stdin if line.strip())
+    return [" ".join(words)]
+
+
+def _print_answer(answer: Answer, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        out.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
+        return
+    out.write(f"{answer.answer}\n")
+    for c in answer.citations:
+        out.write(f"  [{c.n}] {c.title} — {c.section} ({c.source}): \"{c.quote}\"\n")
+    out.write(f"Note: {answer.caveat}\n\n")
+
+
+def _print_passages(docs, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        for d in docs:
+            m = d.metadata
+            out.write(json.dumps({"rank": m["rank"], "title": m["title"], "section": m["section"],
+                                  "source": m["source"], "score": m["score"], "text": d.page_content},
+                                 ensure_ascii=False) + "\n")
+        return
+    for d in docs:
+        m = d.metadata
+        out.write(f"{m['rank']}. {m['title']} — {m['section']} (score {m['score']:.4f})\n   {d.page_content}\n")

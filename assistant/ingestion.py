@@ -1,0 +1,198 @@
+"""Incremental ingest: load, clean, chunk, embed only what is new, and publish a new build."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from .chunking import Chunk, chunk_document
+from .cleaning import Dropped, clean_document
+from .embeddings import Embedder
+from .errors import CorpusError
+from .index import BuildInfo, ChromaIndex, Records
+from .loading import corpus_files, file_sha256, load_corpus
+from .settings import Settings
+
+# Bump when cleaning or chunking rules change, so the next ingest re-processes every file.
+PIPELINE_VERSION = "1"
+
+
+@dataclass
+class IngestReport:
+    files: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_unchanged: int = 0
+    chunks_removed: int = 0
+    lines_dropped: int = 0
+    texts_embedded: int = 0
+    seconds: float = 0.0
+    build: str = ""
+    up_to_date: bool = False
+    dropped: list[tuple[str, Dropped]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        state = "index already up to date" if self.up_to_date else f"published build {self.build}"
+        lines = [
+            f"{state}: {self.files} files, {self.chunks_added} chunks added, "
+            f"{self.chunks_unchanged} unchanged, {self.chunks_removed} removed; "
+            f"{self.lines_dropped} lines dropped by cleaning; {self.texts_embedded} texts embedded; "
+            f"{self.seconds:.1f} s"
+        ]
+        lines += [f"skipped {name}: {why}" for name, why in self.skipped]
+        return "\n".join(lines)
+
+
+def pipeline_key(settings: Settings, embedder: Embedder) -> str:
+    raw = f"{PIPELINE_VERSION}|{settings.chunk_max_chars}|{settings.offtopic_threshold}|{embedder.name}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def run_ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
+               rebuild: bool = False, explain: bool = False, progress: bool = True) -> IngestReport:
+    started = time.perf_counter()
+    report = IngestReport()
+    files = {p.relative_to(settings.corpus_dir).as_posix(): file_sha256(p) for p in corpus_files(settings.corpus_dir)}
+    pipeline = pipeline_key(settings, embedder)
+    fingerprint = hashlib.sha256(
+        "\n".join(f"{name}\x1f{sha}" for name, sha in sorted(files.items())).encode()
+    ).hexdigest()[:16]
+
+    current = index.active_build()
+    reusable = current is not None and not rebuild and current.pipeline == pipeline
+    if reusable and current.corpus_fingerprint == fingerprint and not explain:
+        report.files, report.up_to_date, report.build = current.files, True, current.build
+        report.chunks_unchanged = current.chunks
+        report.seconds = time.perf_counter() - started
+        return report
+
+    old_chunks, old_units = _read_current(index, current) if reusable else (_empty(), _empty())
+    old_by_source: dict[str, list[int]] = {}
+    for row, meta in enumerate(old_chunks.metadatas):
+        if files.get(meta["source"]) == meta["file_sha256"]:
+            old_by_source.setdefault(meta["source"], []).append(row)
+
+    # Files whose bytes did not change keep their chunks as they are: no cleaning, no embedding.
+    to_process = set(files) if explain else set(files) - set(old_by_source)
+    loaded = load_corpus(settings.corpus_dir, only=to_process)
+    report.skipped = loaded.skipped
+    new_chunks: list[Chunk] = []
+    for doc in loaded.documents:
+        cleaned = clean_document(doc, embedder.embed_batch, settings.offtopic_threshold)
+        report.lines_dropped += len(cleaned.dropped)
+        report.dropped += [(doc.source, d) for d in cleaned.dropped]
+        new_chunks += chunk_document(cleaned, settings.chunk_max_chars)
+
+    kept_rows = [row for source, rows in old_by_source.items() if source not in to_process for row in rows]
+    old_ids = {cid: row for row, cid in enumerate(old_chunks.ids)}
+    fresh = [c for c in new_chunks if c.id not in old_ids]
+    reused = [c for c in new_chunks if c.id in old_ids]
+
+    if not kept_rows and not new_chunks:
+        raise CorpusError(
+            f"nothing to index in {settings.corpus_dir}: no file could be read "
+            f"({len(report.skipped)} skipped). Add .txt, .md, .html or .pdf documents; the current index is unchanged."
+        )
+
+    chunk_vecs, unit_vecs = _embed(fresh, embedder, settings, progress)
+    report.texts_embedded = len(fresh) + sum(len(c.units) for c in fresh)
+
+    chunks, units = _empty(), _empty()
+    _append_rows(chunks, old_chunks, kept_rows + [old_ids[c.id] for c in reused])
+    wanted = set(chunks.ids)
+    _append_rows(units, old_units, [r for r, m in enumerate(old_units.metadatas) if m["chunk_id"] in wanted])
+    _append_chunks(chunks, units, fresh, chunk_vecs, unit_vecs)
+
+    new_ids = set(chunks.ids)
+    report.files = len({m["source"] for m in chunks.metadatas})
+    report.chunks_added = len(fresh)
+    report.chunks_unchanged = len(new_ids) - len(fresh)
+    report.chunks_removed = len(set(old_chunks.ids) - new_ids)
+
+    if (reusable and current.corpus_fingerprint == fingerprint and not fresh
+            and report.chunks_removed == 0):
+        report.up_to_date, report.build = True, current.build  # --explain on an unchanged corpus
+    else:
+        info = BuildInfo(
+            build=datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + "-" + fingerprint[:6],
+            embedding_model=embedder.name, corpus_fingerprint=fingerprint, pipeline=pipeline,
+            chunks=len(chunks.ids), units=len(units.ids), files=report.files,
+            ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        index.write_build(info, chunks, units)
+        report.build = info.build
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _empty() -> Records:
+    return Records([], [], [], np.zeros((0, 0), dtype=np.float32))
+
+
+def _read_current(index: ChromaIndex, current: BuildInfo) -> tuple[Records, Records]:
+    chunks_col, units_col = index.collections(current.build)
+    return index.read_all(chunks_col), index.read_all(units_col)
+
+
+def _append_rows(target: Records, source: Records, rows: list[int]) -> None:
+    if not rows:
+        return
+    target.ids += [source.ids[r] for r in rows]
+    target.documents += [source.documents[r] for r in rows]
+    target.metadatas += [source.metadatas[r] for r in rows]
+    target.embeddings = _stack(target.embeddings, source.embeddings[rows])
+
+
+def _append_chunks(chunks: Records, units: Records, fresh: list[Chunk], chunk_vecs, unit_vecs) -> None:
+    if not fresh:
+        return
+    for chunk in fresh:
+        chunks.ids.append(chunk.id)
+        chunks.documents.append(chunk.text)
+        chunks.metadatas.append({
+            "source": chunk.source, "title": chunk.title, "section": chunk.section,
+            "file_sha256": chunk.file_sha256, "units": len(chunk.units),
+            "embedding_text": chunk.embedding_text,
+        })
+        for position, unit in enumerate(chunk.units):
+            units.ids.append(chunk.unit_id(position))
+            units.documents.append(unit.text)
+            units.metadatas.append({"chunk_id": chunk.id, "position": position, "line": unit.line})
+    chunks.embeddings = _stack(chunks.embeddings, chunk_vecs)
+    units.embeddings = _stack(units.embeddings, unit_vecs)
+
+
+def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return b.copy() if a.size == 0 else np.concatenate([a, b])
+
+
+def unit_embedding_text(section: str, text: str) -> str:
+    # The section names what a sentence is about, which a bare sentence often leaves out.
+    return f"{section}: {text}"
+
+
+def _embed(fresh: list[Chunk], embedder: Embedder, settings: Settings, progress: bool):
+    texts = [c.embedding_text for c in fresh]
+    texts += [unit_embedding_text(c.section, u.text) for c in fresh for u in c.units]
+    if not texts:
+        return _empty().embeddings, _empty().embeddings
+    batch = settings.embed_batch_size
+    parts = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), desc="embedding", unit="text", file=sys.stderr, disable=None)
+    for start in range(0, len(texts), batch):
+        parts.append(embedder.embed_batch(texts[start:start + batch]))
+        if bar is not None:
+            bar.update(min(batch, len(texts) - start))
+    if bar is not None:
+        bar.close()
+    vectors = np.concatenate(parts)
+    return vectors[: len(fresh)], vectors[len(fresh):]

