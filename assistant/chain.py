@@ -11,7 +11,7 @@ from .answering import (INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, 
 from .embeddings import Embedder
 from .guards import focus_terms, is_urgent, unknown_terms, validate_question
 from .retrieval import HybridRetriever, Snapshot
-from .text import words
+from .text import strip_markup, words
 
 # A follow-up is short or points back ("that", "it"); it is retrieved together with the
 # previous question so "how many sessions for that?" keeps its subject.
@@ -22,18 +22,27 @@ _POINTING_WORDS = {"that", "it", "this", "those", "these", "they", "them", "ther
 def history_questions(history: Sequence | None) -> list[str]:
     """Earlier user questions from any of the usual history shapes.
 
-    Accepts plain strings (earlier questions), ``{"role": "user", "content": ...}`` messages,
-    and ``[question, answer]`` pairs.
+    Accepts plain strings (earlier questions), ``{"role": "user", "content": ...}`` messages
+    (content as text or as a list of ``{"type": "text", "text": ...}`` parts, as Gradio sends
+    it), and ``[question, answer]`` pairs. Anything else is ignored.
     """
     questions = []
     for turn in history or []:
         if isinstance(turn, str):
             questions.append(turn)
-        elif isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
-            questions.append(turn["content"])
+        elif isinstance(turn, dict) and turn.get("role") == "user":
+            questions.append(_message_text(turn.get("content")))
         elif isinstance(turn, (list, tuple)) and turn and isinstance(turn[0], str):
             questions.append(turn[0])
     return [q for q in questions if q.strip()]
+
+
+def _message_text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
 
 
 def retrieval_query(question: str, history: Sequence | None, topic: str) -> str:
@@ -50,66 +59,70 @@ def retrieval_query(question: str, history: Sequence | None, topic: str) -> str:
     return question
 
 
-def build_chain(
-    retriever: HybridRetriever,
-    snapshots: Callable[[], Snapshot],
-    embedder: Embedder,
-    composer: Composer,
-    *,
-    scope_threshold: float,
-    max_question_chars: int,
-    candidate_units: int = 12,
-    topic: str = "microneedling",
-) -> Runnable:
-    """Input ``{"question": str, "history": list}``; output an ``Answer``."""
+class Steps:
+    """The chain's steps as plain methods on dicts, so tools (calibration, evals) can run a part."""
 
-    def guard(state: dict) -> dict:
+    def __init__(self, retriever: HybridRetriever, snapshots: Callable[[], Snapshot], embedder: Embedder,
+                 composer: Composer, *, scope_threshold: float, max_question_chars: int,
+                 candidate_units: int = 12, topic: str = "microneedling") -> None:
+        self.retriever, self.snapshots, self.embedder, self.composer = retriever, snapshots, embedder, composer
+        self.scope_threshold = scope_threshold
+        self.max_question_chars = max_question_chars
+        self.candidate_units = candidate_units
+        self.topic = topic
+
+    def guard(self, state: dict) -> dict:
         question = state["question"]
-        problem = validate_question(question, max_question_chars)
+        problem = validate_question(question, self.max_question_chars)
         # An emergency gets the safety message even in an over-long message.
-        if (problem is None or problem.startswith("Your question is")) and isinstance(question, str) and is_urgent(question):
+        too_long_only = problem is not None and problem.startswith("Your question is")
+        if (problem is None or too_long_only) and is_urgent(question):
             return state | {"answer": Answer(question, URGENT, URGENT_MESSAGE)}
         if problem is not None:
-            text = question if isinstance(question, str) else ""
-            return state | {"answer": Answer(text, INVALID, problem)}
+            return state | {"answer": Answer(question if isinstance(question, str) else "", INVALID, problem)}
         return state | {"answer": None}
 
-    def contextualise(state: dict) -> dict:
-        query = retrieval_query(state["question"], state.get("history"), topic)
-        return state | {"query": snapshots().vocabulary.correct_text(query)}
+    def contextualise(self, state: dict) -> dict:
+        query = retrieval_query(strip_markup(state["question"]), state.get("history"), self.topic)
+        return state | {"query": self.snapshots().vocabulary.correct_text(query)}
 
-    def retrieve(state: dict) -> dict:
-        return state | {"passages": retriever.invoke(state["query"])}
+    def retrieve(self, state: dict) -> dict:
+        return state | {"passages": self.retriever.invoke(state["query"])}
 
-    def gather(state: dict) -> dict:
-        snapshot = snapshots()
+    def gather(self, state: dict) -> dict:
+        snapshot = self.snapshots()
         passages = state["passages"]
-        vector = embedder.embed_query(state["query"])
+        vector = self.embedder.embed_query(state["query"])
         units = {u.id: u for u in snapshot.units_for([d.metadata["chunk_id"] for d in passages])}
-        for unit in snapshot.nearest_units(vector, candidate_units):
+        for unit in snapshot.nearest_units(vector, self.candidate_units):
             units.setdefault(unit.id, unit)
         scored = score_units(vector, list(units.values()), focus_terms(state["query"]))
         chunks = {u.unit.chunk_id: snapshot.meta[u.unit.chunk_id] for u in scored}
         evidence = Evidence(state["question"], state["query"], passages, scored, chunks)
-        unknown = unknown_terms(state["question"], snapshot.vocabulary.knows)
+        unknown = unknown_terms(strip_markup(state["question"]), snapshot.vocabulary.knows)
         return state | {"evidence": evidence, "unknown": unknown}
 
-    def scope_and_compose(state: dict) -> Answer:
+    def decide(self, state: dict) -> Answer:
+        """Refuse unless the corpus knows every focus word and a sentence is close enough."""
         evidence: Evidence = state["evidence"]
-        if state["unknown"] or evidence.best_similarity < scope_threshold:
+        if state["unknown"] or evidence.best_similarity < self.scope_threshold:
             return Answer(state["question"], OUT_OF_SCOPE, REFUSAL)
-        return composer(evidence)
+        return self.composer(evidence)
 
+
+def build_chain(steps: Steps) -> Runnable:
+    """Input ``{"question": str, "history": list}``; output an ``Answer``."""
     answer_path = (
-        RunnableLambda(contextualise).with_config(run_name="contextualise")
-        | RunnableLambda(retrieve).with_config(run_name="retrieve")
-        | RunnableLambda(gather).with_config(run_name="gather_evidence")
-        | RunnableLambda(scope_and_compose).with_config(run_name="compose")
+        RunnableLambda(steps.contextualise).with_config(run_name="contextualise")
+        | RunnableLambda(steps.retrieve).with_config(run_name="retrieve")
+        | RunnableLambda(steps.gather).with_config(run_name="gather_evidence")
+        | RunnableLambda(steps.decide).with_config(run_name="compose")
     )
     return (
-        RunnableLambda(guard).with_config(run_name="guard")
+        RunnableLambda(steps.guard).with_config(run_name="guard")
         | RunnableBranch(
-            (lambda s: s["answer"] is not None, RunnableLambda(lambda s: s["answer"]).with_config(run_name="guarded_reply")),
+            (lambda s: s["answer"] is not None,
+             RunnableLambda(lambda s: s["answer"]).with_config(run_name="guarded_reply")),
             answer_path,
         )
     ).with_config(run_name="microneedling_assistant")

@@ -24,8 +24,9 @@ _URGENT_PATTERNS = [
 ]
 _URGENT = re.compile("|".join(_URGENT_PATTERNS))
 
-# Words that frame a question without saying what it is about ("how long will it take");
-# they carry no topic, so the scope check does not ask the corpus to contain them.
+# Words that frame a question without saying what it is about ("how long will it take"),
+# and generic verbs of effect ("does it fix / stop / reduce X": X is the topic); the scope
+# check does not ask the corpus to contain them.
 FRAME_WORDS = frozenset(
     """ask asked tell know want need needs get gets getting got go going make makes made take takes
     taking expect expected happen happens happened help helps work works working worth good better
@@ -34,7 +35,9 @@ FRAME_WORDS = frozenset(
     see seen look looks looking feel feels mean means say says said like kind sort type types
     possible please thanks thank hi hello hey question questions answer info information explain
     someone people person me myself will would shall could might may must new old one two three
-    first next last lot lots little bit whether else am doing done gonna wanna kinda cause""".split()
+    first next last lot lots little bit whether else am doing done gonna wanna kinda cause
+    fix fixes stop stops matter matters shrink cure treat remove rid improve reduce affect
+    affects change changes later again ever""".split()
 )
 
 

@@ -42,7 +42,7 @@ class Vocabulary:
         """The closest corpus word for an unknown word of five letters or more, else the word."""
         if word in self.words or stem(word) in self.stems or len(word) < 5:
             return word
-        match = difflib.get_close_matches(word, self._by_initial.get(word[0], []), n=1, cutoff=0.8)
+        match = difflib.get_close_matches(word, self._by_initial.get(word[0], []), n=1, cutoff=0.85)
         return match[0] if match else word
 
     def correct_text(self, text: str) -> str:
@@ -54,7 +54,26 @@ class Vocabulary:
         return re.sub(r"[A-Za-z]{5,}", fix, text)
 
     def knows(self, word: str) -> bool:
-        return stem(self.correct(word)) in self.stems
+        """Whether the corpus uses this word or a form of it (absorb/absorption, red/redness)."""
+        word = self.correct(word)
+        if stem(word) in self.stems:
+            return True
+        candidates = self._by_initial.get(word[0], [])
+        if len(word) >= 3 and any(w.startswith(word) and w[len(word):] in _SUFFIXES for w in candidates):
+            return True
+        return any(_shared_prefix(word, w) >= max(5, 0.7 * min(len(word), len(w))) for w in candidates)
+
+
+_SUFFIXES = {"s", "es", "ed", "ing", "ness", "ly", "er", "ers", "ion", "ions", "ment", "ments"}
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 @dataclass(frozen=True)

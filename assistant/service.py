@@ -10,7 +10,7 @@ from langchain_core.documents import Document
 from langchain_core.runnables import Runnable
 
 from .answering import Answer, ExtractiveComposer
-from .chain import build_chain
+from .chain import Steps, build_chain
 from .embeddings import Embedder, get_embedder
 from .index import ChromaIndex, open_client
 from .retrieval import HybridRetriever, IndexReader
@@ -24,6 +24,7 @@ class Assistant:
     index: ChromaIndex
     reader: IndexReader
     retriever: HybridRetriever
+    steps: Steps
     chain: Runnable
 
     def ask(self, question: str, history: Sequence | None = None) -> Answer:
@@ -55,8 +56,7 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None, client
     reader = IndexReader(index, settings, embedder)
     retriever = HybridRetriever(snapshots=reader.current, embedder=embedder, k=settings.top_k,
                                 candidate_k=settings.candidate_k, rrf_k=settings.rrf_k)
-    composer = ExtractiveComposer(max_sentences=settings.max_answer_sentences, min_similarity=settings.scope_threshold)
-    chain = build_chain(retriever, reader.current, embedder, composer,
-                        scope_threshold=settings.scope_threshold, max_question_chars=settings.max_question_chars,
-                        topic=settings.topic)
-    return Assistant(settings, embedder, index, reader, retriever, chain)
+    composer = ExtractiveComposer(max_sentences=settings.max_answer_sentences)
+    steps = Steps(retriever, reader.current, embedder, composer, scope_threshold=settings.scope_threshold,
+                  max_question_chars=settings.max_question_chars, topic=settings.topic)
+    return Assistant(settings, embedder, index, reader, retriever, steps, build_chain(steps))

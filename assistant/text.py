@@ -33,6 +33,14 @@ def normalize(text: str) -> str:
     return text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
 
 
+_TAG = re.compile(r"<[^<>]{0,200}>")
+
+
+def strip_markup(text: str) -> str:
+    """Text with HTML-like tags removed: a pasted tag is not part of what is asked."""
+    return _TAG.sub(" ", text)
+
+
 def has_control_chars(text: str) -> bool:
     return bool(_CONTROL.search(text))
 

