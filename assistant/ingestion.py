@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -119,7 +120,7 @@ def run_ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
         report.up_to_date, report.build = True, current.build  # --explain on an unchanged corpus
     else:
         info = BuildInfo(
-            build=datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + "-" + fingerprint[:6],
+            build=datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8],
             embedding_model=embedder.name, corpus_fingerprint=fingerprint, pipeline=pipeline,
             chunks=len(chunks.ids), units=len(units.ids), files=report.files,
             ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -1,0 +1,69 @@
+"""The chain end to end with the fake embedder and a real Chroma index on disk."""
+
+import pytest
+
+from assistant.answering import ANSWERED, CAVEAT, INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE
+from assistant.chain import history_questions, retrieval_query
+from assistant.index import ChromaIndex, open_client
+from assistant.ingestion import run_ingest
+from assistant.service import build_assistant
+
+
+@pytest.fixture
+def assistant(settings, fake_embedder):
+    client = open_client(settings)
+    run_ingest(settings, fake_embedder, ChromaIndex(client, settings.collection), progress=False)
+    return build_assistant(settings, embedder=fake_embedder, client=client)
+
+
+@pytest.mark.parametrize("question, status", [
+    ("", INVALID),
+    ("   ", INVALID),
+    ("a" * 1001, INVALID),
+    ("why\x07", INVALID),
+    ("There is pus and spreading redness on my face", URGENT),
+    ("How much does microneedling cost?", OUT_OF_SCOPE),
+    ("Who won the football game?", OUT_OF_SCOPE),
+    ("What is collagen induction therapy?", ANSWERED),
+])
+def test_status_and_caveat_on_every_reply(assistant, question, status):
+    answer = assistant.ask(question)
+    assert answer.status == status
+    assert answer.caveat == CAVEAT
+    if status != ANSWERED:
+        assert answer.citations == ()
+    if status == OUT_OF_SCOPE:
+        assert answer.answer == REFUSAL
+    if status == URGENT:
+        assert answer.answer == URGENT_MESSAGE
+
+
+def test_urgent_wins_over_length(assistant):
+    assert assistant.ask("I can't stop the bleeding " + "please " * 200).status == URGENT
+
+
+def test_markup_is_ignored_for_matching_and_kept_in_the_reply(assistant):
+    answer = assistant.ask("What is <b>collagen induction therapy</b>?")
+    assert answer.status == ANSWERED and answer.question == "What is <b>collagen induction therapy</b>?"
+
+
+def test_json_contract_fields(assistant):
+    data = assistant.ask("What is collagen induction therapy?").to_json()
+    assert list(data) == ["question", "status", "answer", "citations", "caveat", "latency_ms"]
+    assert list(data["citations"][0]) == ["n", "title", "section", "quote", "source", "score"]
+
+
+def test_follow_up_is_retrieved_with_the_previous_question():
+    history = [{"role": "user", "content": "Does microneedling help acne scars?"},
+               {"role": "assistant", "content": "Yes [1]"}]
+    assert retrieval_query("how many sessions for that?", history, "microneedling") == \
+        "Does microneedling help acne scars? how many sessions for that?"
+    long_new_question = "What does the science say about collagen and elastin production in skin?"
+    assert retrieval_query(long_new_question, history, "microneedling") == long_new_question
+    assert retrieval_query("does it hurt?", [], "microneedling") == "microneedling: does it hurt?"
+
+
+def test_history_shapes():
+    assert history_questions(["first", ("second", "answer"), {"role": "user", "content": [
+        {"type": "text", "text": "third"}]}, {"role": "assistant", "content": "x"}, None, 5]) == [
+        "first", "second", "third"]
