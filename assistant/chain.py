@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
+
+import numpy as np
 
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
 
@@ -45,18 +48,31 @@ def _message_text(content) -> str:
     return ""
 
 
-def retrieval_query(question: str, history: Sequence | None, topic: str) -> str:
-    """What to search for: the question, joined to what it points back to.
+@dataclass(frozen=True)
+class Query:
+    text: str  # what retrieval searches for
+    own: str  # the question itself, made self-standing where it can be
+    context: str | None  # the earlier question a follow-up points back to
 
-    With no earlier turn, "it" in "how does it work?" can only mean the assistant's topic.
+
+# How much an earlier question pulls a follow-up's vector towards itself: enough to keep
+# the subject ("acne scars"), little enough that the new ask ("how many sessions") leads.
+CONTEXT_WEIGHT = 0.5
+
+
+def contextual_query(question: str, history: Sequence | None, topic: str) -> Query:
+    """The question joined to what it points back to.
+
+    A short or pointing question after earlier turns is a follow-up of the last one. With no
+    earlier turn, "it" in "how does it work?" can only mean the assistant's topic.
     """
     tokens = words(question)
     previous = history_questions(history)
     if previous and (len(tokens) <= FOLLOW_UP_MAX_WORDS or _POINTING_WORDS & set(tokens)):
-        return f"{previous[-1]} {question}"
+        return Query(f"{previous[-1]} {question}", question, previous[-1])
     if not previous and _POINTING_WORDS & set(tokens) and topic.lower() not in question.lower():
-        return f"{topic}: {question}"
-    return question
+        question = f"{topic}: {question}"
+    return Query(question, question, None)
 
 
 class Steps:
@@ -83,8 +99,10 @@ class Steps:
         return state | {"answer": None}
 
     def contextualise(self, state: dict) -> dict:
-        query = retrieval_query(strip_markup(state["question"]), state.get("history"), self.topic)
-        return state | {"query": self.snapshots().vocabulary.correct_text(query)}
+        q = contextual_query(strip_markup(state["question"]), state.get("history"), self.topic)
+        correct = self.snapshots().vocabulary.correct_text
+        q = Query(correct(q.text), correct(q.own), q.context)
+        return state | {"query": q.text, "own": q.own, "context": q.context}
 
     def retrieve(self, state: dict) -> dict:
         return state | {"passages": self.retriever.invoke(state["query"])}
@@ -92,15 +110,22 @@ class Steps:
     def gather(self, state: dict) -> dict:
         snapshot = self.snapshots()
         passages = state["passages"]
-        vector = self.embedder.embed_query(state["query"])
+        vector = self._focus_vector(state.get("own", state["query"]), state.get("context"))
         units = {u.id: u for u in snapshot.units_for([d.metadata["chunk_id"] for d in passages])}
         for unit in snapshot.nearest_units(vector, self.candidate_units):
             units.setdefault(unit.id, unit)
-        scored = score_units(vector, list(units.values()), focus_terms(state["query"]))
+        scored = score_units(vector, list(units.values()), focus_terms(state.get("own", state["query"])))
         chunks = {u.unit.chunk_id: snapshot.meta[u.unit.chunk_id] for u in scored}
         evidence = Evidence(state["question"], state["query"], passages, scored, chunks)
         unknown = unknown_terms(strip_markup(state["question"]), snapshot.vocabulary.knows)
         return state | {"evidence": evidence, "unknown": unknown}
+
+    def _focus_vector(self, own: str, context: str | None) -> np.ndarray:
+        vector = self.embedder.embed_query(own)
+        if context:
+            vector = vector + CONTEXT_WEIGHT * self.embedder.embed_query(context)
+            vector = vector / np.linalg.norm(vector)
+        return vector
 
     def decide(self, state: dict) -> Answer:
         """Refuse unless the corpus knows every focus word and a sentence is close enough."""

@@ -34,11 +34,12 @@ def normalize(text: str) -> str:
 
 
 _TAG = re.compile(r"<[^<>]{0,200}>")
+_CODE_BLOCK = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
 def strip_markup(text: str) -> str:
-    """Text with HTML-like tags removed: a pasted tag is not part of what is asked."""
-    return _TAG.sub(" ", text)
+    """Text with HTML-like tags (and script/style bodies) removed: they are not what is asked."""
+    return _TAG.sub(" ", _CODE_BLOCK.sub(" ", text))
 
 
 def has_control_chars(text: str) -> bool:

@@ -3,7 +3,7 @@
 import pytest
 
 from assistant.answering import ANSWERED, CAVEAT, INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE
-from assistant.chain import history_questions, retrieval_query
+from assistant.chain import Query, contextual_query, history_questions
 from assistant.index import ChromaIndex, open_client
 from assistant.ingestion import run_ingest
 from assistant.service import build_assistant
@@ -56,11 +56,13 @@ def test_json_contract_fields(assistant):
 def test_follow_up_is_retrieved_with_the_previous_question():
     history = [{"role": "user", "content": "Does microneedling help acne scars?"},
                {"role": "assistant", "content": "Yes [1]"}]
-    assert retrieval_query("how many sessions for that?", history, "microneedling") == \
-        "Does microneedling help acne scars? how many sessions for that?"
+    assert contextual_query("how many sessions for that?", history, "microneedling") == Query(
+        "Does microneedling help acne scars? how many sessions for that?", "how many sessions for that?",
+        "Does microneedling help acne scars?")
     long_new_question = "What does the science say about collagen and elastin production in skin?"
-    assert retrieval_query(long_new_question, history, "microneedling") == long_new_question
-    assert retrieval_query("does it hurt?", [], "microneedling") == "microneedling: does it hurt?"
+    assert contextual_query(long_new_question, history, "microneedling") == Query(
+        long_new_question, long_new_question, None)
+    assert contextual_query("does it hurt?", [], "microneedling").own == "microneedling: does it hurt?"
 
 
 def test_history_shapes():

@@ -29,3 +29,4 @@ def test_jaccard_and_content_words():
 
 def test_strip_markup_keeps_words_outside_tags():
     assert strip_markup("Is it <b>permanent</b>?").split() == ["Is", "it", "permanent", "?"]
+    assert strip_markup("Why? <script>alert(1)</script><STYLE>p{}</style> ok").split() == ["Why?", "ok"]

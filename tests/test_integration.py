@@ -1,0 +1,230 @@
+"""The real embedding model and a real Chroma index on disk, over the real corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from assistant.answering import ANSWERED, CAVEAT, INVALID, OUT_OF_SCOPE, URGENT
+from assistant.settings import PROJECT_ROOT
+from tests.conftest import corpus_text, quote_in_corpus
+
+pytestmark = pytest.mark.integration
+
+PROMO_LINES = [
+    "Get updated with beauty resources, tips, and news",
+    "This post was created with our nice and easy submission form.",
+    "What do you think?",
+    "IV Therapy main 2",
+    "Optimize Your Workouts with IV Hydration",
+    "Benefits of our Law Assignment Help Australia",
+]
+
+IN_SCOPE = [
+    "How long do microneedling results last?",
+    "Is microneedling permanent?",
+    "Does microneedling help with acne scars?",
+    "how many sessions do i need",
+    "What happens right after a session?",
+    "What is microneedling?",
+    "Is redness normal after microneedling?",
+    "what factors affect how long results last",
+    "microneedlng results permanant?",
+    "Why are maintenance treatments needed?",
+]
+OUT_OF_SCOPE_QUESTIONS = [
+    "How much does microneedling cost?",
+    "Can I book an appointment for Tuesday?",
+    "What are your opening hours?",
+    "Can I get microneedling while pregnant?",
+    "Can I use it with retinol?",
+    "What is the capital of France?",
+    "Tell me about IV therapy",
+    "Can you help with my law assignment?",
+]
+
+
+def _all_chunk_texts(assistant) -> list[str]:
+    snapshot = assistant.reader.current()
+    return [m["text"] for m in snapshot.meta.values()]
+
+
+def test_cleaning_drops_promo_lines_and_keeps_the_article(real_assistant, real_index_report):
+    texts = "\n".join(_all_chunk_texts(real_assistant))
+    for promo in PROMO_LINES:
+        assert promo not in texts
+    dropped = " ".join(d.text for _, d in real_index_report.dropped)
+    for promo in PROMO_LINES:
+        assert promo in dropped
+    for article_sentence in [
+        "The number of sessions required can vary depending on the severity of the skin condition",
+        "However, the natural aging process continues, and collagen production will eventually decline again.",
+        "Lifestyle factors such as sun exposure, smoking, and diet can also impact the longevity of results.",
+    ]:
+        assert article_sentence in texts
+
+
+def test_near_duplicates_collapse(real_assistant):
+    texts = _all_chunk_texts(real_assistant)
+    repeated = "This is a normal reaction and typically subsides within a few hours to a couple of days."
+    assert sum(t.count(repeated) for t in texts) == 1
+    definition = "is a minimally invasive cosmetic procedure that involves using"
+    assert sum(t.count(definition) for t in texts) == 1
+
+
+def test_sections_come_from_recognised_headings(real_assistant):
+    sections = {m["section"] for m in real_assistant.reader.current().meta.values()}
+    assert "Maintenance and Follow-Up Treatments" in sections
+    assert "Factors Influencing Results › Lifestyle Factors" in sections
+    assert "Factors Influencing Results" not in {s for s in sections if "›" in s}
+
+
+@pytest.mark.parametrize("question", IN_SCOPE)
+def test_answers_are_quotes_with_matching_citations(real_assistant, question):
+    answer = real_assistant.ask(question)
+    assert answer.status == ANSWERED, question
+    assert answer.caveat == CAVEAT
+    markers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)]
+    assert markers == [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    corpus = corpus_text()
+    for c in answer.citations:
+        assert quote_in_corpus(c.quote, corpus), c.quote
+        assert c.title and c.section and c.source.endswith(".txt")
+    # No word of the answer is the assistant's own: it is exactly the quotes with their markers.
+    assert answer.answer == " ".join(f"{c.quote} [{c.n}]" for c in answer.citations)
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("How many sessions will I need?", "number of sessions"),
+    ("Is redness normal after microneedling?", "normal reaction"),
+    ("Does it help acne scars?", "cne scar"),
+    ("Are the results permanent?", "permanent"),
+])
+def test_answers_contain_the_expected_evidence(real_assistant, question, expected):
+    assert expected in real_assistant.ask(question).answer
+
+
+@pytest.mark.parametrize("question", OUT_OF_SCOPE_QUESTIONS)
+def test_out_of_scope_questions_are_refused(real_assistant, question):
+    answer = real_assistant.ask(question)
+    assert (answer.status, answer.citations, answer.caveat) == (OUT_OF_SCOPE, (), CAVEAT)
+
+
+@pytest.mark.parametrize("question, status", [
+    ("My skin has pus and the redness is spreading", URGENT),
+    ("I have trouble breathing after microneedling", URGENT),
+    ("my lips are swelling after the treatment", URGENT),
+    ("", INVALID),
+    ("\x1b[31m red text", INVALID),
+])
+def test_urgent_and_invalid(real_assistant, question, status):
+    answer = real_assistant.ask(question)
+    assert (answer.status, answer.caveat) == (status, CAVEAT)
+
+
+def test_follow_up_uses_history(real_assistant):
+    first = "Does microneedling help with acne scars?"
+    answer = real_assistant.ask("how many sessions for that?", history=[first])
+    assert answer.status == ANSWERED
+    assert "sessions" in answer.answer
+
+
+def test_model_loads_once(real_assistant, real_embedder):
+    for q in IN_SCOPE[:3]:
+        real_assistant.ask(q)
+    assert real_embedder.loads == 1
+
+
+def test_lookup_ranks_passages_with_scores(real_assistant):
+    docs = real_assistant.lookup("maintenance treatments", k=3)
+    assert len(docs) == 3
+    scores = [d.metadata["score"] for d in docs]
+    assert scores == sorted(scores, reverse=True)
+    assert any("maint" in d.page_content.lower() for d in docs)
+
+
+# --- entry points as separate processes ---------------------------------------------
+
+def _run(args, settings, stdin=None, extra_env=None):
+    env = os.environ | {"DATA_DIR": str(settings.data_dir), "CORPUS_DIR": str(settings.corpus_dir),
+                        "HF_HUB_OFFLINE": "1"} | (extra_env or {})
+    return subprocess.run([sys.executable, *args], cwd=PROJECT_ROOT, input=stdin, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_ask_json_reads_questions_from_stdin(real_settings, real_index_report):
+    result = _run(["-m", "assistant", "ask", "--json", "-"], real_settings,
+                  stdin="Is microneedling permanent?\nHow much does it cost?\n\nI have a fever\n")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["status"] for r in rows] == ["answered", "out_of_scope", "urgent"]
+    for row in rows:
+        assert set(row) == {"question", "status", "answer", "citations", "caveat", "latency_ms"}
+        assert re.findall(r"\[(\d+)\]", row["answer"]) == [str(c["n"]) for c in row["citations"]]
+        assert row["caveat"] == CAVEAT
+
+
+def test_cli_lookup_json(real_settings, real_index_report):
+    result = _run(["-m", "assistant", "lookup", "acne", "scars", "--k", "2", "--json"], real_settings)
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["rank"] for r in rows] == [1, 2]
+    assert all({"title", "section", "score", "text"} <= set(r) for r in rows)
+
+
+def test_cli_without_index_explains_what_to_do(tmp_path, real_settings):
+    empty = real_settings.__class__.from_env({}, corpus_dir=real_settings.corpus_dir, data_dir=tmp_path / "none")
+    result = _run(["-m", "assistant", "ask", "hello"], empty)
+    assert result.returncode == 2
+    assert "run `python ingest.py` first" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ingest_explain_lists_dropped_lines(settings):
+    result = _run(["ingest.py", "--explain"], settings)
+    assert result.returncode == 0, result.stderr
+    assert "Benefits of our Law Assignment Help Australia" in result.stdout
+    assert "near-duplicate of line" in result.stdout
+    assert "published build" in result.stdout and "lines dropped by cleaning" in result.stdout
+    again = _run(["ingest.py"], settings)
+    assert "index already up to date" in again.stdout and "0 texts embedded" in again.stdout
+
+
+def test_ingest_reports_skipped_files_with_exit_code_1(settings):
+    (settings.corpus_dir / "scan.pdf").write_bytes(b"not a pdf at all")
+    result = _run(["ingest.py"], settings)
+    assert result.returncode == 1
+    assert "skipped scan.pdf" in result.stdout + result.stderr
+
+
+# --- the chat page over real HTTP ---------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_gradio_chat_answers_with_sources_and_caveat(real_assistant):
+    from gradio_client import Client
+
+    from assistant.ui import build_ui
+
+    demo = build_ui(real_assistant)
+    port = _free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                        share=False, quiet=True, ssr_mode=False)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        reply = client.predict("Is microneedling permanent? <script>alert(1)</script>", api_name="/chat")
+        assert "\\[1\\]" in reply and "**Sources**" in reply
+        assert "not truly permanent" in reply
+        assert "<script>" not in reply
+        refusal = client.predict("How much does it cost?", api_name="/chat")
+        assert "can't answer that" in refusal and "not truly permanent" in refusal
+    finally:
+        demo.close()
