@@ -69,6 +69,7 @@ class ScoredUnit:
     unit: UnitRecord
     similarity: float  # cosine between the question and the unit
     score: float  # similarity plus a bonus for sharing the question's words
+    covers: frozenset[str] = frozenset()  # the question's focus words (stemmed) the unit uses
 
 
 @dataclass
@@ -109,11 +110,9 @@ def score_units(query_vector: np.ndarray, units: list[UnitRecord], focus: list[s
     focus_stems = {stem(w) for w in focus}
     scored = []
     for unit, sim in zip(units, sims):
-        overlap = 0.0
-        if focus_stems:
-            unit_stems = {stem(w) for w in content_words(unit.text)}
-            overlap = len(focus_stems & unit_stems) / len(focus_stems)
-        scored.append(ScoredUnit(unit, float(sim), float(sim) + LEXICAL_WEIGHT * overlap))
+        covers = frozenset(focus_stems & {stem(w) for w in content_words(unit.text)})
+        overlap = len(covers) / len(focus_stems) if focus_stems else 0.0
+        scored.append(ScoredUnit(unit, float(sim), float(sim) + LEXICAL_WEIGHT * overlap, covers))
     scored.sort(key=lambda s: -s.score)
     return scored
 
@@ -122,14 +121,19 @@ class ExtractiveComposer:
     """Picks the few best, non-redundant corpus sentences and cites each one."""
 
     def __init__(self, max_sentences: int = 3, min_similarity: float = 0.45, margin: float = 0.12,
-                 redundancy: float = 0.88) -> None:
+                 redundancy: float = 0.88, strong_similarity: float = 0.75) -> None:
         self.max_sentences = max_sentences
         self.min_similarity = min_similarity
         self.margin = margin  # how far below the best sentence another may score and still be used
         self.redundancy = redundancy  # cosine above which two sentences say the same thing
+        # A further sentence must use a word of the question the answer has not yet covered,
+        # come from the same section as the best one (a list of factors, say), or be this close
+        # to the question on its own; otherwise it is filler.
+        self.strong_similarity = strong_similarity
 
     def __call__(self, evidence: Evidence) -> Answer:
         chosen: list[ScoredUnit] = []
+        covered: set[str] = set()
         if evidence.units:
             best = evidence.units[0].score
             for candidate in evidence.units:
@@ -137,9 +141,12 @@ class ExtractiveComposer:
                     break
                 if chosen and (candidate.score < best - self.margin or candidate.similarity < self.min_similarity):
                     continue
+                if chosen and not self._adds_something(candidate, covered, chosen[0], evidence.chunks):
+                    continue
                 if any(self._redundant(candidate, c) for c in chosen):
                     continue
                 chosen.append(candidate)
+                covered |= candidate.covers
         if not chosen:
             return Answer(evidence.question, OUT_OF_SCOPE, REFUSAL)
         citations, parts = [], []
@@ -149,6 +156,12 @@ class ExtractiveComposer:
                                       round(item.similarity, 3), item.unit.chunk_id))
             parts.append(f"{item.unit.text} [{n}]")
         return Answer(evidence.question, ANSWERED, " ".join(parts), tuple(citations))
+
+    def _adds_something(self, candidate: ScoredUnit, covered: set[str], first: ScoredUnit, chunks: dict) -> bool:
+        if candidate.covers - covered or candidate.similarity >= self.strong_similarity:
+            return True
+        a, b = chunks[candidate.unit.chunk_id], chunks[first.unit.chunk_id]
+        return a["source"] == b["source"] and a["section"].split(" › ")[0] == b["section"].split(" › ")[0]
 
     def _redundant(self, a: ScoredUnit, b: ScoredUnit) -> bool:
         return float(a.unit.vector @ b.unit.vector) >= self.redundancy or jaccard(a.unit.text, b.unit.text) >= 0.5

@@ -36,7 +36,7 @@ FRAME_WORDS = frozenset(
     see seen look looks looking feel feels mean means say says said like kind sort type types
     possible please thanks thank hi hello hey question questions answer info information explain
     someone people person me myself will would shall could might may must new old one two three
-    first next last lot lots little bit whether else am doing done gonna wanna kinda cause
+    first next lot lots little bit whether else am doing done gonna wanna kinda cause
     fix fixes stop stops matter matters shrink cure treat remove rid improve reduce affect
     affects change changes later again ever""".split()
 )

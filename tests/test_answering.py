@@ -68,3 +68,16 @@ def test_shared_words_break_near_ties():
              _unit("b", "The number of sessions varies.", _vec(1, 0, 0.03))]
     scored = score_units(q, units, ["sessions"])
     assert scored[0].unit.id == "b" and scored[0].score > scored[0].similarity
+
+
+def test_a_further_sentence_must_add_something():
+    q = _vec(1, 0, 0)
+    first = _unit("a", "The number of sessions varies by skin.", _vec(1, 0.3, 0))
+    filler = _unit("b", "Sessions are spaced weeks apart.", _vec(1, 0, 0.5), chunk="c2")
+    same_section = _unit("c", "Sessions depend on the skin condition too.", _vec(1, 0.2, 0.55))
+    meta = META | {"c2": {"title": "Other", "section": "Elsewhere", "source": "other.txt"}}
+    scored = score_units(q, [first, filler, same_section], ["sessions"])
+    answer = ExtractiveComposer(strong_similarity=0.95)(Evidence("q", "q", [], scored, meta))
+    # The filler covers no new word, comes from another document and is not strong enough;
+    # the other sentence of the best one's section stays.
+    assert [c.quote for c in answer.citations] == [first.text, same_section.text]

@@ -42,10 +42,10 @@ def test_ordinary_side_effect_questions_are_not_urgent(question):
 
 
 def test_focus_terms_drop_question_framing():
-    assert focus_terms("How long will the results of microneedling last?") == ["results", "microneedling"]
+    assert focus_terms("How long will the results of microneedling last?") == ["results", "microneedling", "last"]
 
 
 def test_unknown_terms_uses_the_vocabulary():
-    known = {"microneedling", "results"}
+    known = {"microneedling", "results", "last"}
     assert unknown_terms("How much does microneedling cost?", known.__contains__) == ["cost"]
     assert unknown_terms("Do microneedling results last?", known.__contains__) == []
