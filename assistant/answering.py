@@ -8,7 +8,7 @@ later) takes the same ``Evidence`` and must return the same ``Answer``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 from langchain_core.documents import Document
@@ -96,7 +96,12 @@ class Composer(Protocol):
 LEXICAL_WEIGHT = 0.15
 
 
-def score_units(query_vector: np.ndarray, units: list[UnitRecord], focus: list[str]) -> list[ScoredUnit]:
+def _stems(unit: UnitRecord) -> frozenset[str]:
+    return frozenset(stem(w) for w in content_words(unit.text))
+
+
+def score_units(query_vector: np.ndarray, units: list[UnitRecord], focus: list[str],
+                stems_of: Callable[[UnitRecord], frozenset[str]] = _stems) -> list[ScoredUnit]:
     """Score every candidate sentence against the question; best first.
 
     A sentence ending in ':' only announces what follows ("Here's a breakdown:"); it is no
@@ -110,7 +115,7 @@ def score_units(query_vector: np.ndarray, units: list[UnitRecord], focus: list[s
     focus_stems = {stem(w) for w in focus}
     scored = []
     for unit, sim in zip(units, sims):
-        covers = frozenset(focus_stems & {stem(w) for w in content_words(unit.text)})
+        covers = focus_stems & stems_of(unit)
         overlap = len(covers) / len(focus_stems) if focus_stems else 0.0
         scored.append(ScoredUnit(unit, float(sim), float(sim) + LEXICAL_WEIGHT * overlap, covers))
     scored.sort(key=lambda s: -s.score)
@@ -121,7 +126,7 @@ class ExtractiveComposer:
     """Picks the few best, non-redundant corpus sentences and cites each one."""
 
     def __init__(self, max_sentences: int = 3, min_similarity: float = 0.45, margin: float = 0.12,
-                 redundancy: float = 0.88, strong_similarity: float = 0.75) -> None:
+                 redundancy: float = 0.88, strong_similarity: float = 0.78) -> None:
         self.max_sentences = max_sentences
         self.min_similarity = min_similarity
         self.margin = margin  # how far below the best sentence another may score and still be used

@@ -111,10 +111,13 @@ class Steps:
         snapshot = self.snapshots()
         passages = state["passages"]
         vector = self._focus_vector(state.get("own", state["query"]), state.get("context"))
+        # Candidates: every sentence of the retrieved chunks, plus the sentences nearest to the
+        # question from anywhere in the index.
         units = {u.id: u for u in snapshot.units_for([d.metadata["chunk_id"] for d in passages])}
         for unit in snapshot.nearest_units(vector, self.candidate_units):
             units.setdefault(unit.id, unit)
-        scored = score_units(vector, list(units.values()), focus_terms(state.get("own", state["query"])))
+        units = list(units.values())
+        scored = score_units(vector, units, focus_terms(state.get("own", state["query"])), snapshot.unit_stems)
         chunks = {u.unit.chunk_id: snapshot.meta[u.unit.chunk_id] for u in scored}
         evidence = Evidence(state["question"], state["query"], passages, scored, chunks)
         unknown = unknown_terms(strip_markup(state["question"]), snapshot.vocabulary.knows)

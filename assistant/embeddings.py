@@ -47,6 +47,10 @@ class Embedder(ABC):
                 self._query_cache.popitem(last=False)
         return vector
 
+    def clear_query_cache(self) -> None:
+        with self._cache_lock:
+            self._query_cache.clear()
+
     def warm_up(self) -> None:
         """Load whatever is heavy now rather than on the first question."""
 

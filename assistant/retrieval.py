@@ -101,6 +101,7 @@ class Snapshot:
         self.vocabulary = Vocabulary(texts)
         self.bm25 = bm25s.BM25()
         self.bm25.index([bm25_tokens(t) or ["\x00empty"] for t in texts], show_progress=False)
+        self._unit_stems: dict[str, frozenset[str]] = {}
 
     def dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         n = min(k, len(self.chunk_ids))
@@ -127,11 +128,18 @@ class Snapshot:
         return _unit_records(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
 
     def nearest_units(self, vector: np.ndarray, k: int) -> list[UnitRecord]:
-        """The sentences closest to the vector, from any chunk: the answerer's second source of
-        candidates, for a sentence whose chunk as a whole ranked low."""
+        """The sentences closest to the vector, whatever their chunk: a sentence that answers
+        can sit in a chunk that, as a whole, ranks low (a conclusion touching many topics)."""
         got = self.units.query(query_embeddings=[vector.tolist()], n_results=k,
                                include=["documents", "metadatas", "embeddings"])
         return _unit_records(got["ids"][0], got["documents"][0], got["metadatas"][0], got["embeddings"][0])
+
+    def unit_stems(self, unit: UnitRecord) -> frozenset[str]:
+        """The stemmed words of a sentence, computed once per snapshot (scoring needs them on every question)."""
+        stems = self._unit_stems.get(unit.id)
+        if stems is None:
+            stems = self._unit_stems[unit.id] = frozenset(bm25_tokens(unit.text))
+        return stems
 
 
 def _unit_records(ids, documents, metadatas, embeddings) -> list[UnitRecord]:

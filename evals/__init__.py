@@ -1,0 +1,1 @@
+"""Offline evaluation and measurement of the assistant."""
