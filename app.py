@@ -29,7 +29,7 @@ def main() -> int:
     print(f"Microneedling assistant on http://{settings.host}:{settings.port}", flush=True)
     demo.queue(default_concurrency_limit=4).launch(
         server_name=settings.host, server_port=settings.port, share=False, show_error=False,
-        enable_monitoring=False, ssr_mode=False,
+        enable_monitoring=False, ssr_mode=False, quiet=True,
     )
     return 0
 
