@@ -54,7 +54,9 @@ def build_ui(assistant):
     with gr.Blocks(title="Microneedling questions", analytics_enabled=False) as demo:
         gr.ChatInterface(
             respond,
-            chatbot=gr.Chatbot(label="Microneedling assistant", sanitize_html=True, height=520),
+            # No "share" button: it would post conversations to Hugging Face.
+            chatbot=gr.Chatbot(label="Microneedling assistant", sanitize_html=True, height=520,
+                               buttons=["copy", "copy_all"]),
             title="Microneedling questions",
             description=description,
             examples=EXAMPLES,

@@ -228,3 +228,11 @@ def test_gradio_chat_answers_with_sources_and_caveat(real_assistant):
         assert "can't answer that" in refusal and "not truly permanent" in refusal
     finally:
         demo.close()
+
+
+def test_chat_page_has_no_share_button(real_assistant):
+    from assistant.ui import build_ui
+
+    config = build_ui(real_assistant).get_config_file()
+    chatbots = [c for c in config["components"] if c["type"] == "chatbot"]
+    assert chatbots and all("share" not in c["props"]["buttons"] for c in chatbots)
