@@ -236,3 +236,18 @@ def test_chat_page_has_no_share_button(real_assistant):
     config = build_ui(real_assistant).get_config_file()
     chatbots = [c for c in config["components"] if c["type"] == "chatbot"]
     assert chatbots and all("share" not in c["props"]["buttons"] for c in chatbots)
+
+
+def test_real_model_ingest_is_incremental_and_forgets_removed_files(settings, real_embedder):
+    from assistant.index import ChromaIndex, open_client
+    from assistant.ingestion import run_ingest
+
+    index = ChromaIndex(open_client(settings), settings.collection)
+    first = run_ingest(settings, real_embedder, index, progress=False)
+    assert first.texts_embedded > 0
+    assert run_ingest(settings, real_embedder, index, progress=False).texts_embedded == 0
+    (settings.corpus_dir / "does-microneedling-last-permanently.txt").unlink()
+    third = run_ingest(settings, real_embedder, index, progress=False)
+    assert third.texts_embedded == 0 and third.chunks_removed > 0
+    chunks, _ = index.collections(index.active_build().build)
+    assert {m["source"] for m in chunks.get()["metadatas"]} == {"microneedling-benefits-over-time.txt"}
