@@ -83,8 +83,9 @@ class Evidence:
     chunks: dict[str, dict] = field(default_factory=dict)  # chunk id -> title, section, source of each unit
 
     @property
-    def best_similarity(self) -> float:
-        return max((u.similarity for u in self.units), default=-1.0)
+    def best_score(self) -> float:
+        """The strongest evidence: closeness in meaning plus the question's own words."""
+        return max((u.score for u in self.units), default=-1.0)
 
 
 class Composer(Protocol):

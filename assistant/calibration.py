@@ -1,7 +1,7 @@
 """Calibrate the scope threshold on labelled questions: `python -m assistant calibrate`.
 
 For each question the pipeline runs up to the scope decision and records the best sentence
-similarity. Questions that use a word the corpus never uses are refused whatever the
+score (cosine similarity plus the bonus for sharing the question's words). Questions that use a word the corpus never uses are refused whatever the
 threshold, so only the others decide it.
 """
 
@@ -22,7 +22,7 @@ WRONG_ANSWER_COST = 2.0
 class Observation:
     question: str
     in_scope: bool
-    best_similarity: float
+    best_score: float
     unknown_terms: tuple[str, ...]
 
 
@@ -65,7 +65,7 @@ def observe(assistant, rows: list[dict]) -> list[Observation]:
     out = []
     for row in rows:
         state = steps.gather(steps.retrieve(steps.contextualise({"question": row["question"], "history": []})))
-        out.append(Observation(row["question"], bool(row["in_scope"]), state["evidence"].best_similarity,
+        out.append(Observation(row["question"], bool(row["in_scope"]), state["evidence"].best_score,
                                tuple(state["unknown"])))
     return out
 
@@ -91,16 +91,16 @@ def load_rows(path: str | Path) -> list[dict]:
 def run_calibration(assistant, path: str | Path) -> str:
     observations = observe(assistant, load_rows(path))
     undecided = [o for o in observations if not o.unknown_terms]
-    inside = [o.best_similarity for o in undecided if o.in_scope]
-    outside = [o.best_similarity for o in undecided if not o.in_scope]
-    by_words = [o.best_similarity for o in observations if o.unknown_terms and not o.in_scope]
+    inside = [o.best_score for o in undecided if o.in_scope]
+    outside = [o.best_score for o in undecided if not o.in_scope]
+    by_words = [o.best_score for o in observations if o.unknown_terms and not o.in_scope]
     threshold = choose_threshold(inside, outside, by_words)
-    lines = ["similarity  label         unknown words   question"]
-    for o in sorted(observations, key=lambda o: -o.best_similarity):
+    lines = ["     score  label         unknown words   question"]
+    for o in sorted(observations, key=lambda o: -o.best_score):
         label = "in scope" if o.in_scope else "out of scope"
-        lines.append(f"{o.best_similarity:10.3f}  {label:12}  {','.join(o.unknown_terms)[:14]:14}  {o.question}")
-    refused_in = sum(o.in_scope and (bool(o.unknown_terms) or o.best_similarity < threshold) for o in observations)
-    answered_out = sum(not o.in_scope and not o.unknown_terms and o.best_similarity >= threshold for o in observations)
+        lines.append(f"{o.best_score:10.3f}  {label:12}  {','.join(o.unknown_terms)[:14]:14}  {o.question}")
+    refused_in = sum(o.in_scope and (bool(o.unknown_terms) or o.best_score < threshold) for o in observations)
+    answered_out = sum(not o.in_scope and not o.unknown_terms and o.best_score >= threshold for o in observations)
     lines.append(
         f"\nrecommended SCOPE_THRESHOLD={threshold:.2f} (configured {assistant.settings.scope_threshold:.2f}): "
         f"{refused_in} of {sum(o.in_scope for o in observations)} in-scope questions refused, "

@@ -133,7 +133,7 @@ class Steps:
     def decide(self, state: dict) -> Answer:
         """Refuse unless the corpus knows every focus word and a sentence is close enough."""
         evidence: Evidence = state["evidence"]
-        if state["unknown"] or evidence.best_similarity < self.scope_threshold:
+        if state["unknown"] or evidence.best_score < self.scope_threshold:
             return Answer(state["question"], OUT_OF_SCOPE, REFUSAL)
         return self.composer(evidence)
 

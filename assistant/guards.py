@@ -38,7 +38,10 @@ FRAME_WORDS = frozenset(
     someone people person me myself will would shall could might may must new old one two three
     first next lot lots little bit whether else am doing done gonna wanna kinda cause
     fix fixes stop stops matter matters shrink cure treat remove rid improve reduce affect
-    affects change changes later again ever""".split()
+    affects change changes later again ever far exactly honestly basically literally definition
+    define meaning explain describe overview tips tip advice recommend recommendations friend
+    friends keep keeps telling told heard hear read wondering wonder curious guess suppose
+    anyone everyone somebody""".split()
 )
 
 

@@ -39,8 +39,8 @@ class Vocabulary:
             self._by_initial.setdefault(w[0], []).append(w)
 
     def correct(self, word: str) -> str:
-        """The closest corpus word for an unknown word of five letters or more, else the word."""
-        if word in self.words or stem(word) in self.stems or len(word) < 5:
+        """The closest corpus word for an unknown word of four letters or more, else the word."""
+        if word in self.words or stem(word) in self.stems or len(word) < 4:
             return word
         match = difflib.get_close_matches(word, self._by_initial.get(word[0], []), n=1, cutoff=0.85)
         return match[0] if match else word
@@ -51,7 +51,7 @@ class Vocabulary:
             word = match.group(0)
             corrected = self.correct(word.lower())
             return word if corrected == word.lower() else corrected
-        return re.sub(r"[A-Za-z]{5,}", fix, text)
+        return re.sub(r"[A-Za-z]{4,}", fix, text)
 
     def knows(self, word: str) -> bool:
         """Whether the corpus uses this word or a form of it (absorb/absorption, red/redness)."""
@@ -135,10 +135,12 @@ class Snapshot:
         return _unit_records(got["ids"][0], got["documents"][0], got["metadatas"][0], got["embeddings"][0])
 
     def unit_stems(self, unit: UnitRecord) -> frozenset[str]:
-        """The stemmed words of a sentence, computed once per snapshot (scoring needs them on every question)."""
+        """The stemmed words of a sentence and of its section heading ("Factors Influencing
+        Results" tells what "Lifestyle factors..." answers); computed once per snapshot."""
         stems = self._unit_stems.get(unit.id)
         if stems is None:
-            stems = self._unit_stems[unit.id] = frozenset(bm25_tokens(unit.text))
+            section = self.meta.get(unit.chunk_id, {}).get("section", "")
+            stems = self._unit_stems[unit.id] = frozenset(bm25_tokens(f"{section} {unit.text}"))
         return stems
 
 

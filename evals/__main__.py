@@ -1,0 +1,83 @@
+"""`python -m evals [--summary] [--report PATH]`: score the assistant on evals/data/cases.jsonl.
+
+Uses the index in DATA_DIR, building it first if there is none. Exit code 1 when a metric is
+past its threshold in evals/data/thresholds.toml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from assistant.errors import AssistantError
+from assistant.settings import Settings
+
+from .runner import check_thresholds, flatten, load_cases, load_promo_lines, load_thresholds, run_suite
+
+
+def format_summary(report: dict, problems: list[str]) -> str:
+    r, a, s, l = report["retrieval"], report["answers"], report["status"], report["latency"]
+    lines = [
+        f"cases: {report['cases']}",
+        "retrieval: " + "  ".join(f"{k} {v:.3f}" for k, v in r.items()),
+        f"answers: evidence {a['evidence_found']:.3f}  citation precision {a['citation_precision']:.3f}  "
+        f"citation recall {a['citation_recall']:.3f}  caveat {a['caveat_rate']:.3f}",
+        f"safety: promo citations {a['promo_citations']}  forbidden replies {a['forbidden_replies']}",
+        f"status accuracy: {s['accuracy']:.3f}  " + "  ".join(f"{k} {v:.2f}" for k, v in s["by_kind"].items()),
+        f"latency: median {l['median_ms']:.1f} ms  p95 {l['p95_ms']:.1f} ms",
+        f"failed cases: {len(report['failures'])}",
+    ]
+    lines += [f"THRESHOLD {p}" for p in problems[:10]] or ["thresholds: all met"]
+    return "\n".join(lines)
+
+
+def format_table(report: dict, problems: list[str]) -> str:
+    lines = [format_summary(report, problems), "", "status confusion (expected -> got):"]
+    statuses = sorted({got for row in report["status"]["confusion"].values() for got in row})
+    lines.append(f"{'expected':28}" + "".join(f"{s:>14}" for s in statuses))
+    for expected, row in sorted(report["status"]["confusion"].items()):
+        lines.append(f"{expected:28}" + "".join(f"{row.get(s, 0):>14}" for s in statuses))
+    if report["failures"]:
+        lines += ["", "failed cases:"] + [f"  {f['id']}: {f['problem']}" for f in report["failures"]]
+    lines += ["", "all metrics:"] + [f"  {k:32} {v:.3f}" for k, v in flatten(report).items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals", description=__doc__)
+    parser.add_argument("--summary", action="store_true", help="headline numbers only")
+    parser.add_argument("--report", type=Path, help="where to write the JSON report (default DATA_DIR/eval-report.json)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    try:
+        from assistant.embeddings import get_embedder
+        from assistant.index import ChromaIndex, open_client
+        from assistant.ingestion import run_ingest
+        from assistant.service import build_assistant
+
+        settings = Settings.from_env()
+        client = open_client(settings)
+        index = ChromaIndex(client, settings.collection)
+        if index.active_build() is None:
+            print("no index yet: ingesting corpus/ first", file=sys.stderr)
+            run_ingest(settings, get_embedder(settings), index, progress=False)
+        assistant = build_assistant(settings, client=client)
+        report = run_suite(assistant, load_cases(), load_promo_lines())
+    except (AssistantError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    problems = check_thresholds(report, load_thresholds())
+    path = args.report or settings.data_dir / "eval-report.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report | {"threshold_problems": problems}, indent=2, ensure_ascii=False))
+    print(format_summary(report, problems) if args.summary else format_table(report, problems))
+    if not args.summary:
+        print(f"\nJSON report: {path}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
