@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .chunking import Chunk, chunk_document
-from .cleaning import Dropped, clean_document
+from .cleaning import Dropped, classify, clean_document
 from .embeddings import Embedder
 from .errors import CorpusError
 from .index import BuildInfo, ChromaIndex, Records
@@ -83,8 +83,9 @@ def run_ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
     loaded = load_corpus(settings.corpus_dir, only=to_process)
     report.skipped = loaded.skipped
     new_chunks: list[Chunk] = []
+    line_vectors = _line_vectors(loaded.documents, embedder, settings)
     for doc in loaded.documents:
-        cleaned = clean_document(doc, embedder.embed_batch, settings.offtopic_threshold)
+        cleaned = clean_document(doc, line_vectors, settings.offtopic_threshold)
         report.lines_dropped += len(cleaned.dropped)
         report.dropped += [(doc.source, d) for d in cleaned.dropped]
         new_chunks += chunk_document(cleaned, settings.chunk_max_chars)
@@ -177,23 +178,50 @@ def unit_embedding_text(section: str, text: str) -> str:
     return f"{section}: {text}"
 
 
+def _line_vectors(docs, embedder: Embedder, settings: Settings):
+    """Embed the lines cleaning may judge, for all documents at once, and serve them by text.
+
+    Cleaning asks per document; one sorted pass over every document's lines keeps batches full
+    instead of sending thousands of five-line batches to the model.
+    """
+    texts = sorted({line.text for doc in docs for line in doc.lines
+                    if classify(line, doc.explicit_structure) in ("prose", "bullet")}, key=len)
+    vectors = _embed_texts(texts, embedder, settings.embed_batch_size, bar=None) if texts else None
+    row = {text: i for i, text in enumerate(texts)}
+
+    def lookup(batch):
+        return vectors[[row[t] for t in batch]]
+
+    return lookup
+
+
 def _embed(fresh: list[Chunk], embedder: Embedder, settings: Settings, progress: bool):
     texts = [c.embedding_text for c in fresh]
     texts += [unit_embedding_text(c.section, u.text) for c in fresh for u in c.units]
     if not texts:
         return _empty().embeddings, _empty().embeddings
-    batch = settings.embed_batch_size
-    parts = []
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(texts), desc="embedding", unit="text", file=sys.stderr, disable=None)
-    for start in range(0, len(texts), batch):
-        parts.append(embedder.embed_batch(texts[start:start + batch]))
-        if bar is not None:
-            bar.update(min(batch, len(texts) - start))
+    vectors = _embed_texts(texts, embedder, settings.embed_batch_size, bar)
     if bar is not None:
         bar.close()
-    vectors = np.concatenate(parts)
     return vectors[: len(fresh)], vectors[len(fresh):]
+
+
+def _embed_texts(texts: list[str], embedder: Embedder, batch: int, bar) -> np.ndarray:
+    # Embed in order of length: a batch is padded to its longest text, so mixing a long chunk
+    # with short sentences wastes most of the batch's work.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = None
+    for start in range(0, len(order), batch):
+        rows = order[start:start + batch]
+        part = embedder.embed_batch([texts[i] for i in rows])
+        if vectors is None:
+            vectors = np.zeros((len(texts), part.shape[1]), dtype=np.float32)
+        vectors[rows] = part
+        if bar is not None:
+            bar.update(len(rows))
+    return vectors

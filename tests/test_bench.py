@@ -1,0 +1,54 @@
+"""The benchmark's own parts: the generated corpus, the report, and the tutorial baseline."""
+
+import pytest
+
+from assistant.chunking import chunk_document
+from assistant.cleaning import clean_document
+from assistant.loading import load_corpus
+from evals.bench import markdown
+from evals.synthetic import write_corpus
+
+
+def test_generated_corpus_is_deterministic_and_about_the_size_asked(tmp_path):
+    assert write_corpus(tmp_path / "a", 50) == 10
+    write_corpus(tmp_path / "b", 50)
+    a = sorted(p.read_text() for p in (tmp_path / "a").iterdir())
+    assert a == sorted(p.read_text() for p in (tmp_path / "b").iterdir())
+    chunks = [c for d in load_corpus(tmp_path / "a").documents
+              for c in chunk_document(clean_document(d, None, 0.3), 900)]
+    assert 35 <= len(chunks) <= 50
+    # Every chunk sits under its numbered heading, but the first of each file: in plain text,
+    # lines above the first paragraph are page header (see README, Limits).
+    assert sum("(" not in c.section for c in chunks) == 10
+
+
+def test_report_shows_every_section():
+    stats = {"median_ms": 10.0, "p95_ms": 20.0}
+    result = {
+        "date": "2026-11-22", "machine": "x86_64, 2 cores",
+        "latency": {"ask": stats, "lookup": stats, "embed": {"median_ms": 5.0, "p95_ms": 6.0},
+                    "samples": 3, "ask_ratio": 2.0, "lookup_ratio": 2.0},
+        "ingest": {"ingest_s": 10.0, "chunks": 900, "raw_encode_s": 9.0, "texts": 100, "ratio": 0.9},
+        "baseline": {"chunks": 20, "recall@3": 0.5, "promo_in_context": 0.25} | stats,
+        "ours": {"chunks": 30, "recall@3": 0.9, "promo_in_context": 0.0} | stats,
+        "scale": [{"chunks": 1000, "ingest_s": 30, "lookup": stats, "rss_mb": 600},
+                  {"chunks": 100000, "ingest_s": 3000, "lookup": {"median_ms": 25.0, "p95_ms": 40.0}, "rss_mb": 900}],
+    }
+    text = markdown(result)
+    assert "| `ask` (whole answer) | 10.0 | 20.0 | 2.00 |" in text
+    assert "**90%** of raw" in text
+    assert "| tutorial | 20 | 0.500 | 25% |" in text
+    assert "Retrieval median at 100000 chunks is 2.50× that at 1000" in text
+
+
+@pytest.mark.integration
+def test_tutorial_baseline_puts_promo_text_in_context_and_ours_does_not(real_assistant, real_settings, real_embedder):
+    from evals.bench import baseline, ours_on_cases
+    from evals.runner import load_cases, load_promo_lines
+
+    cases = [c for c in load_cases() if c.kind == "in_scope"]
+    promo = load_promo_lines()
+    theirs = baseline(real_settings, real_embedder, cases, promo)
+    ours = ours_on_cases(real_assistant, cases, promo)
+    assert theirs["promo_in_context"] > 0 and ours["promo_in_context"] == 0
+    assert 0 < theirs["recall@3"] <= 1 and ours["recall@3"] >= theirs["recall@3"]
