@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install index run test clean
+.PHONY: install index run test browser clean
 
 install: $(STAMP)
 
@@ -29,7 +29,13 @@ index: install
 run: index
 	$(BIN)/python app.py
 
-test: install
+# Browser tests need Debian's chromium and its driver; a test tool's own browser download
+# cannot work here (no internet at run time).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
+
+test: install browser
 	$(BIN)/python -m pytest
 
 clean:

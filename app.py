@@ -1,4 +1,8 @@
-"""Start the chat app: `python app.py` (HOST and PORT choose the address, default 127.0.0.1:7860)."""
+"""Start the web app: `python app.py` (HOST and PORT choose the address, default 127.0.0.1:7860).
+
+One server: the Gradio chat and front-desk pages at /, the JSON API under /api, the widget at
+/widget.js, OpenAPI docs at /docs.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import logging
 import os
 import sys
 
-# Gradio reads this before anything else; the app must not phone home.
+# Read by Gradio at import: the app must not phone home.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from assistant.errors import AssistantError  # noqa: E402
@@ -16,21 +20,18 @@ from assistant.settings import Settings  # noqa: E402
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
-        from assistant.service import build_assistant
-        from assistant.ui import build_ui
+        import uvicorn
+
+        from assistant.web import create_web_app
 
         settings = Settings.from_env()
-        assistant = build_assistant(settings)
-        assistant.warm_up()
-        demo = build_ui(assistant)
+        app = create_web_app(settings)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"Microneedling assistant on http://{settings.host}:{settings.port}", flush=True)
-    demo.queue(default_concurrency_limit=4).launch(
-        server_name=settings.host, server_port=settings.port, share=False, show_error=False,
-        enable_monitoring=False, ssr_mode=False, quiet=True,
-    )
+    print(f"Microneedling assistant on http://{settings.host}:{settings.port} "
+          f"(API docs at /docs, widget at /widget.js)", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0
 
 

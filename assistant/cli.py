@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     lookup.add_argument("query", nargs="+")
     lookup.add_argument("--k", type=int, default=5, help="how many passages (default 5)")
     lookup.add_argument("--json", action="store_true")
+    report = sub.add_parser("report", help="questions most often refused and answers most often voted down")
+    report.add_argument("--limit", type=int, default=10)
     calibrate = sub.add_parser("calibrate", help="measure the scope threshold on labelled questions")
     calibrate.add_argument("--data", default="evals/scope_calibration.jsonl")
     return parser
@@ -32,9 +34,16 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin, stdout: TextI
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
+        settings = Settings.from_env()
+        if args.command == "report":
+            from .feedback import FeedbackStore
+
+            if not settings.feedback_path.exists():
+                raise AssistantError(f"no feedback yet at {settings.feedback_path}: it fills as people use the app.")
+            print(FeedbackStore(settings.feedback_path).report(args.limit), file=stdout)
+            return 0
         from .service import build_assistant
 
-        settings = Settings.from_env()
         assistant = build_assistant(settings)
         if args.command == "ask":
             questions = _questions(args.question, stdin)

@@ -60,6 +60,9 @@ class Settings:
     # Web app
     host: str = "127.0.0.1"
     port: int = 7860
+    concurrency: int = 4  # answers computed at once; more requests wait in the queue
+    allowed_origins: str = ""  # comma-separated sites allowed to call the API (the widget's hosts)
+    max_body_bytes: int = 16_384  # larger API request bodies get 413
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
@@ -79,7 +82,7 @@ class Settings:
     def validated(self) -> "Settings":
         problems = []
         for name in ("embed_batch_size", "chunk_max_chars", "top_k", "candidate_k", "rrf_k",
-                     "max_answer_sentences", "max_question_chars", "port"):
+                     "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number")
         for name in ("offtopic_threshold", "scope_threshold"):
@@ -90,6 +93,14 @@ class Settings:
         if problems:
             raise ConfigError("; ".join(problems) + ". Fix the environment variable and start again.")
         return self
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.data_dir / "feedback.sqlite3"
 
     @property
     def model_path(self) -> str:

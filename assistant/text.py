@@ -38,8 +38,21 @@ _CODE_BLOCK = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | 
 
 
 def strip_markup(text: str) -> str:
-    """Text with HTML-like tags (and script/style bodies) removed: they are not what is asked."""
-    return _TAG.sub(" ", _CODE_BLOCK.sub(" ", text))
+    """Text without HTML-like tags (and script/style bodies) or contact details: they are
+    not what is asked."""
+    return redact(_TAG.sub(" ", _CODE_BLOCK.sub(" ", text)), email=" ", phone=" ")
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Seven or more digits, allowing spaces, dots, dashes, brackets and a leading +, as phone
+# numbers are written; shorter numbers ("3 sessions", "2026") stay.
+_PHONE = re.compile(r"(?<!\w)\+?\(?\d[\d\s().-]{5,}\d(?!\w)")
+
+
+def redact(text: str, email: str = "[email]", phone: str = "[phone]") -> str:
+    """The text with e-mail addresses and phone numbers replaced by placeholders."""
+    text = _EMAIL.sub(email, text)
+    return _PHONE.sub(lambda m: phone if sum(c.isdigit() for c in m.group(0)) >= 7 else m.group(0), text)
 
 
 def has_control_chars(text: str) -> bool:

@@ -251,3 +251,17 @@ def test_real_model_ingest_is_incremental_and_forgets_removed_files(settings, re
     assert third.texts_embedded == 0 and third.chunks_removed > 0
     chunks, _ = index.collections(index.active_build().build)
     assert {m["source"] for m in chunks.get()["metadatas"]} == {"microneedling-benefits-over-time.txt"}
+
+
+def test_cli_report_reads_the_feedback(tmp_path, real_settings):
+    from assistant.feedback import FeedbackStore, Vote
+
+    settings = real_settings.__class__.from_env({}, corpus_dir=real_settings.corpus_dir, data_dir=tmp_path)
+    missing = _run(["-m", "assistant", "report"], settings)
+    assert missing.returncode == 2 and "no feedback yet" in missing.stderr
+    store = FeedbackStore(settings.feedback_path)
+    store.record_question("What does it cost? call 0412 345 678", "out_of_scope")
+    store.record_vote(Vote("Is it permanent?", "answered", ("c1",), "down"))
+    result = _run(["-m", "assistant", "report"], settings)
+    assert result.returncode == 0
+    assert "what does it cost? call [phone]" in result.stdout and "1 down, 0 up  is it permanent?" in result.stdout

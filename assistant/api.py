@@ -1,0 +1,164 @@
+"""The JSON API and the website widget, served by FastAPI (the Gradio app is mounted beside them).
+
+POST /api/ask, GET /api/search, POST /api/feedback, GET /healthz, GET /widget.js,
+GET /examples/widget.html; OpenAPI docs at /docs.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from .answering import INVALID, Answer
+from .errors import AssistantError
+from .feedback import FeedbackStore, Vote
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_HISTORY_TURNS = 20
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: StrictStr
+    history: list[StrictStr | dict[str, Any] | list[Any]] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answer_id: StrictStr
+    vote: Literal["up", "down"]
+
+
+class RecentAnswers:
+    """The last answers given, by id, so a vote names an answer rather than sending its data back."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._items: OrderedDict[str, tuple[Answer, tuple[str, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, answer: Answer) -> str:
+        answer_id = uuid.uuid4().hex
+        with self._lock:
+            self._items[answer_id] = (answer, tuple(c.chunk_id for c in answer.citations))
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return answer_id
+
+    def get(self, answer_id: str):
+        with self._lock:
+            return self._items.get(answer_id)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 before it is read whole."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await _too_large(self.limit, send)
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await _too_large(self.limit, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(limit: int, send) -> None:
+    response = JSONResponse({"error": f"request body too large: send at most {limit} bytes"}, status_code=413)
+    await response({"type": "http"}, None, send)
+
+
+def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
+    """The API around an ``Assistant``; CORS admits only ``settings.allowed_origins``."""
+    settings = assistant.settings
+    recent = RecentAnswers()
+    app = FastAPI(title="Microneedling assistant API", version="1",
+                  description="Grounded answers from the clinic's documents, with citations and a fixed caveat.")
+    if settings.origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type"], allow_credentials=False)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        return JSONResponse({"error": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(AssistantError)
+    async def _not_ready(request: Request, exc: AssistantError):
+        return JSONResponse({"error": str(exc)}, status_code=503)
+
+    @app.post("/api/ask", summary="Answer a question", response_description="The CLI's --json object plus answer_id")
+    def ask(body: AskRequest):
+        answer = assistant.ask(body.question, body.history)
+        feedback.record_question(answer.question, answer.status)
+        data = answer.to_json() | {"answer_id": recent.add(answer)}
+        if answer.status == INVALID:
+            return JSONResponse(data | {"error": answer.answer}, status_code=400)
+        return data
+
+    @app.get("/api/search", summary="Ranked passages for a query")
+    def search(q: str = Query(..., min_length=1, max_length=settings.max_question_chars),
+               k: int = Query(5, ge=1, le=50)):
+        if not q.strip():
+            return JSONResponse({"error": "q: type something to search for"}, status_code=400)
+        docs = assistant.lookup(q, k)
+        return {"query": q, "results": [
+            {"rank": d.metadata["rank"], "title": d.metadata["title"], "section": d.metadata["section"],
+             "source": d.metadata["source"], "score": d.metadata["score"], "text": d.page_content} for d in docs]}
+
+    @app.post("/api/feedback", summary="Vote on an answer", status_code=201)
+    def vote(body: FeedbackRequest):
+        found = recent.get(body.answer_id)
+        if found is None:
+            return JSONResponse({"error": "unknown or expired answer_id: vote on an answer from this server"},
+                                status_code=404)
+        answer, chunk_ids = found
+        feedback.record_vote(Vote(answer.question, answer.status, chunk_ids, body.vote))
+        return {"stored": True}
+
+    @app.get("/healthz", summary="Whether the index is ready, and how big it is")
+    def health():
+        status = assistant.status()
+        return JSONResponse(status, status_code=200 if status["ready"] else 503)
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget():
+        return FileResponse(STATIC / "widget.js", media_type="text/javascript")
+
+    @app.get("/examples/widget.html", include_in_schema=False)
+    def example_page():
+        return FileResponse(STATIC / "example.html", media_type="text/html")
+
+    return app

@@ -1,0 +1,270 @@
+"""The web server for real: JSON API over HTTP, the Gradio endpoints, and a headless Chromium.
+
+Screenshots of every browser test land in test-artifacts/, so a failure can be looked at.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import pytest
+
+from assistant.answering import CAVEAT
+from assistant.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+ORIGIN = "http://clinic.example"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(real_settings, real_embedder, real_index_report, tmp_path_factory):
+    """The whole app (API + widget + Gradio) on a loopback port, as `python app.py` serves it."""
+    import uvicorn
+
+    from assistant.feedback import FeedbackStore
+    from assistant.service import build_assistant
+    from assistant.web import create_web_app
+
+    settings = replace(real_settings, allowed_origins=ORIGIN, max_body_bytes=4096,
+                       data_dir=real_settings.data_dir)
+    feedback = FeedbackStore(tmp_path_factory.mktemp("feedback") / "feedback.sqlite3")
+    app = create_web_app(settings, build_assistant(settings, embedder=real_embedder), feedback)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.1)
+    yield {"url": f"http://127.0.0.1:{port}", "feedback": feedback}
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def _request(url, method="GET", body=None, headers=None, raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def _json(url, **kw):
+    status, headers, body = _request(url, **kw)
+    return status, json.loads(body)
+
+
+# --- JSON API ---------------------------------------------------------------------------
+
+def test_ask_returns_the_cli_contract(server):
+    status, data = _json(server["url"] + "/api/ask", method="POST",
+                         body={"question": "how many sessions for that?", "history": ["Does it help acne scars?"]})
+    assert status == 200
+    assert {"question", "status", "answer", "citations", "caveat", "latency_ms", "answer_id"} == set(data)
+    assert data["status"] == "answered" and data["caveat"] == CAVEAT
+    assert [c["n"] for c in data["citations"]] == [int(n) for n in __import__("re").findall(r"\[(\d+)\]", data["answer"])]
+
+
+@pytest.mark.parametrize("body, status, says", [
+    ({}, 422, "question: Field required"),
+    ({"question": 5}, 422, "question: Input should be a valid string"),
+    ({"question": "ok", "history": "nope"}, 422, "history"),
+    ({"question": "ok", "extra": 1}, 422, "extra: Extra inputs are not permitted"),
+    ({"question": "   "}, 400, "Please type a question."),
+    ({"question": "x" * 2000}, 400, "characters long"),
+])
+def test_bad_requests_get_a_clear_4xx(server, body, status, says):
+    got, data = _json(server["url"] + "/api/ask", method="POST", body=body)
+    assert got == status and says in data["error"]
+
+
+def test_malformed_and_oversized_bodies(server):
+    status, _, body = _request(server["url"] + "/api/ask", method="POST", raw=b"{not json")
+    assert status == 422 and b"error" in body
+    status, _, body = _request(server["url"] + "/api/ask", method="POST", raw=b'{"question": "' + b"a" * 5000 + b'"}')
+    assert status == 413 and b"too large" in body
+
+
+def test_search_and_health(server):
+    status, data = _json(server["url"] + "/api/search?q=acne%20scars&k=3")
+    assert status == 200 and [r["rank"] for r in data["results"]] == [1, 2, 3]
+    assert {"title", "section", "score", "text", "source"} <= set(data["results"][0])
+    assert _json(server["url"] + "/api/search?q=acne&k=0")[0] == 422
+    assert _json(server["url"] + "/api/search")[0] == 422
+    status, health = _json(server["url"] + "/healthz")
+    assert status == 200 and health["ready"] and health["chunks"] > 0
+    status, _, docs = _request(server["url"] + "/openapi.json")
+    assert status == 200 and b"/api/ask" in docs
+
+
+def test_cors_only_for_allowed_origins(server):
+    _, headers, _ = _request(server["url"] + "/api/search?q=acne", headers={"Origin": ORIGIN})
+    assert headers.get("access-control-allow-origin") == ORIGIN
+    _, headers, _ = _request(server["url"] + "/api/search?q=acne", headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in {k.lower() for k in headers}
+
+
+def test_feedback_is_stored_redacted(server):
+    _, answer = _json(server["url"] + "/api/ask", method="POST",
+                      body={"question": "Is microneedling permanent? I am ann@example.com"})
+    status, _ = _json(server["url"] + "/api/feedback", method="POST", body={"answer_id": answer["answer_id"], "vote": "down"})
+    assert status == 201
+    vote = server["feedback"].votes()[-1]
+    assert vote["vote"] == "down" and "ann@example.com" not in vote["question"] and "[email]" in vote["question"]
+    assert vote["chunk_ids"]
+    assert _json(server["url"] + "/api/feedback", method="POST", body={"answer_id": "nope", "vote": "up"})[0] == 404
+    assert _json(server["url"] + "/api/feedback", method="POST", body={"answer_id": "x", "vote": "meh"})[0] == 422
+
+
+def test_gradio_endpoints_through_gradio_client(server):
+    from gradio_client import Client
+
+    client = Client(server["url"] + "/", verbose=False)
+    reply = client.predict("Does microneedling help with acne scars?", api_name="/chat")
+    assert "\\[1\\]" in reply and "**Sources**" in reply and "not truly permanent" in reply
+    plain, passages = client.predict("redness after treatment", api_name="/lookup")
+    assert "[1]" in plain and plain.endswith(CAVEAT) and "| 1 |" in passages
+
+
+# --- a real browser ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.fail("chromium and chromedriver are missing: run `make test` (it installs Debian's packages)")
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=webdriver.ChromeService(shutil.which("chromedriver")), options=options)
+    ARTIFACTS.mkdir(exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition, timeout=30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def _widget_ask(driver, question):
+    from selenium.webdriver.common.by import By
+
+    before = len(driver.find_elements(By.CSS_SELECTOR, ".mnw-bot"))
+    box = driver.find_element(By.ID, "mnw-input")
+    box.send_keys(question)
+    driver.find_element(By.ID, "mnw-send").click()
+    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".mnw-bot")) > before)
+    return driver.find_elements(By.CSS_SELECTOR, ".mnw-bot")[-1]
+
+
+def test_widget_on_a_host_page(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server["url"] + "/examples/widget.html")
+    _wait(browser, lambda d: d.find_elements(By.ID, "mnw-bubble"))
+    browser.find_element(By.ID, "mnw-bubble").click()
+    try:
+        reply = _widget_ask(browser, "How long do microneedling results last?")
+        assert reply.get_attribute("data-status") == "answered"
+        assert "[1]" in reply.find_element(By.CSS_SELECTOR, ".mnw-answer").text
+        notes = reply.find_elements(By.CSS_SELECTOR, ".mnw-notes li")
+        assert notes and "“" in notes[0].text
+        assert reply.find_element(By.CSS_SELECTOR, ".mnw-caveat").text == CAVEAT
+
+        refusal = _widget_ask(browser, "How much does it cost?")
+        assert refusal.get_attribute("data-status") == "out_of_scope"
+        assert refusal.find_element(By.CSS_SELECTOR, ".mnw-caveat").text == CAVEAT
+        urgent = _widget_ask(browser, "there is pus and spreading redness")
+        assert urgent.get_attribute("data-status") == "urgent"
+
+        # Markup in a question is shown as text and never runs.
+        hostile = "<img src=x onerror=\"window.__pwned=1\"> is it permanent?"
+        _widget_ask(browser, hostile)
+        assert browser.execute_script("return window.__pwned === undefined")
+        assert browser.find_elements(By.CSS_SELECTOR, ".mnw-user")[-1].text == hostile
+        assert not browser.find_elements(By.CSS_SELECTOR, "#mnw-log img")
+
+        reply.find_element(By.CSS_SELECTOR, "[data-vote='up']").click()
+        _wait(browser, lambda d: reply.find_element(By.CSS_SELECTOR, ".mnw-votes").get_attribute("data-voted"))
+        assert reply.find_element(By.CSS_SELECTOR, ".mnw-votes").get_attribute("data-voted") == "up"
+        rows = sqlite3.connect(server["feedback"].path).execute(
+            "SELECT question, vote FROM votes WHERE vote = 'up'").fetchall()
+        assert ("How long do microneedling results last?", "up") in rows
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "widget.png"))
+
+
+def test_gradio_chat_page_in_the_browser(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(server["url"] + "/")
+    try:
+        box = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#chat-input textarea"))
+        hostile = "<b>Is microneedling permanent?</b> <img src=x onerror=\"window.__pwned=1\">"
+        box.send_keys(hostile)
+        box.send_keys(Keys.ENTER)
+        _wait(browser, lambda d: "Sources" in d.find_element(By.ID, "chatbot").text)
+        chat = browser.find_element(By.ID, "chatbot")
+        assert "[1]" in chat.text and "not truly permanent" in chat.text
+        # The question is shown as the text typed: no image, no bold, no script.
+        assert hostile in chat.text
+        assert not chat.find_elements(By.CSS_SELECTOR, "img, b")
+        assert browser.execute_script("return window.__pwned === undefined")
+        # A follow-up uses the conversation so far.
+        box.send_keys("how many sessions for that?")
+        box.send_keys(Keys.ENTER)
+        _wait(browser, lambda d: d.find_element(By.ID, "chatbot").text.count("Sources") == 2)
+        assert "sessions" in browser.find_element(By.ID, "chatbot").text.split(hostile)[-1]
+        # A thumbs-down on the last answer lands in SQLite.
+        browser.find_elements(By.CSS_SELECTOR, "#chatbot button[aria-label='Dislike']")[-1].click()
+        db = sqlite3.connect(server["feedback"].path)
+        _wait(browser, lambda d: db.execute(
+            "SELECT COUNT(*) FROM votes WHERE vote = 'down' AND question = 'how many sessions for that?'").fetchone()[0])
+        assert "Index:" in browser.find_element(By.ID, "status").text
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "chat.png"))
+
+
+def test_front_desk_lookup_in_the_browser(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(server["url"] + "/")
+    try:
+        tab = _wait(browser, lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, "button[role='tab']")
+                                        if t.text == "Front desk lookup"])
+        tab[0].click()
+        box = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#desk-query textarea, #desk-query input"))
+        box.send_keys("how many sessions")
+        box.send_keys(Keys.ENTER)
+        answer = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#desk-answer textarea").get_attribute("value"))
+        assert "number of sessions" in answer and answer.endswith(CAVEAT) and "Sources:" in answer
+        _wait(browser, lambda d: "Maintenance" in d.find_element(By.ID, "desk-passages").text)
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "front-desk.png"))
