@@ -18,11 +18,23 @@ from .settings import Settings
 
 
 def open_client(settings: Settings):
-    """A Chroma client on the data folder, with anonymized telemetry off."""
+    """A Chroma client, with anonymized telemetry off: the server at CHROMA_HOST:CHROMA_PORT
+    when CHROMA_HOST is set (several app replicas can share it), else the folder DATA_DIR/chroma."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        try:
+            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                         settings=chroma_settings)
+            client.heartbeat()
+        except Exception as exc:
+            raise IndexNotReadyError(
+                f"cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} ({exc}): "
+                "start it (`chroma run --path DIR --port PORT`) or unset CHROMA_HOST to use the local folder."
+            ) from None
+        return client
     path = settings.data_dir / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)

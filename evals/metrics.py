@@ -20,13 +20,18 @@ def _ranked(scores: Mapping[str, float]) -> list[str]:
     return [doc for doc, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def _judged(qrels) -> list[str]:
+    """Queries with at least one relevant document: the others cannot be scored."""
+    return [q for q in qrels if any(r > 0 for r in qrels[q].values())]
+
+
 def recall_at(qrels: Mapping[str, Mapping[str, int]], results: Mapping[str, Mapping[str, float]], k: int) -> float:
     """Share of queries with at least one relevant document in the top k (hit rate).
 
     With one fact stated in several near-identical passages, finding any one of them answers
     the question, so a hit counts rather than the share of relevant passages found.
     """
-    queries = [q for q in qrels if any(r > 0 for r in qrels[q].values())]
+    queries = _judged(qrels)
     if not queries:
         return 0.0
     hits = sum(any(qrels[q].get(d, 0) > 0 for d in _ranked(results.get(q, {}))[:k]) for q in queries)
@@ -34,7 +39,7 @@ def recall_at(qrels: Mapping[str, Mapping[str, int]], results: Mapping[str, Mapp
 
 
 def mrr_at(qrels, results, k: int) -> float:
-    queries = [q for q in qrels if any(r > 0 for r in qrels[q].values())]
+    queries = _judged(qrels)
     if not queries:
         return 0.0
     total = 0.0
@@ -47,7 +52,7 @@ def mrr_at(qrels, results, k: int) -> float:
 
 
 def ndcg_at(qrels, results, k: int) -> float:
-    queries = [q for q in qrels if any(r > 0 for r in qrels[q].values())]
+    queries = _judged(qrels)
     if not queries:
         return 0.0
     total = 0.0

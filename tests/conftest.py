@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -61,12 +62,57 @@ def settings(tmp_path: Path, corpus_copy: Path) -> Settings:
     return Settings.from_env({}, corpus_dir=corpus_copy, data_dir=tmp_path / "data", offtopic_threshold=0.1)
 
 
-# --- integration: the real model and a real Chroma index on disk, built once per session ---
+# --- integration: the real model and a real Chroma index, built once per store and session ---
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 @pytest.fixture(scope="session")
-def real_settings(tmp_path_factory) -> Settings:
+def chroma_server(tmp_path_factory):
+    """A real Chroma server (`chroma run` from the chromadb package) on loopback, for this session."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    folder = tmp_path_factory.mktemp("chroma-server")
+    chroma = Path(sys.executable).with_name("chroma")
+    log = open(folder / "server.log", "w")
+    proc = subprocess.Popen([str(chroma), "run", "--path", str(folder / "data"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                            env=os.environ | {"ANONYMIZED_TELEMETRY": "False"})
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"chroma run did not start; see {folder / 'server.log'}")
+            time.sleep(0.2)
+    yield {"host": "127.0.0.1", "port": port}
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="session", params=["embedded", "server"])
+def real_settings(request, tmp_path_factory) -> Settings:
+    """Integration tests run twice: on the embedded folder store and on a Chroma server."""
     data = tmp_path_factory.mktemp("real-data")
-    return Settings.from_env({}, corpus_dir=CORPUS, data_dir=data)
+    settings = Settings.from_env({}, corpus_dir=CORPUS, data_dir=data)
+    if request.param == "server":
+        server = request.getfixturevalue("chroma_server")
+        settings = replace(settings, chroma_host=server["host"], chroma_port=server["port"])
+    return settings
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 
@@ -13,7 +12,7 @@ import pytest
 
 from assistant.answering import ANSWERED, CAVEAT, INVALID, OUT_OF_SCOPE, URGENT
 from assistant.settings import PROJECT_ROOT
-from tests.conftest import corpus_text, quote_in_corpus
+from tests.conftest import corpus_text, free_port, quote_in_corpus
 
 pytestmark = pytest.mark.integration
 
@@ -153,7 +152,8 @@ def test_lookup_ranks_passages_with_scores(real_assistant):
 
 def _run(args, settings, stdin=None, extra_env=None):
     env = os.environ | {"DATA_DIR": str(settings.data_dir), "CORPUS_DIR": str(settings.corpus_dir),
-                        "HF_HUB_OFFLINE": "1"} | (extra_env or {})
+                        "HF_HUB_OFFLINE": "1", "CHROMA_HOST": settings.chroma_host,
+                        "CHROMA_PORT": str(settings.chroma_port), "COLLECTION": settings.collection} | (extra_env or {})
     return subprocess.run([sys.executable, *args], cwd=PROJECT_ROOT, input=stdin, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -203,11 +203,6 @@ def test_ingest_reports_skipped_files_with_exit_code_1(settings):
 
 # --- the chat page over real HTTP ---------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_gradio_chat_answers_with_sources_and_caveat(real_assistant):
     from gradio_client import Client
@@ -215,7 +210,7 @@ def test_gradio_chat_answers_with_sources_and_caveat(real_assistant):
     from assistant.ui import build_ui
 
     demo = build_ui(real_assistant)
-    port = _free_port()
+    port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
                         share=False, quiet=True, ssr_mode=False)
     try:
@@ -238,10 +233,15 @@ def test_chat_page_has_no_share_button(real_assistant):
     assert chatbots and all("share" not in c["props"]["buttons"] for c in chatbots)
 
 
-def test_real_model_ingest_is_incremental_and_forgets_removed_files(settings, real_embedder):
+def test_real_model_ingest_is_incremental_and_forgets_removed_files(settings, real_settings, real_embedder):
+    from dataclasses import replace
+
     from assistant.index import ChromaIndex, open_client
     from assistant.ingestion import run_ingest
 
+    # The same store as the rest of this run (folder or server), in a collection of its own.
+    settings = replace(settings, chroma_host=real_settings.chroma_host, chroma_port=real_settings.chroma_port,
+                       collection="incremental")
     index = ChromaIndex(open_client(settings), settings.collection)
     first = run_ingest(settings, real_embedder, index, progress=False)
     assert first.texts_embedded > 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sqlite3
 import threading
 import time
@@ -19,16 +18,12 @@ import pytest
 
 from assistant.answering import CAVEAT
 from assistant.settings import PROJECT_ROOT
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 ORIGIN = "http://clinic.example"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +39,7 @@ def server(real_settings, real_embedder, real_index_report, tmp_path_factory):
                        data_dir=real_settings.data_dir)
     feedback = FeedbackStore(tmp_path_factory.mktemp("feedback") / "feedback.sqlite3")
     app = create_web_app(settings, build_assistant(settings, embedder=real_embedder), feedback)
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
