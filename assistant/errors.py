@@ -19,3 +19,7 @@ class IndexNotReadyError(AssistantError):
 
 class ModelLoadError(AssistantError):
     """The embedding model could not be loaded from disk."""
+
+
+class IngestBusyError(AssistantError):
+    """Another ingest holds the index's ingest lock."""

@@ -8,12 +8,18 @@ opened it just before a flip can finish its query; older builds are deleted.
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 
-from .errors import IndexNotReadyError
+from .errors import IndexNotReadyError, IngestBusyError
+
+# A lock older than this is taken to be left by a crashed ingest on another machine.
+LOCK_STALE_SECONDS = 6 * 3600
 from .settings import Settings
 
 
@@ -127,6 +133,38 @@ class ChromaIndex:
         embeddings = np.concatenate(vecs) if vecs else np.zeros((0, 0), dtype=np.float32)
         return Records(ids, docs, metas, embeddings)
 
+    # --- the ingest lock ----------------------------------------------------------------
+    # A collection as a mutex: creating one that exists fails, in the folder store and on a
+    # server alike, so two ingests (even on two machines) cannot both hold it.
+    def _lock_name(self) -> str:
+        return f"{self.name}__ingest_lock"
+
+    def acquire_ingest_lock(self) -> None:
+        meta = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        for attempt in range(2):
+            try:
+                self.client.create_collection(self._lock_name(), metadata=meta, embedding_function=None)
+                return
+            except Exception:
+                holder = self._lock_holder()
+                if holder is None or (attempt == 0 and _stale(holder)):
+                    self._delete(self._lock_name())  # left by a crashed ingest: take it over
+                    continue
+                raise IngestBusyError(
+                    f"another ingest is running (pid {holder.get('pid')} on {holder.get('host')}, started "
+                    f"{time.time() - float(holder.get('started', 0)):.0f} s ago): wait for it to finish, then run "
+                    "this again. Queries keep using the current index meanwhile."
+                ) from None
+
+    def release_ingest_lock(self) -> None:
+        self._delete(self._lock_name())
+
+    def _lock_holder(self) -> dict | None:
+        try:
+            return dict(self.client.get_collection(self._lock_name(), embedding_function=None).metadata or {})
+        except Exception:
+            return None
+
     # --- writing ---------------------------------------------------------------------
     def write_build(self, info: BuildInfo, chunks: Records, units: Records) -> None:
         """Write a complete build and make it active; on any failure the old build stays active."""
@@ -183,6 +221,21 @@ class ChromaIndex:
             name = collection if isinstance(collection, str) else collection.name
             if name.startswith(f"{self.name}__"):
                 self._delete(name)
+
+
+def _stale(holder: dict) -> bool:
+    """A lock whose process is gone (same machine) or that is very old (any machine)."""
+    if time.time() - float(holder.get("started", 0)) > LOCK_STALE_SECONDS:
+        return True
+    if holder.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(holder.get("pid", -1)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, OverflowError):
+        return False
+    return False
 
 
 def _batches(records: Records, size: int) -> Iterator[Records]:

@@ -56,6 +56,16 @@ def pipeline_key(settings: Settings, embedder: Embedder) -> str:
 
 def run_ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
                rebuild: bool = False, explain: bool = False, progress: bool = True) -> IngestReport:
+    """Bring the index up to date with the corpus; one ingest at a time (IngestBusyError otherwise)."""
+    index.acquire_ingest_lock()
+    try:
+        return _ingest(settings, embedder, index, rebuild, explain, progress)
+    finally:
+        index.release_ingest_lock()
+
+
+def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
+            rebuild: bool, explain: bool, progress: bool) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
     files = {p.relative_to(settings.corpus_dir).as_posix(): file_sha256(p) for p in corpus_files(settings.corpus_dir)}

@@ -18,6 +18,9 @@ from .errors import CorpusError
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+# A clinic's FAQ or aftercare sheet is kilobytes; a file this large is an export or a mistake,
+# and would hold up every ingest.
+MAX_FILE_BYTES = 20 * 1024 * 1024
 METADATA_FILE = "sources.toml"
 
 _BULLET = re.compile(r"^(?P<indent>\s*)(?:[•·▪◦‣∙*+-]|\d{1,2}[.)])\s+(?P<text>.*)$")
@@ -105,9 +108,18 @@ def load_document(path: Path, name: str, meta: dict) -> SourceDocument:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise _Unreadable(f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}")
-    data = path.read_bytes()
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _Unreadable(f"too large ({size / 1e6:.0f} MB, the limit is {MAX_FILE_BYTES / 1e6:.0f} MB); "
+                              "split it or keep only the text")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _Unreadable(f"cannot be read ({exc.strerror or exc}); check its permissions") from None
     if not data.strip():
         raise _Unreadable("the file is empty")
+    if suffix != ".pdf" and b"\x00" in data[:8192]:
+        raise _Unreadable(f"binary data in a {suffix} file; save the document as text")
     if suffix == ".pdf":
         lines, explicit = _pdf_lines(data), False
     else:

@@ -161,21 +161,35 @@ class IndexReader:
         self._checked = 0.0
         self._lock = threading.Lock()
 
+    def refresh(self) -> None:
+        """Look at the pointer again on the next call (a build may have been deleted under us)."""
+        self._checked = float("-inf")
+
     def current(self) -> Snapshot:
         now = time.monotonic()
         snapshot = self._snapshot
         if snapshot is not None and now - self._checked < self.refresh_seconds:
             return snapshot
         with self._lock:
-            info = self.index.require_active(self.settings)
-            self._checked = now
-            if self._snapshot is None or self._snapshot.info.build != info.build:
+            for attempt in range(3):
+                info = self.index.require_active(self.settings)
+                self._checked = now
+                if self._snapshot is not None and self._snapshot.info.build == info.build:
+                    break
                 if info.embedding_model != self.embedder.name:
                     raise IndexNotReadyError(
                         f"the index was built with the embedding model {info.embedding_model!r} but "
                         f"{self.embedder.name!r} is configured: run `python ingest.py --rebuild`."
                     )
-                self._snapshot = Snapshot(self.index, info)
+                try:
+                    self._snapshot = Snapshot(self.index, info)
+                    break
+                except IndexNotReadyError:
+                    # Re-ingests in quick succession can delete the build we just read the
+                    # pointer for; the pointer then names a newer one. Give up only if it does not.
+                    latest = self.index.active_build()
+                    if attempt == 2 or latest is None or latest.build == info.build:
+                        raise
             return self._snapshot
 
 

@@ -12,6 +12,7 @@ from langchain_core.runnables import Runnable
 from .answering import Answer, ExtractiveComposer
 from .chain import Steps, build_chain
 from .embeddings import Embedder, get_embedder
+from .errors import AssistantError
 from .index import ChromaIndex, open_client
 from .retrieval import HybridRetriever, IndexReader
 from .settings import Settings
@@ -29,12 +30,24 @@ class Assistant:
 
     def ask(self, question: str, history: Sequence | None = None) -> Answer:
         started = time.perf_counter()
-        answer: Answer = self.chain.invoke({"question": question, "history": list(history or [])})
+        answer: Answer = self._on_current_build(
+            lambda: self.chain.invoke({"question": question, "history": list(history or [])}))
         return Answer(answer.question, answer.status, answer.answer, answer.citations, answer.caveat,
                       (time.perf_counter() - started) * 1000)
 
     def lookup(self, query: str, k: int | None = None) -> list[Document]:
-        return self.retriever.search(query, k or self.settings.top_k)
+        return self._on_current_build(lambda: self.retriever.search(query, k or self.settings.top_k))
+
+    def _on_current_build(self, run):
+        try:
+            return run()
+        except AssistantError:
+            raise
+        except Exception:
+            # Two re-ingests in quick succession can delete the build a snapshot still reads
+            # from; reopen the current build and try once more. A second failure is real.
+            self.reader.refresh()
+            return run()
 
     def status(self) -> dict:
         info = self.index.active_build()

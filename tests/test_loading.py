@@ -1,4 +1,8 @@
+import os
+
 import pytest
+
+from assistant import loading
 
 from assistant.errors import CorpusError
 from assistant.loading import load_corpus, load_document
@@ -72,10 +76,18 @@ def test_unreadable_files_are_skipped_with_reasons_and_the_rest_loads(tmp_path, 
     (tmp_path / "empty.md").write_text("  \n")
     (tmp_path / "sheet.docx").write_bytes(b"PK\x03\x04")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not a pdf")
+    (tmp_path / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "huge.md").write_bytes(b"a" * (loading.MAX_FILE_BYTES + 1))
+    locked = tmp_path / "locked.txt"
+    locked.write_text("Microneedling aftercare.")
+    locked.chmod(0)
     result = load_corpus(tmp_path)
-    assert [d.source for d in result.documents] == ["good.txt"]
+    assert [d.source for d in result.documents] == ["good.txt"] + (["locked.txt"] if os.geteuid() == 0 else [])
     reasons = dict(result.skipped)
-    assert set(reasons) == {"latin1.txt", "empty.md", "sheet.docx", "broken.pdf"}
+    assert set(reasons) >= {"latin1.txt", "empty.md", "sheet.docx", "broken.pdf", "image.txt", "huge.md"}
+    assert "binary data in a .txt file" in reasons["image.txt"] and "too large" in reasons["huge.md"]
+    if os.geteuid() != 0:  # root reads any file; elsewhere the unreadable one is skipped
+        assert "cannot be read" in reasons["locked.txt"]
     assert "UTF-8" in reasons["latin1.txt"] and "empty" in reasons["empty.md"]
     assert "unsupported file type .docx" in reasons["sheet.docx"]
     assert "PDF" in reasons["broken.pdf"]
