@@ -31,7 +31,8 @@ def main() -> int:
         return 2
     print(f"Microneedling assistant on http://{settings.host}:{settings.port} "
           f"(API docs at /docs, widget at /widget.js)", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    # No access log: request lines carry search queries, which may hold contact details.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
     return 0
 
 

@@ -6,7 +6,9 @@ GET /examples/widget.html; OpenAPI docs at /docs.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from pathlib import Path
@@ -91,6 +93,67 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class RateLimit:
+    """ASGI middleware: at most ``per_minute`` API requests per client address (token bucket);
+    past that, 429 with Retry-After. Pages and the widget script are not counted."""
+
+    def __init__(self, app, per_minute: int) -> None:
+        self.app, self.rate = app, per_minute / 60.0
+        self.capacity = float(per_minute)
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, last time)
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/api/") or self.rate <= 0:
+            return await self.app(scope, receive, send)
+        client = (scope.get("client") or ("unknown", 0))[0]
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(client, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            allowed = tokens >= 1.0
+            self._buckets[client] = (tokens - 1.0 if allowed else tokens, now)
+            if len(self._buckets) > 100_000:  # forget idle clients rather than grow forever
+                self._buckets.clear()
+        if allowed:
+            return await self.app(scope, receive, send)
+        wait = max(1, math.ceil((1.0 - tokens) / self.rate))
+        response = JSONResponse({"error": f"too many requests: try again in {wait} s"}, status_code=429,
+                                headers={"Retry-After": str(wait)})
+        await response(scope, receive, send)
+
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+class SecurityHeaders:
+    """ASGI middleware: the same safe headers on every response, pages and API alike."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in SECURITY_HEADERS if k not in present]
+                if scope["path"].startswith("/api/") and b"cache-control" not in present:
+                    message["headers"].append((b"cache-control", b"no-store"))
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 async def _too_large(limit: int, send) -> None:
     response = JSONResponse({"error": f"request body too large: send at most {limit} bytes"}, status_code=413)
     await response({"type": "http"}, None, send)
@@ -102,10 +165,13 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     recent = RecentAnswers()
     app = FastAPI(title="Microneedling assistant API", version="1",
                   description="Grounded answers from the clinic's documents, with citations and a fixed caveat.")
+    # Added innermost first: CORS ends up outermost, so even a 413 or 429 carries its headers.
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RateLimit, per_minute=settings.rate_limit)
+    app.add_middleware(SecurityHeaders)
     if settings.origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], allow_credentials=False)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

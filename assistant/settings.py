@@ -65,6 +65,7 @@ class Settings:
     concurrency: int = 4  # answers computed at once; more requests wait in the queue
     allowed_origins: str = ""  # comma-separated sites allowed to call the API (the widget's hosts)
     max_body_bytes: int = 16_384  # larger API request bodies get 413
+    rate_limit: int = 60  # API requests per minute per client address; 0 turns the limit off
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
@@ -87,6 +88,8 @@ class Settings:
                      "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number")
+        if self.rate_limit < 0:
+            problems.append(f"RATE_LIMIT={self.rate_limit} must be 0 (off) or a positive number per minute")
         for name in ("offtopic_threshold", "scope_threshold"):
             if not -1.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be between -1 and 1")

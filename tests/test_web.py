@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import replace
 
@@ -26,27 +27,31 @@ ORIGIN = "http://clinic.example"
 
 
 
-@pytest.fixture(scope="module")
-def server(real_settings, real_embedder, real_index_report, tmp_path_factory):
-    """The whole app (API + widget + Gradio) on a loopback port, as `python app.py` serves it."""
+def _serve(settings, embedder, feedback_path):
+    """Start the whole app (API + widget + Gradio) on a loopback port, as `python app.py` serves it."""
     import uvicorn
 
     from assistant.feedback import FeedbackStore
     from assistant.service import build_assistant
     from assistant.web import create_web_app
 
-    settings = replace(real_settings, allowed_origins=ORIGIN, max_body_bytes=4096,
-                       data_dir=real_settings.data_dir)
-    feedback = FeedbackStore(tmp_path_factory.mktemp("feedback") / "feedback.sqlite3")
-    app = create_web_app(settings, build_assistant(settings, embedder=real_embedder), feedback)
+    feedback = FeedbackStore(feedback_path)
+    app = create_web_app(settings, build_assistant(settings, embedder=embedder), feedback)
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.time() + 60
     while not srv.started and time.time() < deadline:
         time.sleep(0.1)
-    yield {"url": f"http://127.0.0.1:{port}", "feedback": feedback}
+    return srv, thread, {"url": f"http://127.0.0.1:{port}", "feedback": feedback}
+
+
+@pytest.fixture(scope="module")
+def server(real_settings, real_embedder, real_index_report, tmp_path_factory):
+    settings = replace(real_settings, allowed_origins=ORIGIN, max_body_bytes=4096, rate_limit=100_000)
+    srv, thread, info = _serve(settings, real_embedder, tmp_path_factory.mktemp("feedback") / "f.sqlite3")
+    yield info
     srv.should_exit = True
     thread.join(timeout=10)
 
@@ -115,6 +120,45 @@ def test_cors_only_for_allowed_origins(server):
     assert headers.get("access-control-allow-origin") == ORIGIN
     _, headers, _ = _request(server["url"] + "/api/search?q=acne", headers={"Origin": "http://evil.example"})
     assert "access-control-allow-origin" not in {k.lower() for k in headers}
+
+
+def test_rate_limit_answers_429_with_retry_after(real_settings, real_embedder, real_index_report, tmp_path):
+    settings = replace(real_settings, rate_limit=3, allowed_origins=ORIGIN)
+    srv, thread, info = _serve(settings, real_embedder, tmp_path / "f.sqlite3")
+    try:
+        codes = [_request(info["url"] + "/api/search?q=acne", headers={"Origin": ORIGIN}) for _ in range(5)]
+        assert [c[0] for c in codes] == [200, 200, 200, 429, 429]
+        status, headers, body = codes[-1]
+        headers = {k.lower(): v for k, v in headers.items()}
+        assert int(headers["retry-after"]) >= 1 and b"too many requests" in body
+        assert headers["access-control-allow-origin"] == ORIGIN  # the widget can read the 429
+        assert _request(info["url"] + "/widget.js")[0] == 200  # pages and scripts are not counted
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_security_headers_on_pages_and_api(server):
+    for path in ("/", "/api/search?q=acne", "/widget.js", "/examples/widget.html"):
+        _, headers, _ = _request(server["url"] + path)
+        headers = {k.lower(): v for k, v in headers.items()}
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["referrer-policy"] == "no-referrer" and headers["x-frame-options"] == "SAMEORIGIN"
+    _, headers, _ = _request(server["url"] + "/api/search?q=acne")
+    assert {k.lower(): v for k, v in headers.items()}["cache-control"] == "no-store"
+
+
+def test_nothing_logged_or_stored_holds_contact_details(server, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    question = "Is microneedling permanent? I am ann.lee@example.com, 0412 345 678"
+    _json(server["url"] + "/api/ask", method="POST", body={"question": question})
+    _request(server["url"] + "/api/search?q=" + urllib.parse.quote(question))
+    assert "ann.lee@example.com" not in caplog.text and "0412 345 678" not in caplog.text
+    db = sqlite3.connect(server["feedback"].path)
+    stored = " ".join(q for (q,) in db.execute("SELECT question FROM questions UNION ALL SELECT question FROM votes"))
+    assert "ann.lee" not in stored and "345 678" not in stored and "[email], [phone]" in stored
 
 
 def test_feedback_is_stored_redacted(server):
