@@ -307,3 +307,47 @@ def test_front_desk_lookup_in_the_browser(server, browser):
         _wait(browser, lambda d: "Maintenance" in d.find_element(By.ID, "desk-passages").text)
     finally:
         browser.save_screenshot(str(ARTIFACTS / "front-desk.png"))
+
+
+# --- hostile input: property-based ---------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=300),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=20), inner, max_size=5),
+    max_leaves=30,
+)
+PAYLOADS = JSON | st.fixed_dictionaries({"question": JSON}, optional={"history": JSON, "k": JSON})
+
+
+@hsettings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=PAYLOADS)
+def test_api_never_answers_500(server, payload):
+    status, _, body = _request(server["url"] + "/api/ask", method="POST", body=payload)
+    assert status < 500
+    data = json.loads(body)
+    if status >= 400:
+        assert isinstance(data["error"], str) and data["error"]
+    else:
+        assert data["caveat"] == CAVEAT and data["status"] in {"answered", "out_of_scope", "urgent", "invalid"}
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(q=st.text(max_size=200), k=st.text(max_size=5))
+def test_search_never_answers_500(server, q, k):
+    query = urllib.parse.urlencode({"q": q, "k": k})
+    status, _, body = _request(server["url"] + "/api/search?" + query)
+    assert status < 500 and (status == 200 or json.loads(body)["error"])
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * 3000 + b"]" * 3000,
+    b'{"question": "' + b"\\u0000" * 10 + b'"}',
+    b'{"question": "\xff\xfe"}',
+    b"\x00\x01\x02",
+    b'{"question": {"nested": ' * 400 + b"1" + b"}" * 400,
+])
+def test_hostile_bodies_get_4xx(server, raw):
+    status, _, body = _request(server["url"] + "/api/ask", method="POST", raw=raw)
+    assert 400 <= status < 500 and json.loads(body)["error"]
