@@ -1,0 +1,162 @@
+"""`python -m evals.load`: a bounded burst of visitors against the app, on loopback only.
+
+Starts `python app.py` on a free loopback port (rate limit off, its own data folder unless
+DATA_DIR is set), sends N /api/ask requests with C in flight, then N through the Gradio
+endpoint, and reports throughput, median and 95th-percentile latency, errors, and the
+server's memory before and after. Every request has a timeout; the run stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .metrics import percentile
+from .runner import load_cases
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_server(port: int) -> subprocess.Popen:
+    env = os.environ | {"PORT": str(port), "HOST": "127.0.0.1", "RATE_LIMIT": "0", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit("the app did not start: run `python ingest.py` first, then try again")
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("the app did not answer /healthz within 180 s")
+
+
+def burst(send, questions: list[str], total: int, concurrency: int) -> dict:
+    """Run ``send(question)`` ``total`` times with ``concurrency`` in flight; latencies and errors."""
+    def one(i: int):
+        started = time.perf_counter()
+        try:
+            send(questions[i % len(questions)])
+            return (time.perf_counter() - started) * 1000, None
+        except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+            return (time.perf_counter() - started) * 1000, repr(exc)[:200]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        results = list(pool.map(one, range(total)))
+    wall = time.perf_counter() - started
+    latencies = [ms for ms, err in results if err is None]
+    errors = [err for _, err in results if err is not None]
+    return {
+        "requests": total, "concurrency": concurrency, "seconds": wall, "throughput_rps": total / wall,
+        "median_ms": statistics.median(latencies) if latencies else float("nan"),
+        "p95_ms": percentile(latencies, 95) if latencies else float("nan"),
+        "errors": len(errors), "first_errors": errors[:3],
+    }
+
+
+def run(url: str, pid: int | None, total: int, concurrency: int) -> dict:
+    questions = [c.question for c in load_cases() if c.kind in ("in_scope", "out_of_scope")]
+
+    def api(question: str) -> None:
+        req = urllib.request.Request(url + "/api/ask", data=json.dumps({"question": question}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            if resp.status != 200 or "caveat" not in json.loads(resp.read()):
+                raise RuntimeError(f"HTTP {resp.status}")
+
+    from gradio_client import Client
+
+    clients: dict[int, Client] = {}
+
+    def gradio(question: str) -> None:
+        import threading
+
+        client = clients.get(threading.get_ident())
+        if client is None:
+            client = clients[threading.get_ident()] = Client(url + "/", verbose=False)
+        if "not truly permanent" not in client.predict(question, api_name="/chat"):
+            raise RuntimeError("reply without the caveat")
+
+    # Warm both paths first (model, index, Gradio queue, client connections), so the memory
+    # figures compare a warm server with itself rather than with a cold one.
+    burst(api, questions, 4 * concurrency, concurrency)
+    burst(gradio, questions, 4 * concurrency, concurrency)
+    report = {"memory_before_mb": _rss_mb(pid) if pid else None}
+    report["api"] = burst(api, questions, total, concurrency)
+    report["memory_after_api_mb"] = _rss_mb(pid) if pid else None
+    report["gradio"] = burst(gradio, questions, total, concurrency)
+    report["memory_after_mb"] = _rss_mb(pid) if pid else None
+    return report
+
+
+def markdown(r: dict) -> str:
+    lines = ["## Load", "",
+             f"`python -m evals.load`: {r['api']['requests']} requests with {r['api']['concurrency']} in flight, "
+             "from the same machine over loopback, against `python app.py` (CONCURRENCY=4, rate limit off).", "",
+             "| endpoint | throughput | median | p95 | errors |", "| --- | --- | --- | --- | --- |"]
+    for name in ("api", "gradio"):
+        p = r[name]
+        lines.append(f"| {'POST /api/ask' if name == 'api' else 'Gradio /chat (gradio_client)'} | "
+                     f"{p['throughput_rps']:.0f} req/s | {p['median_ms']:.0f} ms | {p['p95_ms']:.0f} ms | {p['errors']} |")
+    if r.get("memory_before_mb"):
+        growth = 100 * (r["memory_after_mb"] / r["memory_before_mb"] - 1)
+        lines += ["", f"Server memory (RSS, after a warm-up round): {r['memory_before_mb']:.0f} MB before, "
+                      f"{r['memory_after_api_mb']:.0f} MB after the API burst, {r['memory_after_mb']:.0f} MB after "
+                      f"both ({growth:+.1f}%; aim: under +10%)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.load", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--docs", type=Path, help="append the figures to this markdown file")
+    args = parser.parse_args(argv)
+    if not 1 <= args.concurrency <= 256 or not 1 <= args.requests <= 100_000:
+        parser.error("keep --concurrency within 1..256 and --requests within 1..100000")
+    port = _free_port()
+    server = start_server(port)
+    try:
+        report = run(f"http://127.0.0.1:{port}", server.pid, args.requests, args.concurrency)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(json.dumps(report, indent=2))
+    text = markdown(report)
+    print(text)
+    if args.docs:
+        with args.docs.open("a", encoding="utf-8") as f:
+            f.write("\n" + text)
+    return 1 if report["api"]["errors"] or report["gradio"]["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
