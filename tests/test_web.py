@@ -351,3 +351,61 @@ def test_search_never_answers_500(server, q, k):
 def test_hostile_bodies_get_4xx(server, raw):
     status, _, body = _request(server["url"] + "/api/ask", method="POST", raw=raw)
     assert 400 <= status < 500 and json.loads(body)["error"]
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory, browser):
+    """An app whose corpus itself carries markup and a script, served like the real one."""
+    from assistant.embeddings import get_embedder
+    from assistant.index import ChromaIndex, open_client
+    from assistant.ingestion import run_ingest
+    from assistant.settings import Settings
+
+    root = tmp_path_factory.mktemp("hostile")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    (corpus / "aftercare.txt").write_text(
+        "Aftercare after microneedling\n\n"
+        "Keep treated skin clean <img src=x onerror=\"window.__pwned=1\"> and use gentle products for a few days "
+        "after microneedling <script>window.__pwned=2</script> to help healing.\n\n"
+        "Avoid direct sun after microneedling and use a mineral sunscreen <b>every day</b> while skin heals.\n",
+        encoding="utf-8")
+    settings = Settings.from_env({}, corpus_dir=corpus, data_dir=root / "data", rate_limit=100_000)
+    embedder = get_embedder(settings)
+    run_ingest(settings, embedder, ChromaIndex(open_client(settings), settings.collection), progress=False)
+    srv, thread, info = _serve(settings, embedder, root / "f.sqlite3")
+    yield info
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_markup_from_the_corpus_and_history_stays_text(hostile_server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    try:
+        browser.get(hostile_server["url"] + "/examples/widget.html")
+        _wait(browser, lambda d: d.find_elements(By.ID, "mnw-bubble"))
+        browser.find_element(By.ID, "mnw-bubble").click()
+        reply = _widget_ask(browser, "how should I keep my skin clean after microneedling?")
+        assert reply.get_attribute("data-status") == "answered"
+        assert "<img" in reply.find_element(By.CSS_SELECTOR, ".mnw-answer").text
+        reply = _widget_ask(browser, "and what about sun?")  # history carries the markup question back
+        assert not browser.find_elements(By.CSS_SELECTOR, "#mnw-log img, #mnw-log b, #mnw-log script")
+        assert browser.execute_script("return window.__pwned === undefined")
+        browser.save_screenshot(str(ARTIFACTS / "hostile-widget.png"))
+
+        browser.get(hostile_server["url"] + "/")
+        box = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#chat-input textarea"))
+        box.send_keys("how should I keep my skin clean after microneedling?")
+        box.send_keys(Keys.ENTER)
+        _wait(browser, lambda d: "Sources" in d.find_element(By.ID, "chatbot").text)
+        box.send_keys("and what about sun? <b>now</b>")
+        box.send_keys(Keys.ENTER)
+        _wait(browser, lambda d: d.find_element(By.ID, "chatbot").text.count("Sources") == 2)
+        chat = browser.find_element(By.ID, "chatbot")
+        assert "<img" in chat.text and "<b>every day</b>" in chat.text and "<b>now</b>" in chat.text
+        assert not chat.find_elements(By.CSS_SELECTOR, "img, b, script")
+        assert browser.execute_script("return window.__pwned === undefined")
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "hostile-chat.png"))
