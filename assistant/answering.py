@@ -57,11 +57,12 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     caveat: str = CAVEAT
     latency_ms: float = 0.0
+    answerer: str = "extractive"  # extractive | llm | extractive-fallback | guard
 
     def to_json(self) -> dict:
         return {"question": self.question, "status": self.status, "answer": self.answer,
                 "citations": [c.to_json() for c in self.citations], "caveat": self.caveat,
-                "latency_ms": round(self.latency_ms, 1)}
+                "latency_ms": round(self.latency_ms, 1), "answerer": self.answerer}
 
 
 @dataclass(frozen=True)

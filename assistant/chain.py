@@ -80,11 +80,12 @@ class Steps:
 
     def __init__(self, retriever: HybridRetriever, snapshots: Callable[[], Snapshot], embedder: Embedder,
                  composer: Composer, *, scope_threshold: float, max_question_chars: int,
-                 candidate_units: int = 12, topic: str = "microneedling") -> None:
+                 candidate_units: int = 12, topic: str = "microneedling", condenser=None) -> None:
         self.retriever, self.snapshots, self.embedder, self.composer = retriever, snapshots, embedder, composer
         self.scope_threshold = scope_threshold
         self.max_question_chars = max_question_chars
         self.candidate_units = candidate_units
+        self.condenser = condenser  # (question, earlier questions) -> standalone question, or None
         self.topic = topic
 
     def guard(self, state: dict) -> dict:
@@ -93,13 +94,21 @@ class Steps:
         # An emergency gets the safety message even in an over-long message.
         too_long_only = problem is not None and problem.startswith("Your question is")
         if (problem is None or too_long_only) and is_urgent(question):
-            return state | {"answer": Answer(question, URGENT, URGENT_MESSAGE)}
+            return state | {"answer": Answer(question, URGENT, URGENT_MESSAGE, answerer="guard")}
         if problem is not None:
-            return state | {"answer": Answer(question if isinstance(question, str) else "", INVALID, problem)}
+            text = question if isinstance(question, str) else ""
+            return state | {"answer": Answer(text, INVALID, problem, answerer="guard")}
         return state | {"answer": None}
 
     def contextualise(self, state: dict) -> dict:
-        q = contextual_query(strip_markup(state["question"]), state.get("history"), self.topic)
+        question = strip_markup(state["question"])
+        q = contextual_query(question, state.get("history"), self.topic)
+        if q.context is not None and self.condenser is not None:
+            # A language model rewrites the follow-up as a standalone question; if it cannot,
+            # the joined query above stands.
+            condensed = self.condenser(question, history_questions(state.get("history")))
+            if condensed:
+                q = Query(condensed, condensed, None)
         correct = self.snapshots().vocabulary.correct_text
         q = Query(correct(q.text), correct(q.own), q.context)
         return state | {"query": q.text, "own": q.own, "context": q.context}
@@ -134,7 +143,7 @@ class Steps:
         """Refuse unless the corpus knows every focus word and a sentence is close enough."""
         evidence: Evidence = state["evidence"]
         if state["unknown"] or evidence.best_score < self.scope_threshold:
-            return Answer(state["question"], OUT_OF_SCOPE, REFUSAL)
+            return Answer(state["question"], OUT_OF_SCOPE, REFUSAL, answerer="guard")
         return self.composer(evidence)
 
 

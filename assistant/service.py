@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from langchain_core.documents import Document
@@ -13,6 +13,7 @@ from .answering import Answer, ExtractiveComposer
 from .chain import Steps, build_chain
 from .embeddings import Embedder, get_embedder
 from .errors import AssistantError
+from .generation import LLMComposer, make_chat_model, make_condenser
 from .index import ChromaIndex, open_client
 from .retrieval import HybridRetriever, IndexReader
 from .settings import Settings
@@ -32,8 +33,7 @@ class Assistant:
         started = time.perf_counter()
         answer: Answer = self._on_current_build(
             lambda: self.chain.invoke({"question": question, "history": list(history or [])}))
-        return Answer(answer.question, answer.status, answer.answer, answer.citations, answer.caveat,
-                      (time.perf_counter() - started) * 1000)
+        return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
 
     def lookup(self, query: str, k: int | None = None) -> list[Document]:
         return self._on_current_build(lambda: self.retriever.search(query, k or self.settings.top_k))
@@ -63,13 +63,19 @@ class Assistant:
         self.embedder.embed_query("warm up")
 
 
-def build_assistant(settings: Settings, embedder: Embedder | None = None, client=None) -> Assistant:
+def build_assistant(settings: Settings, embedder: Embedder | None = None, client=None, chat_model=None) -> Assistant:
+    """Wire every stage; ``chat_model`` overrides the LLM_* settings (tests pass fake models)."""
     embedder = embedder or get_embedder(settings)
     index = ChromaIndex(client if client is not None else open_client(settings), settings.collection)
     reader = IndexReader(index, settings, embedder)
     retriever = HybridRetriever(snapshots=reader.current, embedder=embedder, k=settings.top_k,
                                 candidate_k=settings.candidate_k, rrf_k=settings.rrf_k)
-    composer = ExtractiveComposer(max_sentences=settings.max_answer_sentences)
+    composer = extractive = ExtractiveComposer(max_sentences=settings.max_answer_sentences)
+    condenser = None
+    model = chat_model if chat_model is not None else make_chat_model(settings)
+    if model is not None:
+        composer = LLMComposer(model, extractive, timeout=settings.llm_timeout)
+        condenser = make_condenser(model, timeout=settings.llm_timeout)
     steps = Steps(retriever, reader.current, embedder, composer, scope_threshold=settings.scope_threshold,
-                  max_question_chars=settings.max_question_chars, topic=settings.topic)
+                  max_question_chars=settings.max_question_chars, topic=settings.topic, condenser=condenser)
     return Assistant(settings, embedder, index, reader, retriever, steps, build_chain(steps))

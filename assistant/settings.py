@@ -7,7 +7,7 @@ Nothing else in the package reads ``os.environ``: entry points call
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -59,6 +59,14 @@ class Settings:
     scope_threshold: float = 0.41
     max_question_chars: int = 1000
 
+    # Optional language model (off unless LLM_PROVIDER is set): "openai" for any
+    # OpenAI-compatible server (llama.cpp, vLLM, a hosted one), or "ollama".
+    llm_provider: str = ""
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_timeout: float = 20.0
+    llm_api_key: str = field(default="", repr=False)  # never printed or logged
+
     # Web app
     host: str = "127.0.0.1"
     port: int = 7860
@@ -88,6 +96,12 @@ class Settings:
                      "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number")
+        if self.llm_provider not in ("", "openai", "ollama"):
+            problems.append(f"LLM_PROVIDER={self.llm_provider!r} must be 'openai', 'ollama' or empty")
+        if self.llm_provider and not self.llm_model:
+            problems.append("LLM_PROVIDER is set but LLM_MODEL is not: name the model to use")
+        if self.llm_timeout <= 0:
+            problems.append(f"LLM_TIMEOUT={self.llm_timeout} must be a positive number of seconds")
         if self.rate_limit < 0:
             problems.append(f"RATE_LIMIT={self.rate_limit} must be 0 (off) or a positive number per minute")
         for name in ("offtopic_threshold", "scope_threshold"):

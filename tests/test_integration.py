@@ -165,7 +165,7 @@ def test_cli_ask_json_reads_questions_from_stdin(real_settings, real_index_repor
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["status"] for r in rows] == ["answered", "out_of_scope", "urgent"]
     for row in rows:
-        assert set(row) == {"question", "status", "answer", "citations", "caveat", "latency_ms"}
+        assert set(row) == {"question", "status", "answer", "citations", "caveat", "latency_ms", "answerer"}
         assert re.findall(r"\[(\d+)\]", row["answer"]) == [str(c["n"]) for c in row["citations"]]
         assert row["caveat"] == CAVEAT
 

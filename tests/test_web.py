@@ -78,7 +78,7 @@ def test_ask_returns_the_cli_contract(server):
     status, data = _json(server["url"] + "/api/ask", method="POST",
                          body={"question": "how many sessions for that?", "history": ["Does it help acne scars?"]})
     assert status == 200
-    assert {"question", "status", "answer", "citations", "caveat", "latency_ms", "answer_id"} == set(data)
+    assert {"question", "status", "answer", "citations", "caveat", "latency_ms", "answerer", "answer_id"} == set(data)
     assert data["status"] == "answered" and data["caveat"] == CAVEAT
     assert [c["n"] for c in data["citations"]] == [int(n) for n in __import__("re").findall(r"\[(\d+)\]", data["answer"])]
 
