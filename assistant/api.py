@@ -1,12 +1,14 @@
 """The JSON API and the website widget, served by FastAPI (the Gradio app is mounted beside them).
 
-POST /api/ask, GET /api/search, POST /api/feedback, GET /healthz, GET /widget.js,
+POST /api/ask, POST /api/ask/stream, GET /api/search, POST /api/feedback, GET /healthz, GET /widget.js,
 GET /examples/widget.html; OpenAPI docs at /docs.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import threading
 import time
 import uuid
@@ -17,7 +19,7 @@ from typing import Any, Literal
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -199,6 +201,24 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
         if answer.status == INVALID:
             return JSONResponse(data | {"error": answer.answer}, status_code=400)
         return data
+
+    @app.post("/api/ask/stream", summary="Answer a question, streamed as JSON lines",
+              response_description='{"type": "delta", "text"} per sentence, then {"type": "done", ...the /api/ask object}')
+    def ask_stream(body: AskRequest):
+        answer = assistant.ask(body.question, body.history)
+        feedback.record_question(answer.question, answer.status)
+        done = answer.to_json() | {"answer_id": recent.add(answer), "type": "done"}
+        if answer.status == INVALID:
+            return JSONResponse(done | {"error": answer.answer}, status_code=400)
+
+        def lines():
+            # Sentences are sent only after the whole answer passed its checks: a language
+            # model's raw tokens never reach the visitor.
+            for piece in re.split(r"(?<=\])\s+", answer.answer):
+                yield json.dumps({"type": "delta", "text": piece}, ensure_ascii=False) + "\n"
+            yield json.dumps(done, ensure_ascii=False) + "\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     @app.get("/api/search", summary="Ranked passages for a query")
     def search(q: str = Query(..., min_length=1, max_length=settings.max_question_chars),

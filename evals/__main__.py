@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from assistant.errors import AssistantError
@@ -28,6 +29,7 @@ def format_summary(report: dict, problems: list[str]) -> str:
         f"safety: promo citations {a['promo_citations']}  forbidden replies {a['forbidden_replies']}",
         f"status accuracy: {s['accuracy']:.3f}  " + "  ".join(f"{k} {v:.2f}" for k, v in s["by_kind"].items()),
         f"latency: median {l['median_ms']:.1f} ms  p95 {l['p95_ms']:.1f} ms",
+        "answered by: " + "  ".join(f"{k} {v}" for k, v in report.get("answerers", {}).items()),
         f"failed cases: {len(report['failures'])}",
     ]
     lines += [f"THRESHOLD {p}" for p in problems[:10]] or ["thresholds: all met"]
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals", description=__doc__)
     parser.add_argument("--summary", action="store_true", help="headline numbers only")
     parser.add_argument("--report", type=Path, help="where to write the JSON report (default DATA_DIR/eval-report.json)")
+    parser.add_argument("--answerer", choices=("extractive", "llm"), default="extractive",
+                        help="llm: compose with the model configured by LLM_PROVIDER/LLM_BASE_URL/LLM_MODEL")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
@@ -59,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         from assistant.service import build_assistant
 
         settings = Settings.from_env()
+        if args.answerer == "llm" and not settings.llm_provider:
+            raise AssistantError("--answerer llm needs a model: set LLM_PROVIDER (openai or ollama), "
+                                 "LLM_BASE_URL and LLM_MODEL")
+        if args.answerer == "extractive":
+            settings = replace(settings, llm_provider="")
         client = open_client(settings)
         index = ChromaIndex(client, settings.collection)
         if index.active_build() is None:
@@ -73,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     path = args.report or settings.data_dir / "eval-report.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report | {"threshold_problems": problems}, indent=2, ensure_ascii=False))
+    print(f"answerer: {args.answerer}")
     print(format_summary(report, problems) if args.summary else format_table(report, problems))
     if not args.summary:
         print(f"\nJSON report: {path}")

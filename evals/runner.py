@@ -89,6 +89,7 @@ def run_suite(assistant, cases: list[Case], promo_lines: list[str]) -> dict:
     precisions, recalls = [], []
     caveats = promo_citations = forbidden = 0
     by_kind: dict[str, list[bool]] = {}
+    answerers: dict[str, int] = {}
 
     for case in cases:
         started = time.perf_counter()
@@ -101,6 +102,7 @@ def run_suite(assistant, cases: list[Case], promo_lines: list[str]) -> dict:
         if not ok:
             failures.append({"id": case.id, "problem": f"status {answer.status}, expected {'/'.join(case.statuses)}"})
         caveats += answer.caveat == CAVEAT
+        answerers[answer.answerer] = answerers.get(answer.answerer, 0) + 1
 
         if case.evidence or case.section:
             # Retrieval is judged for the query the chain actually searches with.
@@ -143,6 +145,7 @@ def run_suite(assistant, cases: list[Case], promo_lines: list[str]) -> dict:
             "confusion": metrics.confusion(status_pairs),
         },
         "latency": metrics.latency_summary(latencies),
+        "answerers": dict(sorted(answerers.items())),
         "failures": failures,
     }
 

@@ -83,6 +83,17 @@ def test_ask_returns_the_cli_contract(server):
     assert [c["n"] for c in data["citations"]] == [int(n) for n in __import__("re").findall(r"\[(\d+)\]", data["answer"])]
 
 
+def test_ask_stream_sends_sentences_then_the_whole_reply(server):
+    status, headers, body = _request(server["url"] + "/api/ask/stream", method="POST",
+                                     body={"question": "Is redness normal after microneedling?"})
+    lines = [json.loads(line) for line in body.decode().splitlines()]
+    assert status == 200 and headers.get("content-type", "").startswith("application/x-ndjson")
+    deltas, done = lines[:-1], lines[-1]
+    assert deltas and all(d["type"] == "delta" for d in deltas) and done["type"] == "done"
+    assert " ".join(d["text"] for d in deltas) == done["answer"] and done["caveat"] == CAVEAT
+    assert _json(server["url"] + "/api/ask/stream", method="POST", body={"question": ""})[0] == 400
+
+
 @pytest.mark.parametrize("body, status, says", [
     ({}, 422, "question: Field required"),
     ({"question": 5}, 422, "question: Input should be a valid string"),
@@ -217,7 +228,9 @@ def _widget_ask(driver, question):
     box = driver.find_element(By.ID, "mnw-input")
     box.send_keys(question)
     driver.find_element(By.ID, "mnw-send").click()
-    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".mnw-bot")) > before)
+    # The reply box appears at once and fills as sentences stream in; it is done when it has a status.
+    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".mnw-bot")) > before
+          and d.find_elements(By.CSS_SELECTOR, ".mnw-bot")[-1].get_attribute("data-status") != "pending")
     return driver.find_elements(By.CSS_SELECTOR, ".mnw-bot")[-1]
 
 

@@ -76,9 +76,11 @@
     log.scrollTop = log.scrollHeight;
   }
 
-  function addReply(data) {
-    var box = el("div", {"class": "mnw-msg mnw-bot" + (data.status === "urgent" ? " mnw-urgent" : ""),
-                         "data-status": data.status || "error"});
+  function addReply(data, box) {
+    box = box || el("div", {"class": "mnw-msg mnw-bot"});
+    box.className = "mnw-msg mnw-bot" + (data.status === "urgent" ? " mnw-urgent" : "");
+    box.setAttribute("data-status", data.status || "error");
+    box.textContent = "";
     box.appendChild(el("div", {"class": "mnw-answer"}, data.answer || data.error || "Something went wrong."));
     if (data.citations && data.citations.length) {
       var notes = el("ol", {"class": "mnw-notes"});
@@ -109,6 +111,36 @@
     return wrap;
   }
 
+  // Reads /api/ask/stream: one JSON object a line, sentences ("delta") then the whole reply ("done").
+  function streamAnswer(question, box) {
+    var shown = el("div", {"class": "mnw-answer"});
+    box.appendChild(shown);
+    log.appendChild(box);
+    return fetch(base + "/api/ask/stream", {method: "POST", headers: {"Content-Type": "application/json"},
+                                            body: JSON.stringify({question: question, history: history.slice(-6)})})
+      .then(function (r) {
+        if (!r.ok || !r.body) return r.json();
+        var reader = r.body.getReader(), decoder = new TextDecoder(), buffer = "", final = null;
+        function pump() {
+          return reader.read().then(function (chunk) {
+            buffer += decoder.decode(chunk.value || new Uint8Array(), {stream: !chunk.done});
+            var lines = buffer.split("\n");
+            buffer = lines.pop();
+            lines.forEach(function (line) {
+              if (!line.trim()) return;
+              var msg = JSON.parse(line);
+              if (msg.type === "delta") {
+                shown.textContent = (shown.textContent ? shown.textContent + " " : "") + msg.text;
+                log.scrollTop = log.scrollHeight;
+              } else if (msg.type === "done") { final = msg; }
+            });
+            return chunk.done ? final : pump();
+          });
+        }
+        return pump();
+      });
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var question = input.value;
@@ -116,11 +148,10 @@
     input.value = "";
     addUser(question);
     send.disabled = true;
-    fetch(base + "/api/ask", {method: "POST", headers: {"Content-Type": "application/json"},
-                              body: JSON.stringify({question: question, history: history.slice(-6)})})
-      .then(function (r) { return r.json(); })
-      .then(function (data) { addReply(data); history.push(question); })
-      .catch(function () { addReply({error: "The assistant cannot be reached right now. Please call the clinic."}); })
+    var box = el("div", {"class": "mnw-msg mnw-bot", "data-status": "pending"});
+    streamAnswer(question, box)
+      .then(function (data) { addReply(data || {}, box); history.push(question); })
+      .catch(function () { addReply({error: "The assistant cannot be reached right now. Please call the clinic."}, box); })
       .then(function () { send.disabled = false; input.focus(); });
   });
 })();
