@@ -67,7 +67,7 @@ def contextual_query(question: str, history: Sequence | None, topic: str) -> Que
     earlier turn, "it" in "how does it work?" can only mean the assistant's topic.
     """
     tokens = words(question)
-    previous = history_questions(history)
+    previous = [strip_markup(q) for q in history_questions(history)]
     if previous and (len(tokens) <= FOLLOW_UP_MAX_WORDS or _POINTING_WORDS & set(tokens)):
         return Query(f"{previous[-1]} {question}", question, previous[-1])
     if not previous and _POINTING_WORDS & set(tokens) and topic.lower() not in question.lower():
