@@ -76,17 +76,23 @@ def test_invented_markers_are_removed_and_unsupported_sentences_dropped(indexed)
     assert re.findall(r"\[(\d+)\]", answer.answer) == ["1"] and len(answer.citations) == 1
 
 
-@pytest.mark.parametrize("script", [
-    lambda p, _: (_ for _ in ()).throw(RuntimeError("server down")),
-    lambda p, _: "",
-    lambda p, _: "Microneedling results are permanent forever [1].",
-])
-def test_errors_empty_or_unsupported_output_fall_back_offline(indexed, script):
-    assistant, model = _assistant(indexed, script)
+def test_a_model_error_falls_back_offline(indexed):
+    assistant, model = _assistant(indexed, lambda p, _: (_ for _ in ()).throw(RuntimeError("server down")))
     answer = assistant.ask(QUESTION)
     assert model.calls == 1
     assert (answer.status, answer.answerer, answer.caveat) == (ANSWERED, "extractive-fallback", CAVEAT)
     assert answer.answer == " ".join(f"{c.quote} [{c.n}]" for c in answer.citations)
+
+
+@pytest.mark.parametrize("reply", ["", "Microneedling results are permanent forever [1].", "No markers at all."])
+def test_empty_or_unsupported_output_falls_back_offline(indexed, reply):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    settings, embedder, client = indexed
+    model = FakeListChatModel(responses=[reply])
+    answer = build_assistant(settings, embedder=embedder, client=client, chat_model=model).ask(QUESTION)
+    assert (answer.status, answer.answerer, answer.caveat) == (ANSWERED, "extractive-fallback", CAVEAT)
+    assert "forever" not in answer.answer
 
 
 def test_timeout_falls_back_without_waiting_for_the_model(indexed):
