@@ -25,6 +25,14 @@ def _judged(qrels) -> list[str]:
     return [q for q in qrels if any(r > 0 for r in qrels[q].values())]
 
 
+def _first_hit(qrels, results, query: str, k: int) -> int | None:
+    """Rank (from 1) of the first relevant document in the top k, or None."""
+    for rank, doc in enumerate(_ranked(results.get(query, {}))[:k], start=1):
+        if qrels[query].get(doc, 0) > 0:
+            return rank
+    return None
+
+
 def recall_at(qrels: Mapping[str, Mapping[str, int]], results: Mapping[str, Mapping[str, float]], k: int) -> float:
     """Share of queries with at least one relevant document in the top k (hit rate).
 
@@ -34,21 +42,15 @@ def recall_at(qrels: Mapping[str, Mapping[str, int]], results: Mapping[str, Mapp
     queries = _judged(qrels)
     if not queries:
         return 0.0
-    hits = sum(any(qrels[q].get(d, 0) > 0 for d in _ranked(results.get(q, {}))[:k]) for q in queries)
-    return hits / len(queries)
+    return sum(_first_hit(qrels, results, q, k) is not None for q in queries) / len(queries)
 
 
 def mrr_at(qrels, results, k: int) -> float:
     queries = _judged(qrels)
     if not queries:
         return 0.0
-    total = 0.0
-    for q in queries:
-        for rank, doc in enumerate(_ranked(results.get(q, {}))[:k], start=1):
-            if qrels[q].get(doc, 0) > 0:
-                total += 1.0 / rank
-                break
-    return total / len(queries)
+    ranks = [_first_hit(qrels, results, q, k) for q in queries]
+    return sum(1.0 / r for r in ranks if r is not None) / len(queries)
 
 
 def ndcg_at(qrels, results, k: int) -> float:
