@@ -64,14 +64,15 @@ def contextual_query(question: str, history: Sequence | None, topic: str) -> Que
     """The question joined to what it points back to.
 
     A short or pointing question after earlier turns is a follow-up of the last one. With no
-    earlier turn, "it" in "how does it work?" can only mean the assistant's topic.
+    earlier turn, "it" in "how does it work?" can only mean the assistant's topic, which then
+    plays the earlier question's part.
     """
     tokens = words(question)
     previous = [strip_markup(q) for q in history_questions(history)]
     if previous and (len(tokens) <= FOLLOW_UP_MAX_WORDS or _POINTING_WORDS & set(tokens)):
         return Query(f"{previous[-1]} {question}", question, previous[-1])
     if not previous and _POINTING_WORDS & set(tokens) and topic.lower() not in question.lower():
-        question = f"{topic}: {question}"
+        return Query(f"{topic}: {question}", question, topic)
     return Query(question, question, None)
 
 

@@ -62,7 +62,9 @@ def test_follow_up_is_retrieved_with_the_previous_question():
     long_new_question = "What does the science say about collagen and elastin production in skin?"
     assert contextual_query(long_new_question, history, "microneedling") == Query(
         long_new_question, long_new_question, None)
-    assert contextual_query("does it hurt?", [], "microneedling").own == "microneedling: does it hurt?"
+    # With no earlier turn, "it" is the topic: searched with it, scored leaning towards it.
+    assert contextual_query("does it hurt?", [], "microneedling") == Query(
+        "microneedling: does it hurt?", "does it hurt?", "microneedling")
 
 
 def test_history_shapes():
