@@ -56,7 +56,7 @@ class Settings:
     max_answer_sentences: int = 3
     # Scope gate: the best sentence's cosine similarity to the question must reach
     # this. Calibrated by `python -m assistant calibrate` (see README).
-    scope_threshold: float = 0.41
+    scope_threshold: float = 0.40
     max_question_chars: int = 1000
 
     # Optional language model (off unless LLM_PROVIDER is set): "openai" for any
