@@ -193,11 +193,14 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     async def _not_ready(request: Request, exc: AssistantError):
         return JSONResponse({"error": str(exc)}, status_code=503)
 
-    @app.post("/api/ask", summary="Answer a question", response_description="The CLI's --json object plus answer_id")
-    def ask(body: AskRequest):
+    def answer_json(body: AskRequest) -> tuple[Answer, dict]:
         answer = assistant.ask(body.question, body.history)
         feedback.record_question(answer.question, answer.status)
-        data = answer.to_json() | {"answer_id": recent.add(answer)}
+        return answer, answer.to_json() | {"answer_id": recent.add(answer)}
+
+    @app.post("/api/ask", summary="Answer a question", response_description="The CLI's --json object plus answer_id")
+    def ask(body: AskRequest):
+        answer, data = answer_json(body)
         if answer.status == INVALID:
             return JSONResponse(data | {"error": answer.answer}, status_code=400)
         return data
@@ -205,9 +208,8 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     @app.post("/api/ask/stream", summary="Answer a question, streamed as JSON lines",
               response_description='{"type": "delta", "text"} per sentence, then {"type": "done", ...the /api/ask object}')
     def ask_stream(body: AskRequest):
-        answer = assistant.ask(body.question, body.history)
-        feedback.record_question(answer.question, answer.status)
-        done = answer.to_json() | {"answer_id": recent.add(answer), "type": "done"}
+        answer, data = answer_json(body)
+        done = data | {"type": "done"}
         if answer.status == INVALID:
             return JSONResponse(done | {"error": answer.answer}, status_code=400)
 
