@@ -215,13 +215,6 @@ class ChromaIndex:
         except Exception:
             pass  # already gone: deleting is only tidying up
 
-    def reset(self) -> None:
-        """Delete every collection of this index (``ingest.py --rebuild`` does not need this)."""
-        for collection in self.client.list_collections():
-            name = collection if isinstance(collection, str) else collection.name
-            if name.startswith(f"{self.name}__"):
-                self._delete(name)
-
 
 def _stale(holder: dict) -> bool:
     """A lock whose process is gone (same machine) or that is very old (any machine)."""

@@ -36,3 +36,30 @@ def test_out_of_range_values_are_rejected():
 def test_default_model_is_the_bundled_one():
     path = Path(Settings.from_env({}).model_path)
     assert (path / "modules.json").exists()
+
+
+def test_unreachable_chroma_server_says_what_to_do(tmp_path):
+    from assistant.errors import IndexNotReadyError
+    from assistant.index import open_client
+    from tests.conftest import free_port
+
+    settings = Settings.from_env({}, data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=free_port())
+    with pytest.raises(IndexNotReadyError, match="cannot reach the Chroma server at 127.0.0.1:.*unset CHROMA_HOST"):
+        open_client(settings)
+
+
+def test_llm_settings_are_checked_and_the_key_is_never_shown(monkeypatch):
+    with pytest.raises(ConfigError, match="LLM_MODEL is not"):
+        Settings.from_env({"LLM_PROVIDER": "openai"})
+    with pytest.raises(ConfigError, match="LLM_PROVIDER='gpt'"):
+        Settings.from_env({"LLM_PROVIDER": "gpt", "LLM_MODEL": "x"})
+    s = Settings.from_env({"LLM_PROVIDER": "openai", "LLM_MODEL": "m", "LLM_API_KEY": "sk-secret"})
+    assert s.llm_api_key == "sk-secret" and "sk-secret" not in repr(s)
+
+
+def test_evals_refuse_llm_answerer_without_a_model(monkeypatch, capsys):
+    from evals.__main__ import main
+
+    monkeypatch.delenv("LLM_PROVIDER", raising=False)
+    assert main(["--answerer", "llm"]) == 2
+    assert "--answerer llm needs a model" in capsys.readouterr().err
