@@ -1,20 +1,17 @@
 """Answers: the reply dataclasses, the fixed texts, and the extractive composer.
 
-The extractive composer writes no words of its own: an answer is a few corpus sentences, each
-followed by the marker of the citation that quotes it. Any other composer (a language model,
-later) takes the same ``Evidence`` and must return the same ``Answer``.
+The extractive composer writes no words of its own: an answer is a few corpus units, each
+quoted with its context and followed by the marker of the citation that quotes it. Any other
+composer (a language model) takes the same ``Evidence`` and must return the same ``Answer``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
-
-import numpy as np
-from langchain_core.documents import Document
+from typing import Protocol
 
 from .retrieval import UnitRecord
-from .text import content_words, jaccard, stem
+from .text import jaccard
 
 ANSWERED, OUT_OF_SCOPE, URGENT, INVALID = "answered", "out_of_scope", "urgent", "invalid"
 STATUSES = (ANSWERED, OUT_OF_SCOPE, URGENT, INVALID)
@@ -68,107 +65,77 @@ class Answer:
 @dataclass(frozen=True)
 class ScoredUnit:
     unit: UnitRecord
-    similarity: float  # cosine between the question and the unit
-    score: float  # similarity plus a bonus for sharing the question's words
-    covers: frozenset[str] = frozenset()  # the question's focus words (stemmed) the unit uses
+    probability: float  # that the unit answers the question (the relevance model's calibrated score)
+    similarity: float  # cosine between the question and the unit, reported with the citation
 
 
 @dataclass
 class Evidence:
-    """What retrieval found for one question, handed to a composer."""
+    """What retrieval found for one question, handed to a composer: candidate units, best first."""
 
     question: str
-    query: str
-    passages: list[Document]
-    units: list[ScoredUnit] = field(default_factory=list)  # best first
+    units: list[ScoredUnit] = field(default_factory=list)
     chunks: dict[str, dict] = field(default_factory=dict)  # chunk id -> title, section, source of each unit
+    threshold: float = 0.5  # the relevance model's: a unit below it does not answer
 
     @property
-    def best_score(self) -> float:
-        """The strongest evidence: closeness in meaning plus the question's own words."""
-        return max((u.score for u in self.units), default=-1.0)
+    def best(self) -> float:
+        return self.units[0].probability if self.units else 0.0
+
+    @property
+    def answerable(self) -> bool:
+        return self.best >= self.threshold
 
 
 class Composer(Protocol):
     def __call__(self, evidence: Evidence) -> Answer: ...
 
 
-# Weight of word overlap next to cosine similarity: enough to prefer the sentence that uses
-# the question's own words ("sessions") when two are about equally close in meaning.
-LEXICAL_WEIGHT = 0.15
-
-
-def _stems(unit: UnitRecord) -> frozenset[str]:
-    return frozenset(stem(w) for w in content_words(unit.text))
-
-
-def score_units(query_vector: np.ndarray, units: list[UnitRecord], focus: list[str],
-                stems_of: Callable[[UnitRecord], frozenset[str]] = _stems) -> list[ScoredUnit]:
-    """Score every candidate sentence against the question; best first.
-
-    A sentence ending in ':' only announces what follows ("Here's a breakdown:"); it is no
-    evidence and never an answer, so it is left out.
-    """
-    units = [u for u in units if not u.text.rstrip().endswith(":")]
-    if not units:
-        return []
-    matrix = np.stack([u.vector for u in units])
-    sims = matrix @ query_vector
-    focus_stems = {stem(w) for w in focus}
-    scored = []
-    for unit, sim in zip(units, sims):
-        covers = focus_stems & stems_of(unit)
-        overlap = len(covers) / len(focus_stems) if focus_stems else 0.0
-        scored.append(ScoredUnit(unit, float(sim), float(sim) + LEXICAL_WEIGHT * overlap, covers))
-    scored.sort(key=lambda s: -s.score)
-    return scored
-
-
 class ExtractiveComposer:
-    """Picks the few best, non-redundant corpus sentences and cites each one."""
+    """Quotes the units that answer, best first, each with its context and citation marker.
 
-    def __init__(self, max_sentences: int = 3, min_similarity: float = 0.45, margin: float = 0.12,
-                 redundancy: float = 0.88, strong_similarity: float = 0.78) -> None:
-        self.max_sentences = max_sentences
-        self.min_similarity = min_similarity
-        self.margin = margin  # how far below the best sentence another may score and still be used
-        self.redundancy = redundancy  # cosine above which two sentences say the same thing
-        # A further sentence must use a word of the question the answer has not yet covered,
-        # come from the same section as the best one (a list of factors, say), or be this close
-        # to the question on its own; otherwise it is filler.
-        self.strong_similarity = strong_similarity
+    The first quote is the unit the relevance model rates highest: the one that answers the
+    question's ask. A further unit must answer too (above the threshold), come close to the
+    first (within ``margin`` of its probability) and say something new.
+    """
+
+    def __init__(self, max_units: int = 3, margin: float = 0.15, redundancy: float = 0.88) -> None:
+        self.max_units = max_units
+        self.margin = margin
+        self.redundancy = redundancy  # cosine above which two units say the same thing
 
     def __call__(self, evidence: Evidence) -> Answer:
-        chosen: list[ScoredUnit] = []
-        covered: set[str] = set()
-        if evidence.units:
-            best = evidence.units[0].score
-            for candidate in evidence.units:
-                if len(chosen) == self.max_sentences:
-                    break
-                if chosen and (candidate.score < best - self.margin or candidate.similarity < self.min_similarity):
-                    continue
-                if chosen and not self._adds_something(candidate, covered, chosen[0], evidence.chunks):
-                    continue
-                if any(self._redundant(candidate, c) for c in chosen):
-                    continue
-                chosen.append(candidate)
-                covered |= candidate.covers
-        if not chosen:
+        if not evidence.answerable:
             return Answer(evidence.question, OUT_OF_SCOPE, REFUSAL)
-        citations, parts = [], []
-        for n, item in enumerate(chosen, start=1):
-            m = evidence.chunks[item.unit.chunk_id]
-            citations.append(Citation(n, m["title"], m["section"], item.unit.text, m["source"],
-                                      round(item.similarity, 3), item.unit.chunk_id))
-            parts.append(f"{item.unit.text} [{n}]")
-        return Answer(evidence.question, ANSWERED, " ".join(parts), tuple(citations))
-
-    def _adds_something(self, candidate: ScoredUnit, covered: set[str], first: ScoredUnit, chunks: dict) -> bool:
-        if candidate.covers - covered or candidate.similarity >= self.strong_similarity:
-            return True
-        a, b = chunks[candidate.unit.chunk_id], chunks[first.unit.chunk_id]
-        return a["source"] == b["source"] and a["section"].split(" › ")[0] == b["section"].split(" › ")[0]
+        chosen: list[ScoredUnit] = []
+        floor = max(evidence.threshold, evidence.best - self.margin)
+        for candidate in sorted(evidence.units, key=lambda u: -u.probability):
+            if len(chosen) == self.max_units or candidate.probability < floor:
+                break
+            if not any(self._redundant(candidate, c) for c in chosen):
+                chosen.append(candidate)
+        return compose_answer(evidence, chosen)
 
     def _redundant(self, a: ScoredUnit, b: ScoredUnit) -> bool:
-        return float(a.unit.vector @ b.unit.vector) >= self.redundancy or jaccard(a.unit.text, b.unit.text) >= 0.5
+        qa, qb = a.unit.quote.lower(), b.unit.quote.lower()
+        return (a.unit.text == b.unit.text or qa in qb or qb in qa
+                or float(a.unit.vector @ b.unit.vector) >= self.redundancy or jaccard(a.unit.text, b.unit.text) >= 0.5)
+
+
+def compose_answer(evidence: Evidence, chosen: list[ScoredUnit], answerer: str = "extractive") -> Answer:
+    """An answer quoting each chosen unit with its marker, and the citations behind the markers."""
+    citations, parts = [], []
+    for n, item in enumerate(chosen, start=1):
+        citations.append(citation(n, item, evidence.chunks[item.unit.chunk_id]))
+        parts.append(f"{item.unit.quote} {marker(n)}")
+    return Answer(evidence.question, ANSWERED, " ".join(parts), tuple(citations), answerer=answerer)
+
+
+def citation(n: int, item: ScoredUnit, meta: dict) -> Citation:
+    return Citation(n, meta["title"], meta["section"], item.unit.quote, meta["source"],
+                    round(item.probability, 3), item.unit.chunk_id)
+
+
+def marker(n: int) -> str:
+    """The citation marker after a quote; the one format every reader of an answer parses."""
+    return f"[{n}]"

@@ -10,9 +10,10 @@ import numpy as np
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
 
 from .answering import (INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Composer,
-                        Evidence, score_units)
+                        Evidence, ScoredUnit)
 from .embeddings import Embedder
-from .guards import focus_terms, is_urgent, unknown_terms, validate_question
+from .guards import UrgentDetector, validate_question
+from .relevance import CONTEXT_WEIGHT, RelevanceScorer
 from .retrieval import HybridRetriever, Snapshot
 from .text import strip_markup, words
 
@@ -55,9 +56,6 @@ class Query:
     context: str | None  # the earlier question a follow-up points back to
 
 
-# How much an earlier question pulls a follow-up's vector towards itself: enough to keep
-# the subject ("acne scars"), little enough that the new ask ("how many sessions") leads.
-CONTEXT_WEIGHT = 0.5
 
 
 def contextual_query(question: str, history: Sequence | None, topic: str) -> Query:
@@ -80,10 +78,10 @@ class Steps:
     """The chain's steps as plain methods on dicts, so tools (calibration, evals) can run a part."""
 
     def __init__(self, retriever: HybridRetriever, snapshots: Callable[[], Snapshot], embedder: Embedder,
-                 composer: Composer, *, scope_threshold: float, max_question_chars: int,
-                 candidate_units: int = 12, topic: str = "microneedling", condenser=None) -> None:
+                 composer: Composer, scorer: RelevanceScorer, urgent: UrgentDetector, *, max_question_chars: int,
+                 candidate_units: int = 16, topic: str = "microneedling", condenser=None) -> None:
         self.retriever, self.snapshots, self.embedder, self.composer = retriever, snapshots, embedder, composer
-        self.scope_threshold = scope_threshold
+        self.scorer, self.urgent = scorer, urgent
         self.max_question_chars = max_question_chars
         self.candidate_units = candidate_units
         self.condenser = condenser  # (question, earlier questions) -> standalone question, or None
@@ -93,12 +91,11 @@ class Steps:
         question = state["question"]
         problem = validate_question(question, self.max_question_chars)
         # An emergency gets the safety message even in an over-long message.
-        too_long_only = problem is not None and problem.startswith("Your question is")
-        if (problem is None or too_long_only) and is_urgent(question):
+        if (problem is None or problem.kind == "too_long") and self.urgent(question):
             return state | {"answer": Answer(question, URGENT, URGENT_MESSAGE, answerer="guard")}
         if problem is not None:
             text = question if isinstance(question, str) else ""
-            return state | {"answer": Answer(text, INVALID, problem, answerer="guard")}
+            return state | {"answer": Answer(text, INVALID, problem.message, answerer="guard")}
         return state | {"answer": None}
 
     def contextualise(self, state: dict) -> dict:
@@ -118,34 +115,50 @@ class Steps:
         return state | {"passages": self.retriever.invoke(state["query"])}
 
     def gather(self, state: dict) -> dict:
+        """Score every candidate unit: how likely it is to answer the question."""
         snapshot = self.snapshots()
         passages = state["passages"]
         vector = self._focus_vector(state.get("own", state["query"]), state.get("context"))
-        # Candidates: every sentence of the retrieved chunks, plus the sentences nearest to the
+        # Candidates: every unit of the retrieved chunks, plus the units nearest to the
         # question from anywhere in the index.
         units = {u.id: u for u in snapshot.units_for([d.metadata["chunk_id"] for d in passages])}
         for unit in snapshot.nearest_units(vector, self.candidate_units):
             units.setdefault(unit.id, unit)
-        units = list(units.values())
-        scored = score_units(vector, units, focus_terms(state.get("own", state["query"])), snapshot.unit_stems)
-        chunks = {u.unit.chunk_id: snapshot.meta[u.unit.chunk_id] for u in scored}
-        evidence = Evidence(state["question"], state["query"], passages, scored, chunks)
-        unknown = unknown_terms(strip_markup(state["question"]), snapshot.vocabulary.knows)
-        return state | {"evidence": evidence, "unknown": unknown}
+        units = [u for u in units.values() if can_answer(u.text)]
+        evidence = Evidence(state["question"], threshold=self.scorer.model.threshold)
+        if units:
+            features = self.scorer.features(
+                self.scorer.question(state.get("own", state["query"]), state.get("context")), vector, [u.id for u in units],
+                [snapshot.unit_text(u) for u in units], np.stack([u.vector for u in units]))
+            probabilities = self.scorer.probabilities(features)
+            order = np.argsort(-probabilities, kind="stable")
+            evidence.units = [ScoredUnit(units[i], float(probabilities[i]), float(features[i, 0])) for i in order]
+            evidence.chunks = {u.chunk_id: snapshot.meta[u.chunk_id] for u in units}
+            state = state | {"features": features[order]}
+        return state | {"evidence": evidence}
 
     def _focus_vector(self, own: str, context: str | None) -> np.ndarray:
         vector = self.embedder.embed_query(own)
         if context:
             vector = vector + CONTEXT_WEIGHT * self.embedder.embed_query(context)
-            vector = vector / np.linalg.norm(vector)
+            norm = float(np.linalg.norm(vector))
+            if norm > 0 and np.isfinite(norm):
+                vector = vector / norm
         return vector
 
     def decide(self, state: dict) -> Answer:
-        """Refuse unless the corpus knows every focus word and a sentence is close enough."""
+        """Refuse unless a unit answers the question by the relevance model; else compose."""
         evidence: Evidence = state["evidence"]
-        if state["unknown"] or evidence.best_score < self.scope_threshold:
+        if not evidence.answerable:
             return Answer(state["question"], OUT_OF_SCOPE, REFUSAL, answerer="guard")
         return self.composer(evidence)
+
+
+def can_answer(text: str) -> bool:
+    """A unit that only announces what follows ("Here's how:") or asks a question ("Was this
+    helpful?") is no answer, whatever it shares with the question."""
+    stripped = text.rstrip(" |·-–—*")
+    return len(words(stripped)) >= 2 and not stripped.endswith((":", "?"))
 
 
 def build_chain(steps: Steps) -> Runnable:

@@ -1,37 +1,45 @@
-"""Turn a loaded document into sections of quotable sentences, dropping what is not the article.
+"""Turn a loaded document into sections of quotable units, dropping what is not the article.
 
-Every rule is general (position, length, shape, links, similarity to the rest of the
-document), never a list of known strings, because each clinic's documents carry their own
-page furniture. Each dropped line or sentence is kept with its reason for ``ingest.py --explain``.
+Every rule is structural (position, length, shape, repetition), never a list of known strings,
+because each clinic's documents carry their own page furniture; no sentence is dropped for
+being unlike the rest of its document, since a clinic's one line on pregnancy is unlike its
+pages on needles. Each dropped line or sentence is kept with its reason for
+``ingest.py --explain``.
+
+A unit keeps the context that keeps it true: a list item its lead-in ("May not be suitable for
+you if: … You are pregnant"), an answer its question heading, a table row or a short entry its
+heading ("DAY 1 … Makeup: NO."). The context is quoted with the unit, joined by an ellipsis,
+never reworded.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
-import numpy as np
-
-from .loading import SourceDocument, SourceLine
+from .loading import SourceDocument
+from .structure import Dropped, SourceLine
 from .text import normalize, split_sentences, words
-
-EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
 # Two sentences of one document sharing at least half of their distinct words say the same
 # thing: in the seeds, rewordings of one fact score 0.50-1.00, different facts at most 0.40.
 NEAR_DUPLICATE_JACCARD = 0.5
 # A paragraph needs this many words to count as body text when finding where the article
-# starts and ends.
+# starts and ends. At the end, a short line also has to be a plain statement (ending in a full
+# stop): the prompts, links and promotions below an article ("Create your post!", "What do
+# you think?", "Get updated with beauty tips") are exclamations, questions or fragments.
 BODY_MIN_WORDS = 6
+ARTICLE_END_MIN_WORDS = 20
+# Joins a unit to its context in a quote: visibly, and with no word of ours.
+CONTEXT_JOINER = " … "
+# Joins the headings of a section path ("DAY 1 › What to expect").
+SECTION_SEPARATOR = " › "
 
-_LINK_LIKE = re.compile(
-    r"https?://|www\.|\S+@\S+\.\w+|\b(click here|read more|subscribe|sign up|newsletter|"
-    r"share (this|on)|follow us|cookies?\b|all rights reserved|log ?in)",
-    re.IGNORECASE,
-)
-# Sentences that lean on the one before them ("This is a normal reaction...") are quoted
-# together with it, so a cited passage always makes sense on its own.
+# A line that is nothing but an address to follow (a URL or an e-mail address) is a link.
+_BARE_LINK = re.compile(r"^\W*(https?://\S+|www\.\S+|\S+@\S+\.\w+)\W*$", re.IGNORECASE)
+# Sentences that open with a pronoun or connective lean on the sentence before them ("This is
+# a normal reaction..."): they are quoted together with it, so a quote makes sense on its own.
+# English's closed class of such words, not a list grown from cases.
 _ANAPHORIC = re.compile(
     r"^(This|These|That|Those|It|Its|They|Their|Such|However|Additionally|Also|Therefore|"
     r"Thus|As a result|In addition,)\b"
@@ -39,27 +47,31 @@ _ANAPHORIC = re.compile(
 
 
 @dataclass(frozen=True)
-class Dropped:
-    line: int
-    text: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class Unit:
-    """The smallest quotable piece: a sentence, two linked sentences, or a list with its lead-in."""
+    """The smallest quotable piece: a sentence, two linked sentences, a list item or a table row,
+    with the lead-in or heading it needs to stay true."""
 
     text: str
     line: int
+    context: str = ""
+
+    @property
+    def quote(self) -> str:
+        return f"{self.context}{CONTEXT_JOINER}{self.text}" if self.context else self.text
+
+
+def unit_embedding_text(section: str, quote: str) -> str:
+    """What a unit's vector is made from: the section names what a sentence is about, which a
+    bare sentence often leaves out."""
+    return f"{section}: {quote}"
 
 
 @dataclass(frozen=True)
 class Block:
-    """A paragraph or list item of kept units under one section."""
+    """A paragraph, list item or table row of kept units under one section."""
 
     section: str
     units: tuple[Unit, ...]
-    line: int
 
 
 @dataclass(frozen=True)
@@ -73,10 +85,13 @@ class CleanDocument:
 
 
 def classify(line: SourceLine, explicit_structure: bool) -> str:
-    """heading, label (a bullet that names a sub-section), item (short list entry), bullet, prose or fragment."""
+    """heading, label (a bullet that names a sub-section), item (short list entry), bullet, row,
+    prose or fragment."""
     text, n = line.text, len(line.text.split())
     if line.heading_level is not None:
         return "heading"
+    if line.row:
+        return "row"
     if line.bullet_depth is not None:
         if text.endswith(":") and n <= 6 and _heading_shaped(text):
             return "label"
@@ -101,70 +116,50 @@ def _heading_shaped(text: str) -> bool:
 
 
 def _is_body(line: SourceLine, kind: str) -> bool:
-    return kind in ("bullet", "item") or (kind == "prose" and len(line.text.split()) >= BODY_MIN_WORDS)
+    return kind in ("bullet", "item", "row") or (kind == "prose" and len(line.text.split()) >= BODY_MIN_WORDS)
 
 
-def clean_document(doc: SourceDocument, embed: EmbedFn | None, offtopic_threshold: float) -> CleanDocument:
-    """Apply the cleaning rules in order; ``embed`` (normalised vectors) powers the off-topic rule."""
+def clean_document(doc: SourceDocument) -> CleanDocument:
+    """Apply the cleaning rules in order."""
     lines = list(doc.lines)
     kinds = [classify(line, doc.explicit_structure) for line in lines]
     reasons: dict[int, str] = {}
 
-    def drop(i: int, reason: str) -> None:
-        reasons.setdefault(i, reason)
-
     title_key = " ".join(words(doc.title))
     for i, (line, kind) in enumerate(zip(lines, kinds)):
         if kind == "fragment":
-            drop(i, "fragment: too short to be a sentence or heading")
-        elif _LINK_LIKE.search(line.text):
-            drop(i, "link or call to action")
+            reasons.setdefault(i, "fragment: too short to be a sentence or heading")
+        elif _BARE_LINK.match(line.text):
+            reasons.setdefault(i, "a bare link or e-mail address")
         elif " ".join(words(line.text)) == title_key:
-            drop(i, "document title (kept as metadata)")
+            reasons.setdefault(i, "document title (kept as metadata)")
 
-    # Page header: everything above the first paragraph is navigation, titles and related
-    # links. Headings from real markup (md/html) are kept.
-    first_body = next((i for i, (l, k) in enumerate(zip(lines, kinds)) if _is_body(l, k)), len(lines))
-    for i in range(first_body):
-        if not (doc.explicit_structure and kinds[i] == "heading"):
-            drop(i, "page header above the first paragraph")
+    # Page header: in plain text, everything above the first paragraph is navigation, titles
+    # and related links. Markup (md/html) says what its headers are, and the loaders used it.
+    if not doc.explicit_structure:
+        first_body = next((i for i, (l, k) in enumerate(zip(lines, kinds)) if _is_body(l, k)), len(lines))
+        for i in range(first_body):
+            # ...except the first question of an FAQ, whose answer needs it.
+            if not (i == first_body - 1 and kinds[i] == "heading" and lines[i].text.endswith("?")):
+                reasons.setdefault(i, "page header above the first paragraph")
 
-    if embed is not None:
-        _drop_off_topic(lines, kinds, reasons, embed, offtopic_threshold)
-
-    # Page footer: below the last on-topic paragraph come share prompts, comment boxes and
-    # promotions.
+    # Page footer: below the last paragraph come share prompts, comment boxes and promotions.
     for i in range(len(lines) - 1, -1, -1):
         if i in reasons:
             continue
-        if _is_body(lines[i], kinds[i]):
+        n = len(lines[i].text.split())
+        if kinds[i] in ("bullet", "item", "row") or n >= ARTICLE_END_MIN_WORDS or \
+                (n >= BODY_MIN_WORDS and lines[i].text.endswith(".")):
             break
-        drop(i, "page footer below the last paragraph")
+        reasons.setdefault(i, "page footer below the last paragraph")
 
     _drop_orphan_headings(lines, kinds, reasons)
 
     blocks, dup_drops = _build_blocks(doc, lines, kinds, reasons)
-    dropped = [Dropped(lines[i].number, lines[i].text, r) for i, r in sorted(reasons.items())]
+    dropped = list(doc.dropped) + [Dropped(lines[i].number, lines[i].text, r) for i, r in sorted(reasons.items())]
     dropped.extend(dup_drops)
     dropped.sort(key=lambda d: d.line)
     return CleanDocument(doc.source, doc.title, doc.origin, doc.sha256, tuple(blocks), tuple(dropped))
-
-
-def _drop_off_topic(lines, kinds, reasons, embed: EmbedFn, threshold: float) -> None:
-    # Compare each standalone line with the mean of all the others (leave-one-out), so a
-    # promo line cannot vouch for itself. Short list items and headings are judged by
-    # structure instead: a two-word item ("Acne scars") is too short for a fair score.
-    candidates = [i for i, k in enumerate(kinds) if k in ("prose", "bullet") and i not in reasons]
-    if len(candidates) < 3:
-        return
-    vectors = np.asarray(embed([lines[i].text for i in candidates]), dtype=np.float32)
-    total = vectors.sum(axis=0)
-    for row, i in enumerate(candidates):
-        rest = total - vectors[row]
-        norm = float(np.linalg.norm(rest))
-        similarity = float(vectors[row] @ rest / norm) if norm else 0.0
-        if similarity < threshold:
-            reasons.setdefault(i, f"off-topic for this document (similarity {similarity:.2f} < {threshold:.2f})")
 
 
 def _drop_orphan_headings(lines, kinds, reasons) -> None:
@@ -180,57 +175,68 @@ def _drop_orphan_headings(lines, kinds, reasons) -> None:
 
 
 def _outranks_or_equals(a: SourceLine, kind_a: str, b: SourceLine, kind_b: str) -> bool:
-    if kind_a == "heading" and kind_b == "label":
-        return True
-    if kind_a == "label" and kind_b == "label":
-        return (a.bullet_depth or 0) <= (b.bullet_depth or 0)
-    if kind_a == "heading" and kind_b == "heading":
-        return (a.heading_level or 1) <= (b.heading_level or 1)
-    return False
+    return kind_a in ("heading", "label") and _rank(a, kind_a) <= _rank(b, kind_b)
+
+
+def _rank(line: SourceLine, kind: str) -> int:
+    """Heading depth: marked levels 1-6, then headings guessed from shape, then list labels."""
+    if kind == "label":
+        return 8 + (line.bullet_depth or 0)
+    return line.heading_level or 7
 
 
 def _build_blocks(doc: SourceDocument, lines, kinds, reasons):
     blocks: list[Block] = []
     dup_drops: list[Dropped] = []
     seen: list[tuple[set[str], int]] = []  # word sets of kept sentences, with their line
-    section, label = doc.title, None
-    open_list: list[str] | None = None  # items gathered under a lead-in ending in ':'
+    headings: list[tuple[int, str]] = []  # the open headings, outermost first, with their rank
+    lead: str | None = None  # the sentence that introduces the list being read
+    items: list[SourceLine] = []  # short entries gathered under one lead-in or heading
 
-    def close_list():
-        nonlocal open_list
-        if open_list is not None and blocks:
-            last = blocks[-1]
-            lead = last.units[-1]
-            merged = Unit(f"{lead.text} {'; '.join(open_list)}", lead.line) if open_list else lead
-            blocks[-1] = Block(last.section, last.units[:-1] + (merged,), last.line)
-        open_list = None
+    def flush_items():
+        # Short entries ("enlarged pores", "Photo ID") are one answer together: one unit.
+        nonlocal items
+        if items:
+            text = "; ".join(i.text for i in items)
+            blocks.append(Block(path, (Unit(text, items[0].number, lead or heading),)))
+        items = []
 
     for i, (line, kind) in enumerate(zip(lines, kinds)):
         if i in reasons:
             continue
         if kind in ("heading", "label"):
-            close_list()
-            if kind == "heading":
-                section, label = line.text.rstrip(":").strip(), None
-            else:
-                label = line.text.rstrip(":").strip()
+            flush_items()
+            rank = _rank(line, kind)
+            while headings and headings[-1][0] >= rank:
+                headings.pop()
+            headings.append((rank, line.text.rstrip(":").strip()))
+            lead = None
             continue
-        path = f"{section} › {label}" if label else section
-        if kind == "item" and open_list is not None:
-            open_list.append(line.text)
+        path = SECTION_SEPARATOR.join(h for _, h in headings) or doc.title
+        heading = headings[-1][1] if headings else doc.title
+        if kind == "item":
+            items.append(line)
             continue
-        close_list()
-        units = _units(line, seen, dup_drops)
+        flush_items()
+        if kind in ("bullet", "row"):
+            context = lead or heading
+        else:
+            lead = None
+            # Under a question heading, the answer means nothing without it ("Most people do.").
+            context = heading if heading.endswith("?") else ""
+        units = _units(line, seen, dup_drops, context)
         if units:
-            blocks.append(Block(path, tuple(units), line.number))
-            if line.text.endswith(":") and units[-1].text.endswith(":"):
-                open_list = []
-    close_list()
+            blocks.append(Block(path, tuple(units)))
+        if kind == "prose" and line.text.endswith(":"):
+            lead = split_sentences(line.text)[-1]
+    flush_items()
     return blocks, dup_drops
 
 
-def _units(line: SourceLine, seen, dup_drops) -> list[Unit]:
+def _units(line: SourceLine, seen, dup_drops, context: str) -> list[Unit]:
     text = line.text
+    if line.row:
+        return [Unit(text, line.number, context)]
     kept: list[tuple[int, int]] = []  # (start, end) offsets in the line
     previous_kept = False
     cursor = 0
@@ -250,4 +256,4 @@ def _units(line: SourceLine, seen, dup_drops) -> list[Unit]:
         else:
             kept.append((start, end))
         previous_kept = True
-    return [Unit(text[s:e], line.number) for s, e in kept]
+    return [Unit(text[s:e], line.number, context) for s, e in kept]

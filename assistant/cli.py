@@ -1,4 +1,4 @@
-"""Command line: `python -m assistant ask|lookup|calibrate ...` (a stable contract for other tools)."""
+"""Command line: `python -m assistant ask|lookup|report ...` (a stable contract for other tools)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ def _parser() -> argparse.ArgumentParser:
     lookup.add_argument("--json", action="store_true")
     report = sub.add_parser("report", help="questions most often refused and answers most often voted down")
     report.add_argument("--limit", type=int, default=10)
-    calibrate = sub.add_parser("calibrate", help="measure the scope threshold on labelled questions")
-    calibrate.add_argument("--data", default="evals/scope_calibration.jsonl")
     return parser
 
 
@@ -50,14 +48,10 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin, stdout: TextI
             for question in questions:
                 _print_answer(assistant.ask(question), args.json, stdout)
                 stdout.flush()
-        elif args.command == "lookup":
+        else:
             if args.k <= 0:
                 raise AssistantError(f"--k {args.k} must be a positive number of passages")
             _print_passages(assistant.lookup(" ".join(args.query), args.k), args.json, stdout)
-        else:
-            from .calibration import run_calibration
-
-            print(run_calibration(assistant, args.data), file=stdout)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

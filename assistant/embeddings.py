@@ -10,6 +10,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +18,14 @@ import numpy as np
 
 from .errors import ModelLoadError
 from .settings import Settings
+
+
+@dataclass(frozen=True)
+class WordVectors:
+    """A text's words, each with its vector in the context of the text (L2-normalised)."""
+
+    words: tuple[str, ...]
+    vectors: np.ndarray  # (len(words), dimension)
 
 
 class Embedder(ABC):
@@ -46,6 +55,10 @@ class Embedder(ABC):
             if len(self._query_cache) > self.query_cache_size:
                 self._query_cache.popitem(last=False)
         return vector
+
+    def embed_words(self, texts: Sequence[str]) -> list[WordVectors]:
+        """Each text's words with contextual vectors, for word-by-word alignment (relevance)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no word vectors")
 
     def clear_query_cache(self) -> None:
         with self._cache_lock:
@@ -104,6 +117,38 @@ class SentenceTransformerEmbedder(Embedder):
             convert_to_numpy=True, show_progress_bar=False,
         )
         return vectors.astype(np.float32, copy=False)
+
+
+    def embed_words(self, texts: Sequence[str]) -> list[WordVectors]:
+        model = self._get_model()
+        outputs = model.encode(list(texts), batch_size=self.batch_size, output_value=None,
+                               show_progress_bar=False)
+        convert = model.tokenizer.convert_ids_to_tokens
+        result = []
+        for out in outputs:
+            mask = out["attention_mask"].numpy().astype(bool)
+            tokens = convert(out["input_ids"].numpy()[mask].tolist())
+            vectors = out["token_embeddings"].numpy()[mask]
+            result.append(_words_from_pieces(tokens, vectors))
+        return result
+
+
+def _words_from_pieces(tokens: list[str], vectors: np.ndarray) -> WordVectors:
+    """Whole words from WordPiece tokens ("micro", "##need", "##ling"): the mean of their pieces'
+    vectors. Special tokens and punctuation are not words."""
+    words, groups = [], []
+    for i, token in enumerate(tokens):
+        if token.startswith("##") and groups:
+            words[-1] += token[2:]
+            groups[-1].append(i)
+        elif token[:1].isalnum() and not (token.startswith("[") and token.endswith("]")):
+            words.append(token)
+            groups.append([i])
+    if not words:
+        return WordVectors((), np.zeros((0, vectors.shape[1]), dtype=np.float32))
+    pooled = np.stack([vectors[g].mean(axis=0) for g in groups]).astype(np.float32)
+    pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return WordVectors(tuple(words), pooled)
 
 
 def _model_name(model_path: str) -> str:

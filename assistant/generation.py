@@ -14,7 +14,7 @@ import re
 from dataclasses import replace
 from typing import Sequence
 
-from .answering import ANSWERED, Answer, Citation, Evidence, ExtractiveComposer
+from .answering import ANSWERED, Answer, Evidence, ExtractiveComposer, citation
 from .settings import Settings
 from .text import content_words, split_sentences, stem
 
@@ -75,7 +75,7 @@ class LLMComposer:
         passages = evidence.units[:MAX_PASSAGES]
         if not passages:
             return self._fallback(evidence, "no passage")
-        numbered = "\n".join(f"[{i}] {p.unit.text}" for i, p in enumerate(passages, start=1))
+        numbered = "\n".join(f"[{i}] {p.unit.quote}" for i, p in enumerate(passages, start=1))
         messages = [("system", SYSTEM_PROMPT),
                     ("human", f"<passages>\n{numbered}\n</passages>\n\nQuestion: {evidence.question}")]
         try:
@@ -95,7 +95,7 @@ class LLMComposer:
             markers = [int(n) for n in _MARKER.findall(sentence)]
             bare = _MARKER.sub("", sentence).strip()
             valid = [n for n in dict.fromkeys(markers) if 1 <= n <= len(passages)
-                     and _supported(bare, passages[n - 1].unit.text)]
+                     and _supported(bare, passages[n - 1].unit.quote)]
             if bare and valid:
                 kept.append((bare, valid))
         if not kept:
@@ -106,12 +106,8 @@ class LLMComposer:
             for n in valid:
                 order.setdefault(n, len(order) + 1)
             parts.append(bare + "".join(f" [{order[n]}]" for n in valid))
-        citations = []
-        for old, new in sorted(order.items(), key=lambda kv: kv[1]):
-            unit = passages[old - 1]
-            meta = evidence.chunks[unit.unit.chunk_id]
-            citations.append(Citation(new, meta["title"], meta["section"], unit.unit.text, meta["source"],
-                                      round(unit.similarity, 3), unit.unit.chunk_id))
+        citations = [citation(new, passages[old - 1], evidence.chunks[passages[old - 1].unit.chunk_id])
+                     for old, new in sorted(order.items(), key=lambda kv: kv[1])]
         return Answer(evidence.question, ANSWERED, " ".join(parts), tuple(citations), answerer="llm")
 
     def _fallback(self, evidence: Evidence, why: str) -> Answer:

@@ -1,72 +1,122 @@
-"""Checks that run before and around retrieval: invalid input, emergencies, and scope."""
+"""Checks that run before retrieval: invalid input and emergencies."""
 
 from __future__ import annotations
 
-import re
+import json
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
 
-from .text import STOPWORDS, content_words, has_control_chars, normalize
+import numpy as np
 
-# Signs of an emergency or a complication. Matched on the normalised, lower-cased question;
-# a plain mention of expected effects ("is redness normal?") is not among them.
-_URGENT_PATTERNS = [
-    r"\bpus\b", r"\booz(e|es|ing)\b", r"\bdischarge\b", r"\binfect(ed|ion)\b",
-    r"\bspread(s|ing)? (redness|rash)\b", r"\b(redness|rash|red area)\b[^.?!]{0,30}\bspread",
-    r"\bred streaks?\b", r"\bfever\b", r"\bchills\b", r"\btemperature of\b",
-    r"\b(trouble|difficulty|hard|struggling|unable|can'?t|cannot|can not) (to )?breath",
-    r"\bshort(ness)? of breath\b", r"\bwheez", r"\bbreathless",
-    r"\bswell\w*\b[^.?!]{0,40}\b(lips?|throat|tongue|mouth|eyes?)\b",
-    r"\b(lips?|throat|tongue|mouth)\b[^.?!]{0,20}\bswell", r"\bthroat\b[^.?!]{0,20}\b(closing|tight)",
-    r"\bbleed\w*\b[^.?!]{0,40}\b(won'?t|will not|doesn'?t|does not|not|keeps?|can'?t|cannot) (stop|stopping)",
-    r"\b(heavy|severe|uncontrolled|non-?stop) bleeding\b",
-    r"\b(won'?t|will not|can'?t|cannot|can not|unable to) stop (the )?bleed", r"\bkeeps? bleeding\b",
-    r"\banaphyla", r"\ballergic reaction\b", r"\bhives\b", r"\bchest pain\b", r"\bfaint(ed|ing)?\b",
-    r"\bpass(ed)? out\b", r"\bsevere pain\b", r"\b(blurred|losing|lost) (vision|sight)\b",
-    r"\bemergency\b",
-]
-_URGENT = re.compile("|".join(_URGENT_PATTERNS))
+from .embeddings import Embedder
+from .errors import ConfigError
+from .text import STOPWORDS, fold_typography, has_control_chars, information, strip_markup
 
-# Words that frame a question without saying what it is about ("how long will it take"),
-# and generic verbs of effect ("does it fix / stop / reduce X": X is the topic); the scope
-# check does not ask the corpus to contain them.
-FRAME_WORDS = frozenset(
-    """ask asked tell know want need needs get gets getting got go going make makes made take takes
-    taking expect expected happen happens happened help helps work works working worth good better
-    best bad normal okay ok fine right really actually usually typically generally also still
-    much many long soon quickly fast often time times thing things something anything way ways
-    see seen look looks looking feel feels mean means say says said like kind sort type types
-    possible please thanks thank hi hello hey question questions answer info information explain
-    someone people person me myself will would shall could might may must new old one two three
-    first next lot lots little bit whether else am doing done gonna wanna kinda cause
-    fix fixes stop stops matter matters shrink cure treat remove rid improve reduce affect
-    affects change changes later again ever far exactly honestly basically literally definition
-    define meaning explain describe overview tips tip advice recommend recommendations friend
-    friends keep keeps telling told heard hear read wondering wonder curious guess suppose
-    anyone everyone somebody""".split()
+CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
+
+# The warning signs after skin needling that call for help now: the ones the safety message
+# names, as aftercare sheets list them. This is the one word list the domain fixes (a clinic's
+# emergencies do not change with its documents); the model matches how people describe them
+# ("getting hard to breathe", "wont stop bleeding", "yellow gunk oozing").
+URGENT_SIGNS = (
+    "trouble breathing", "swelling of the lips", "swelling of the tongue", "swelling of the throat",
+    "tightness in the throat", "bleeding that will not stop", "a fever", "chills", "spreading redness",
+    "red streaks", "pus", "oozing", "hives",
 )
 
+@dataclass(frozen=True)
+class Problem:
+    """Why a question cannot be used: ``kind`` for code to act on, ``message`` for the person."""
 
-def validate_question(question: object, max_chars: int) -> str | None:
-    """None when the question is usable, else a short message saying what is wrong."""
+    kind: str  # not_text | empty | too_long | control_chars
+    message: str
+
+
+def validate_question(question: object, max_chars: int) -> Problem | None:
+    """None when the question is usable, else what is wrong with it."""
     if not isinstance(question, str):
-        return "The question must be text."
+        return Problem("not_text", "The question must be text.")
     if not question.strip():
-        return "Please type a question."
+        return Problem("empty", "Please type a question.")
     if len(question) > max_chars:
-        return f"Your question is {len(question)} characters long; please keep it under {max_chars}."
+        return Problem("too_long", f"Your question is {len(question)} characters long; please keep it under {max_chars}.")
+    if not strip_markup(question).strip():
+        return Problem("empty", "Please type a question.")  # nothing but markup
     if has_control_chars(question):
-        return "Your question contains control characters; please type it again as plain text."
+        return Problem("control_chars", "Your question contains control characters; please type it again as plain text.")
     return None
 
 
-def is_urgent(question: str) -> bool:
-    return bool(_URGENT.search(normalize(question).lower()))
+@dataclass(frozen=True)
+class UrgentModel:
+    """The score at which a message describes an emergency sign."""
+
+    threshold: float
+    fitted_on: str = ""
+
+    @classmethod
+    def load(cls, path: Path = CALIBRATION_PATH) -> "UrgentModel":
+        data = read_calibration(path).get("urgent", {})
+        try:
+            model = cls(float(data["threshold"]), str(data.get("fitted_on", "")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{path} has no usable urgent threshold ({exc}): restore it from git or run "
+                              "`python -m evals.calibrate --write`.") from None
+        return model
 
 
-def focus_terms(question: str) -> list[str]:
-    """The words that say what a question is about: not stop words, not question framing."""
-    return [w for w in content_words(question) if w not in FRAME_WORDS and w not in STOPWORDS and not w.isdigit()]
+def read_calibration(path: Path = CALIBRATION_PATH) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"calibration file {path} cannot be read ({exc}): restore it from git or run "
+                          "`python -m evals.calibrate --write`.") from None
 
 
-def unknown_terms(question: str, knows) -> list[str]:
-    """Focus terms the corpus never uses (after spelling correction): it cannot answer about them."""
-    return [w for w in focus_terms(question) if not knows(w)]
+def write_calibration(section: str, values: dict, path: Path = CALIBRATION_PATH) -> None:
+    data = read_calibration(path) if Path(path).exists() else {}
+    data[section] = values
+    Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def safety_text(text: str) -> str:
+    """Text as a reader sees it: full-width and compatibility letters folded (NFKC), invisible
+    format characters (zero-width spaces, soft hyphens) removed, so they cannot hide a sign."""
+    return unicodedata.normalize("NFKC", fold_typography(text))
+
+
+class UrgentDetector:
+    """Scores how fully a message describes one of the URGENT_SIGNS.
+
+    Each sign's content words must all be present in the message: every sign word is matched to
+    its most similar word of the message (contextual word vectors), and the sign scores its
+    worst-matched word. "saw dots of blood, is that normal?" matches "bleeding" but not "will
+    not stop"; "can I come in with a cold sore?" matches no sign at all.
+    """
+
+    def __init__(self, embedder: Embedder, model: UrgentModel) -> None:
+        self.embedder, self.model = embedder, model
+        self._signs: list[np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    def _sign_vectors(self) -> list[np.ndarray]:
+        if self._signs is None:
+            with self._lock:
+                if self._signs is None:
+                    signs = []
+                    for sign in self.embedder.embed_words(URGENT_SIGNS):
+                        keep = [i for i, w in enumerate(sign.words) if w not in STOPWORDS and information(w) > 1.0]
+                        signs.append(sign.vectors[keep])
+                    self._signs = signs
+        return self._signs
+
+    def score(self, message: str) -> float:
+        words = self.embedder.embed_words([safety_text(message)])[0]
+        if not words.words:
+            return 0.0
+        return max(float((sign @ words.vectors.T).max(axis=1).min()) for sign in self._sign_vectors() if len(sign))
+
+    def __call__(self, message: str) -> bool:
+        return self.score(message) >= self.model.threshold

@@ -12,15 +12,16 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .chunking import Chunk, chunk_document
-from .cleaning import Dropped, classify, clean_document
+from .cleaning import clean_document, unit_embedding_text
 from .embeddings import Embedder
 from .errors import CorpusError
 from .index import BuildInfo, ChromaIndex, Records
 from .loading import corpus_files, file_sha256, load_corpus
+from .structure import Dropped
 from .settings import Settings
 
 # Bump when cleaning or chunking rules change, so the next ingest re-processes every file.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 
 @dataclass
@@ -50,7 +51,7 @@ class IngestReport:
 
 
 def pipeline_key(settings: Settings, embedder: Embedder) -> str:
-    raw = f"{PIPELINE_VERSION}|{settings.chunk_max_chars}|{settings.offtopic_threshold}|{embedder.name}"
+    raw = f"{PIPELINE_VERSION}|{settings.chunk_max_chars}|{embedder.name}"
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
@@ -93,9 +94,8 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
     loaded = load_corpus(settings.corpus_dir, only=to_process)
     report.skipped = loaded.skipped
     new_chunks: list[Chunk] = []
-    line_vectors = _line_vectors(loaded.documents, embedder, settings)
     for doc in loaded.documents:
-        cleaned = clean_document(doc, line_vectors, settings.offtopic_threshold)
+        cleaned = clean_document(doc)
         report.lines_dropped += len(cleaned.dropped)
         report.dropped += [(doc.source, d) for d in cleaned.dropped]
         new_chunks += chunk_document(cleaned, settings.chunk_max_chars)
@@ -174,7 +174,8 @@ def _append_chunks(chunks: Records, units: Records, fresh: list[Chunk], chunk_ve
         for position, unit in enumerate(chunk.units):
             units.ids.append(chunk.unit_id(position))
             units.documents.append(unit.text)
-            units.metadatas.append({"chunk_id": chunk.id, "position": position, "line": unit.line})
+            units.metadatas.append({"chunk_id": chunk.id, "position": position, "line": unit.line,
+                                    "context": unit.context})
     chunks.embeddings = _stack(chunks.embeddings, chunk_vecs)
     units.embeddings = _stack(units.embeddings, unit_vecs)
 
@@ -183,31 +184,9 @@ def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return b.copy() if a.size == 0 else np.concatenate([a, b])
 
 
-def unit_embedding_text(section: str, text: str) -> str:
-    # The section names what a sentence is about, which a bare sentence often leaves out.
-    return f"{section}: {text}"
-
-
-def _line_vectors(docs, embedder: Embedder, settings: Settings):
-    """Embed the lines cleaning may judge, for all documents at once, and serve them by text.
-
-    Cleaning asks per document; one sorted pass over every document's lines keeps batches full
-    instead of sending thousands of five-line batches to the model.
-    """
-    texts = sorted({line.text for doc in docs for line in doc.lines
-                    if classify(line, doc.explicit_structure) in ("prose", "bullet")}, key=len)
-    vectors = _embed_texts(texts, embedder, settings.embed_batch_size, bar=None) if texts else None
-    row = {text: i for i, text in enumerate(texts)}
-
-    def lookup(batch):
-        return vectors[[row[t] for t in batch]]
-
-    return lookup
-
-
 def _embed(fresh: list[Chunk], embedder: Embedder, settings: Settings, progress: bool):
     texts = [c.embedding_text for c in fresh]
-    texts += [unit_embedding_text(c.section, u.text) for c in fresh for u in c.units]
+    texts += [unit_embedding_text(c.section, u.quote) for c in fresh for u in c.units]
     if not texts:
         return _empty().embeddings, _empty().embeddings
     bar = None

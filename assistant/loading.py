@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CorpusError
+from .html_lines import html_lines
+from .structure import Dropped, SourceLine
+from .text_lines import text_lines
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +25,6 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 MAX_FILE_BYTES = 20 * 1024 * 1024
 METADATA_FILE = "sources.toml"
 
-_BULLET = re.compile(r"^(?P<indent>\s*)(?:[•·▪◦‣∙*+-]|\d{1,2}[.)])\s+(?P<text>.*)$")
-_MD_HEADING = re.compile(r"^\s{0,3}(?P<hashes>#{1,6})\s+(?P<text>.*?)\s*#*\s*$")
-
-
-@dataclass(frozen=True)
-class SourceLine:
-    """One non-blank line of a document."""
-
-    number: int  # 1-based line (or block) number in the source, for --explain
-    text: str
-    heading_level: int | None = None  # set when the format marks headings (md, html)
-    bullet_depth: int | None = None  # None: not a list item; 0: top level, 1: nested...
 
 
 @dataclass(frozen=True)
@@ -45,6 +35,7 @@ class SourceDocument:
     sha256: str
     lines: tuple[SourceLine, ...]
     explicit_structure: bool  # headings come from markup, not guessed from plain text
+    dropped: tuple[Dropped, ...] = ()  # what the format's own structure marks as not content
 
 
 @dataclass
@@ -121,18 +112,20 @@ def load_document(path: Path, name: str, meta: dict) -> SourceDocument:
     if suffix != ".pdf" and b"\x00" in data[:8192]:
         raise _Unreadable(f"binary data in a {suffix} file; save the document as text")
     if suffix == ".pdf":
-        lines, explicit = _pdf_lines(data), False
+        lines, dropped = text_lines(_pdf_text(data))
+        explicit = False
     else:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise _Unreadable(f"not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
         if suffix in (".html", ".htm"):
-            lines, explicit = _html_lines(text), True
+            (lines, dropped), explicit = html_lines(text), True
         elif suffix in (".md", ".markdown"):
-            lines, explicit = _markdown_lines(text), True
+            (lines, dropped), explicit = text_lines(text, markdown=True), True
         else:
-            lines, explicit = _text_lines(text), False
+            (lines, dropped), explicit = text_lines(text), False
     if not lines:
         raise _Unreadable("no text could be extracted")
     title = str(meta.get("title") or "").strip() or _fallback_title(lines, path)
@@ -143,6 +136,7 @@ def load_document(path: Path, name: str, meta: dict) -> SourceDocument:
         sha256=hashlib.sha256(data).hexdigest(),
         lines=tuple(lines),
         explicit_structure=explicit,
+        dropped=tuple(dropped),
     )
 
 
@@ -153,59 +147,8 @@ def _fallback_title(lines: list[SourceLine], path: Path) -> str:
     return path.stem.replace("-", " ").replace("_", " ").strip().capitalize()
 
 
-def _text_lines(text: str) -> list[SourceLine]:
-    out = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        bullet = _BULLET.match(raw)
-        if bullet and bullet.group("text").strip():
-            depth = len(bullet.group("indent").expandtabs(4)) // 4
-            out.append(SourceLine(number, bullet.group("text").strip(), bullet_depth=depth))
-        else:
-            out.append(SourceLine(number, raw.strip()))
-    return out
-
-
-def _markdown_lines(text: str) -> list[SourceLine]:
-    out = []
-    for line in _text_lines(text):
-        heading = _MD_HEADING.match(line.text) if line.bullet_depth is None else None
-        if heading:
-            out.append(SourceLine(line.number, heading.group("text"), heading_level=len(heading.group("hashes"))))
-        else:
-            # Inline emphasis and links are markup, not words of the document.
-            plain = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line.text)
-            plain = re.sub(r"(\*\*|__|`)", "", plain)
-            out.append(SourceLine(line.number, plain, bullet_depth=line.bullet_depth))
-    return out
-
-
-def _html_lines(text: str) -> list[SourceLine]:
-    from bs4 import BeautifulSoup  # imported here: only HTML documents need it
-
-    soup = BeautifulSoup(text, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template", "svg", "iframe", "form"]):
-        tag.decompose()
-    out, number = [], 0
-    for el in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "td", "dd", "dt"]):
-        if el.find(["p", "li", "h1", "h2", "h3", "h4", "h5", "h6"]):
-            continue  # a container: its children are visited on their own
-        content = " ".join(el.get_text(" ").split())
-        if not content:
-            continue
-        number += 1
-        if el.name.startswith("h"):
-            out.append(SourceLine(number, content, heading_level=int(el.name[1])))
-        elif el.name == "li":
-            depth = max(0, len(el.find_parents(["ul", "ol"])) - 1)
-            out.append(SourceLine(number, content, bullet_depth=depth))
-        else:
-            out.append(SourceLine(number, content))
-    return out
-
-
-def _pdf_lines(data: bytes) -> list[SourceLine]:
+def _pdf_text(data: bytes) -> str:
+    """The PDF's text, pages separated by form feeds (as printed text files separate them)."""
     import io
 
     from pypdf import PdfReader  # imported here: only PDF documents need it
@@ -215,18 +158,6 @@ def _pdf_lines(data: bytes) -> list[SourceLine]:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise _Unreadable("the PDF is encrypted; save an unprotected copy")
-        text = "\n".join(page.extract_text() or "" for page in reader.pages)
+        return "\f".join(page.extract_text() or "" for page in reader.pages)
     except (PdfReadError, ValueError, KeyError, OSError) as exc:
         raise _Unreadable(f"not a readable PDF ({exc})") from None
-    # PDF text arrives wrapped at the page's width: a line that starts in lower case
-    # continues the previous one, so sentences are not cut in half.
-    merged: list[str] = []
-    for raw in text.splitlines():
-        raw = raw.strip()
-        if not raw:
-            continue
-        if merged and raw[0].islower() and merged[-1][-1:] not in ".!?:":
-            merged[-1] = f"{merged[-1]} {raw}"
-        else:
-            merged.append(raw)
-    return _text_lines("\n".join(merged))

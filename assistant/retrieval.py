@@ -15,11 +15,12 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
+from .cleaning import CONTEXT_JOINER, unit_embedding_text
 from .embeddings import Embedder
 from .errors import IndexNotReadyError
 from .index import BuildInfo, ChromaIndex
 from .settings import Settings
-from .text import content_words, stem
+from .text import content_words, is_word, stem
 
 
 def bm25_tokens(text: str) -> list[str]:
@@ -27,22 +28,22 @@ def bm25_tokens(text: str) -> list[str]:
 
 
 class Vocabulary:
-    """The corpus's words, to correct misspelled query words and to tell which words it knows."""
+    """The corpus's words, to correct what a patient mistyped."""
 
     def __init__(self, texts: list[str]) -> None:
         self.words: set[str] = set()
         for text in texts:
             self.words.update(content_words(text))
-        self.stems = {stem(w) for w in self.words}
         self._by_initial: dict[str, list[str]] = {}
         for w in sorted(self.words):
             self._by_initial.setdefault(w[0], []).append(w)
 
     def correct(self, word: str) -> str:
-        """The closest corpus word for an unknown word of four letters or more, else the word."""
-        if word in self.words or stem(word) in self.stems or len(word) < 4:
+        """The closest corpus word for a word English does not have ("accutain", "microneedeling");
+        a real word is never rewritten, even when the corpus spells a neighbour ("plane", "derma")."""
+        if word in self.words or len(word) < 4 or is_word(word):
             return word
-        match = difflib.get_close_matches(word, self._by_initial.get(word[0], []), n=1, cutoff=0.85)
+        match = difflib.get_close_matches(word, self._by_initial.get(word[0], []), n=1, cutoff=0.8)
         return match[0] if match else word
 
     def correct_text(self, text: str) -> str:
@@ -53,36 +54,18 @@ class Vocabulary:
             return word if corrected == word.lower() else corrected
         return re.sub(r"[A-Za-z]{4,}", fix, text)
 
-    def knows(self, word: str) -> bool:
-        """Whether the corpus uses this word or a form of it (absorb/absorption, red/redness)."""
-        word = self.correct(word)
-        if stem(word) in self.stems:
-            return True
-        candidates = self._by_initial.get(word[0], [])
-        if len(word) >= 3 and any(w.startswith(word) and w[len(word):] in _SUFFIXES for w in candidates):
-            return True
-        return any(_shared_prefix(word, w) >= max(5, 0.7 * min(len(word), len(w))) for w in candidates)
-
-
-_SUFFIXES = {"s", "es", "ed", "ing", "ness", "ly", "er", "ers", "ion", "ions", "ment", "ments"}
-
-
-def _shared_prefix(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
 
 @dataclass(frozen=True)
 class UnitRecord:
     id: str
     chunk_id: str
-    position: int
     text: str
     vector: np.ndarray
+    context: str = ""  # the lead-in or heading quoted with the unit
+
+    @property
+    def quote(self) -> str:
+        return f"{self.context}{CONTEXT_JOINER}{self.text}" if self.context else self.text
 
 
 class Snapshot:
@@ -101,7 +84,6 @@ class Snapshot:
         self.vocabulary = Vocabulary(texts)
         self.bm25 = bm25s.BM25()
         self.bm25.index([bm25_tokens(t) or ["\x00empty"] for t in texts], show_progress=False)
-        self._unit_stems: dict[str, frozenset[str]] = {}
 
     def dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         n = min(k, len(self.chunk_ids))
@@ -127,6 +109,10 @@ class Snapshot:
         got = self.units.get(where={"chunk_id": {"$in": list(chunk_ids)}}, include=["documents", "metadatas", "embeddings"])
         return _unit_records(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
 
+    def all_units(self) -> list[UnitRecord]:
+        got = self.units.get(include=["documents", "metadatas", "embeddings"])
+        return _unit_records(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
+
     def nearest_units(self, vector: np.ndarray, k: int) -> list[UnitRecord]:
         """The sentences closest to the vector, whatever their chunk: a sentence that answers
         can sit in a chunk that, as a whole, ranks low (a conclusion touching many topics)."""
@@ -134,19 +120,14 @@ class Snapshot:
                                include=["documents", "metadatas", "embeddings"])
         return _unit_records(got["ids"][0], got["documents"][0], got["metadatas"][0], got["embeddings"][0])
 
-    def unit_stems(self, unit: UnitRecord) -> frozenset[str]:
-        """The stemmed words of a sentence and of its section heading ("Factors Influencing
-        Results" tells what "Lifestyle factors..." answers); computed once per snapshot."""
-        stems = self._unit_stems.get(unit.id)
-        if stems is None:
-            section = self.meta.get(unit.chunk_id, {}).get("section", "")
-            stems = self._unit_stems[unit.id] = frozenset(bm25_tokens(f"{section} {unit.text}"))
-        return stems
+    def unit_text(self, unit: UnitRecord) -> str:
+        """What the unit's vector was made from: its section and its quote."""
+        return unit_embedding_text(self.meta.get(unit.chunk_id, {}).get("section", ""), unit.quote)
 
 
 def _unit_records(ids, documents, metadatas, embeddings) -> list[UnitRecord]:
     return [
-        UnitRecord(uid, m["chunk_id"], int(m["position"]), doc, np.asarray(vec, dtype=np.float32))
+        UnitRecord(uid, m["chunk_id"], doc, np.asarray(vec, dtype=np.float32), m.get("context") or "")
         for uid, doc, m, vec in zip(ids, documents, metadatas, embeddings)
     ]
 

@@ -14,9 +14,16 @@ from .chain import Steps, build_chain
 from .embeddings import Embedder, get_embedder
 from .errors import AssistantError
 from .generation import LLMComposer, make_chat_model, make_condenser
+from .guards import UrgentDetector, UrgentModel
 from .index import ChromaIndex, open_client
+from .relevance import RelevanceModel, RelevanceScorer
 from .retrieval import HybridRetriever, IndexReader
 from .settings import Settings
+
+
+# Up to this many units, the app computes every unit's word vectors at start (about 2 ms a
+# unit on two cores) so no visitor waits for them; past it they are computed as questions need them.
+WARM_UNITS = 5_000
 
 
 @dataclass
@@ -59,8 +66,11 @@ class Assistant:
     def warm_up(self) -> None:
         """Load the model and open the index now, so the first visitor does not wait."""
         self.embedder.warm_up()
-        self.reader.current()
+        snapshot = self.reader.current()
         self.embedder.embed_query("warm up")
+        if snapshot.info.units <= WARM_UNITS:
+            units = snapshot.all_units()
+            self.steps.scorer.warm([u.id for u in units], [snapshot.unit_text(u) for u in units])
 
 
 def build_assistant(settings: Settings, embedder: Embedder | None = None, client=None, chat_model=None) -> Assistant:
@@ -70,12 +80,14 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None, client
     reader = IndexReader(index, settings, embedder)
     retriever = HybridRetriever(snapshots=reader.current, embedder=embedder, k=settings.top_k,
                                 candidate_k=settings.candidate_k, rrf_k=settings.rrf_k)
-    composer = extractive = ExtractiveComposer(max_sentences=settings.max_answer_sentences)
+    scorer = RelevanceScorer(embedder, RelevanceModel.load(settings.calibration_file))
+    urgent = UrgentDetector(embedder, UrgentModel.load(settings.calibration_file))
+    composer = extractive = ExtractiveComposer(max_units=settings.max_answer_sentences)
     condenser = None
     model = chat_model if chat_model is not None else make_chat_model(settings)
     if model is not None:
         composer = LLMComposer(model, extractive, timeout=settings.llm_timeout)
         condenser = make_condenser(model, timeout=settings.llm_timeout)
-    steps = Steps(retriever, reader.current, embedder, composer, scope_threshold=settings.scope_threshold,
+    steps = Steps(retriever, reader.current, embedder, composer, scorer, urgent,
                   max_question_chars=settings.max_question_chars, topic=settings.topic, condenser=condenser)
     return Assistant(settings, embedder, index, reader, retriever, steps, build_chain(steps))

@@ -41,11 +41,6 @@ class Settings:
     # Chunking
     chunk_max_chars: int = 900
 
-    # Cleaning: a standalone line whose embedding is less similar than this to the
-    # rest of its document is treated as off-topic page furniture. Set from the
-    # seed documents: article lines scored >= 0.38, promo lines <= 0.22.
-    offtopic_threshold: float = 0.30
-
     # Retrieval
     top_k: int = 4  # chunks handed to the answerer
     candidate_k: int = 20  # per retriever, before fusion
@@ -53,10 +48,10 @@ class Settings:
 
     # Answering
     topic: str = "microneedling"  # what "it" means in a first question ("does it hurt?")
-    max_answer_sentences: int = 3
-    # Scope gate: the best sentence's cosine similarity to the question must reach
-    # this. Calibrated by `python -m assistant calibrate` (see README).
-    scope_threshold: float = 0.40
+    max_answer_sentences: int = 3  # quoted units in one answer
+    # The relevance model, its threshold and the urgent threshold, fitted by
+    # `python -m evals.calibrate --write`.
+    calibration_file: Path = PROJECT_ROOT / "assistant" / "calibration.json"
     max_question_chars: int = 1000
 
     # Optional language model (off unless LLM_PROVIDER is set): "openai" for any
@@ -104,9 +99,6 @@ class Settings:
             problems.append(f"LLM_TIMEOUT={self.llm_timeout} must be a positive number of seconds")
         if self.rate_limit < 0:
             problems.append(f"RATE_LIMIT={self.rate_limit} must be 0 (off) or a positive number per minute")
-        for name in ("offtopic_threshold", "scope_threshold"):
-            if not -1.0 <= getattr(self, name) <= 1.0:
-                problems.append(f"{name.upper()}={getattr(self, name)} must be between -1 and 1")
         if not self.collection.replace("-", "").replace("_", "").isalnum():
             problems.append(f"COLLECTION={self.collection!r} may only hold letters, digits, '-' and '_'")
         if problems:

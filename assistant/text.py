@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
+
+from bm25s.stopwords import STOPWORDS_EN
 
 # Splits after . ! ? (and a closing quote) when the next sentence starts with a
 # capital, a digit or an opening quote; a split right after a common
@@ -13,18 +16,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?(?=\s+[\"“(]?[A-Z0-9])")
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
-STOPWORDS = frozenset(
-    """a about above again against all also am an and any are aren't as at be because been
-    being below between both but by can can't cannot could couldn't did didn't do does doesn't
-    doing don't down each few for from further had hadn't has hasn't have haven't having he
-    her here hers herself him himself his how i if in into is isn't it it's its itself just let's me
-    more most much my myself no nor not now of off on once only or other ought our ours ourselves
-    out over own same she should shouldn't so some such than that that's the their theirs them
-    themselves then there there's these they this those through to too under until up very was
-    wasn't we were weren't what what's when where which while who whom why will with won't would
-    wouldn't you your yours yourself yourselves i'm i've i'd i'll you're you've it'll im ive dont
-    doesnt cant whats hows""".split()
-)
+# Lucene's English stop words, as bm25s ships them: the few words too common to say what a
+# passage is about. How much any other word says is weighed by its frequency (``information``).
+STOPWORDS = frozenset(STOPWORDS_EN) | {"s", "t"}
 
 
 def normalize(text: str) -> str:
@@ -81,18 +75,89 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
 
 
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer  # PyStemmer: the Snowball English (Porter 2) stemmer
+
+    return Stemmer.Stemmer("english")
+
+
 def stem(word: str) -> str:
-    """A tiny suffix stripper: enough to match scar/scars/scarring, treat/treatments."""
-    for suffix in ("ational", "ments", "ment", "ings", "ing", "ies", "ied", "ness", "ity",
-                   "ions", "ion", "ers", "er", "ed", "es", "ly", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            word = word[: -len(suffix)]
-            if suffix in ("ies", "ied"):
-                word += "y"
-            break
-    if len(word) > 4 and word[-1] == word[-2] and word[-1] not in "ls":
-        word = word[:-1]  # scarr(ing) -> scar
-    return word
+    """The Snowball stem of a lower-case word: scar/scars/scarring, treat/treatments."""
+    return _stemmer().stemWord(word)
+
+
+@lru_cache(maxsize=65536)
+def zipf(word: str) -> float:
+    """How common a word is in English (wordfreq's Zipf scale: 7 for "the", 0 for a non-word)."""
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en")
+
+
+def is_word(word: str) -> bool:
+    """Whether English uses this word at all (a misspelling is not one)."""
+    return zipf(word) > 0
+
+
+# Zipf scale of the commonest English words ("the" 7.7); a word's information is how far
+# below that it lies, so "the" says nothing and "isotretinoin" (1.8) says a lot.
+_ZIPF_CEILING = 7.0
+
+
+def information(word: str) -> float:
+    """How much a word says about what a text is about, from its English frequency; a word
+    English does not know (a name, a misspelling) counts as rare."""
+    z = zipf(word)
+    return _ZIPF_CEILING if z == 0 else max(0.0, _ZIPF_CEILING - z)
+
+
+def dehyphenate(head: str, tail: str, doc_words: set[str]) -> bool:
+    """Whether "head-" at a line end and "tail" on the next line are one word split by the wrap
+    ("micro-" "needling") rather than a hyphenated compound ("self-" "care")."""
+    joined = head + tail
+    if joined in doc_words:
+        return True
+    # wordfreq scores a hyphenated form by its parts; within one Zipf point, the wrap split it.
+    return is_word(joined) and zipf(joined) >= zipf(f"{head}-{tail}") - 1.0
+
+
+_LIGATURES = {chr(c): unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB00, 0xFB07)}
+
+
+def fold_typography(text: str) -> str:
+    """Ligatures unfolded (ﬁ -> fi), odd spaces made plain, and invisible format characters
+    (soft hyphens, zero-width spaces) removed: typesetting, not words. Line and page breaks stay."""
+    out = []
+    for ch in text:
+        if ch in _LIGATURES:
+            out.append(_LIGATURES[ch])
+        elif ch in "\n\f\t":
+            out.append(ch)
+        elif unicodedata.category(ch) == "Zs":
+            out.append(" ")
+        elif unicodedata.category(ch) == "Cf":
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+# Reference markers inside sentences: "[3]", "[3][4]", "[2, 5-7]", "^4", and author-year
+# citations "(Brennan & Osei, 2017)", "(Halvorsen et al., 2018; Lee 2020)". They point into a
+# bibliography, which is not indexed, and would collide with the answer's own [n] markers.
+_NUMERIC_MARKER = re.compile(r"(\s*\[\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\])+|\^\d{1,3}\b")
+_AUTHOR_YEAR = re.compile(
+    r"\s*\((?:see |e\.g\. )?[A-Z][\w'’-]+(?:(?:,| &| and) [A-Z][\w'’-]+)*(?: et al\.?)?,? (?:19|20)\d\d[a-z]?"
+    r"(?:; ?[A-Z][\w'’-]+(?:(?:,| &| and) [A-Z][\w'’-]+)*(?: et al\.?)?,? (?:19|20)\d\d[a-z]?)*\)"
+)
+
+
+def strip_reference_markers(text: str) -> str:
+    stripped = _AUTHOR_YEAR.sub("", _NUMERIC_MARKER.sub("", text))
+    if stripped == text:
+        return text.strip()
+    return re.sub(r"\s+([.,;:!?])(?=\s|$)", r"\1", stripped).strip()  # "skin [1]." -> "skin."
 
 
 def jaccard(a: str, b: str) -> float:

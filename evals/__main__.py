@@ -1,7 +1,8 @@
-"""`python -m evals [--summary] [--report PATH]`: score the assistant on evals/data/cases.jsonl.
+"""`python -m evals [--corpus NAME ...] [--summary] [--report PATH]`: score the assistant per corpus.
 
-Uses the index in DATA_DIR, building it first if there is none. Exit code 1 when a metric is
-past its threshold in evals/data/thresholds.toml.
+Each corpus of evals/corpora.toml (the seeds with their cases, the shared dev set, the held-out
+public pages) is indexed on its own under DATA_DIR/evals (incrementally) and asked every case.
+Exit code 1 when a metric is past its corpus's threshold in evals/data/thresholds.toml.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from assistant.errors import AssistantError
 from assistant.settings import Settings
 
+from .corpora import load_corpora, open_assistant
 from .runner import check_thresholds, flatten, load_cases, load_promo_lines, load_thresholds, run_suite
 
 
@@ -24,7 +26,7 @@ def format_summary(report: dict, problems: list[str]) -> str:
     lines = [
         f"cases: {report['cases']}",
         "retrieval: " + "  ".join(f"{k} {v:.3f}" for k, v in r.items()),
-        f"answers: evidence {a['evidence_found']:.3f}  citation precision {a['citation_precision']:.3f}  "
+        f"answers: evidence first {a['evidence_found']:.3f}  citation precision {a['citation_precision']:.3f}  "
         f"citation recall {a['citation_recall']:.3f}  caveat {a['caveat_rate']:.3f}",
         f"safety: promo citations {a['promo_citations']}  forbidden replies {a['forbidden_replies']}",
         f"status accuracy: {s['accuracy']:.3f}  " + "  ".join(f"{k} {v:.2f}" for k, v in s["by_kind"].items()),
@@ -50,6 +52,7 @@ def format_table(report: dict, problems: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals", description=__doc__)
+    parser.add_argument("--corpus", nargs="*", help="corpora to score (default: every one in evals/corpora.toml)")
     parser.add_argument("--summary", action="store_true", help="headline numbers only")
     parser.add_argument("--report", type=Path, help="where to write the JSON report (default DATA_DIR/eval-report.json)")
     parser.add_argument("--answerer", choices=("extractive", "llm"), default="extractive",
@@ -57,36 +60,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
-        from assistant.embeddings import get_embedder
-        from assistant.index import ChromaIndex, open_client
-        from assistant.ingestion import run_ingest
-        from assistant.service import build_assistant
-
         settings = Settings.from_env()
         if args.answerer == "llm" and not settings.llm_provider:
             raise AssistantError("--answerer llm needs a model: set LLM_PROVIDER (openai or ollama), "
                                  "LLM_BASE_URL and LLM_MODEL")
         if args.answerer == "extractive":
             settings = replace(settings, llm_provider="")
-        client = open_client(settings)
-        index = ChromaIndex(client, settings.collection)
-        if index.active_build() is None:
-            print("no index yet: ingesting corpus/ first", file=sys.stderr)
-            run_ingest(settings, get_embedder(settings), index, progress=False)
-        assistant = build_assistant(settings, client=client)
-        report = run_suite(assistant, load_cases(), load_promo_lines())
+        corpora = load_corpora(args.corpus)
+        reports, problems = {}, {}
+        for corpus in corpora:
+            if not corpus.available:
+                print(f"{corpus.name}: skipped, {corpus.corpus_dir} or {corpus.cases} is missing", file=sys.stderr)
+                continue
+            assistant = open_assistant(settings, corpus, settings.data_dir / "evals")
+            reports[corpus.name] = run_suite(assistant, load_cases(corpus.cases), load_promo_lines(corpus.forbid))
+            problems[corpus.name] = check_thresholds(reports[corpus.name], load_thresholds(corpus.name))
     except (AssistantError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    problems = check_thresholds(report, load_thresholds())
     path = args.report or settings.data_dir / "eval-report.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report | {"threshold_problems": problems}, indent=2, ensure_ascii=False))
+    path.write_text(json.dumps({name: report | {"threshold_problems": problems[name]} for name, report in reports.items()},
+                               indent=2, ensure_ascii=False))
     print(f"answerer: {args.answerer}")
-    print(format_summary(report, problems) if args.summary else format_table(report, problems))
+    for name, report in reports.items():
+        print(f"\n== {name}")
+        print(format_summary(report, problems[name]) if args.summary else format_table(report, problems[name]))
     if not args.summary:
         print(f"\nJSON report: {path}")
-    return 1 if problems else 0
+    return 1 if any(problems.values()) else 0
 
 
 if __name__ == "__main__":

@@ -75,19 +75,17 @@ def latency(assistant, questions: list[str], repeat: int) -> dict:
 def ingest_throughput(settings, embedder) -> dict:
     """Ingest (rebuild) against raw encode of exactly the texts ingest embedded."""
     from assistant.chunking import chunk_document
-    from assistant.cleaning import classify, clean_document
-    from assistant.ingestion import unit_embedding_text
+    from assistant.cleaning import clean_document, unit_embedding_text
     from assistant.loading import load_corpus
 
     _, report = build(settings, embedder)
     docs = load_corpus(settings.corpus_dir).documents
-    # Cleaning embeds each distinct paragraph line once, to judge what is off-topic.
-    texts = sorted({l.text for d in docs for l in d.lines if classify(l, d.explicit_structure) in ("prose", "bullet")})
+    texts = []
     for doc in docs:
-        cleaned = clean_document(doc, None, settings.offtopic_threshold)
+        cleaned = clean_document(doc)
         for chunk in chunk_document(cleaned, settings.chunk_max_chars):
             texts.append(chunk.embedding_text)
-            texts += [unit_embedding_text(chunk.section, u.text) for u in chunk.units]
+            texts += [unit_embedding_text(chunk.section, u.quote) for u in chunk.units]
     started = time.perf_counter()
     embedder.embed_batch(texts)  # one call: sentence-transformers sorts by length and batches
     raw = time.perf_counter() - started

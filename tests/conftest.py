@@ -11,9 +11,9 @@ from typing import Sequence
 import numpy as np
 import pytest
 
-from assistant.embeddings import Embedder
+from assistant.embeddings import Embedder, WordVectors
 from assistant.settings import PROJECT_ROOT, Settings
-from assistant.text import content_words, stem
+from assistant.text import content_words, stem, words
 
 CORPUS = PROJECT_ROOT / "corpus"
 
@@ -35,12 +35,30 @@ class HashingEmbedder(Embedder):
         out = np.zeros((len(texts), 512), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in content_words(text):
-                slot = int(hashlib.md5(stem(word).encode()).hexdigest()[:8], 16) % 512
-                out[row, slot] += 1.0
+                out[row, _slot(word)] += 1.0
             norm = np.linalg.norm(out[row])
             if norm:
                 out[row] /= norm
         return out
+
+    def embed_words(self, texts: Sequence[str]) -> list[WordVectors]:
+        """Each word a one-hot vector of its stem: two words align exactly when they share it."""
+        result = []
+        for text in texts:
+            found = words(text)
+            vectors = np.zeros((len(found), WORD_SLOTS), dtype=np.float32)
+            for row, word in enumerate(found):
+                vectors[row, _slot(word, WORD_SLOTS)] = 1.0
+            result.append(WordVectors(tuple(found), vectors))
+        return result
+
+
+# Word vectors are only compared with each other: a wide space keeps two stems from colliding.
+WORD_SLOTS = 2048
+
+
+def _slot(word: str, slots: int = 512) -> int:
+    return int(hashlib.md5(stem(word).encode()).hexdigest()[:8], 16) % slots
 
 
 @pytest.fixture
@@ -59,7 +77,7 @@ def corpus_copy(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path, corpus_copy: Path) -> Settings:
     # Word-overlap similarity runs lower than the model's, so the off-topic bar is lower too.
-    return Settings.from_env({}, corpus_dir=corpus_copy, data_dir=tmp_path / "data", offtopic_threshold=0.1)
+    return Settings.from_env({}, corpus_dir=corpus_copy, data_dir=tmp_path / "data")
 
 
 # --- integration: the real model and a real Chroma index, built once per store and session ---

@@ -15,7 +15,7 @@ def test_generated_corpus_is_deterministic_and_about_the_size_asked(tmp_path):
     a = sorted(p.read_text() for p in (tmp_path / "a").iterdir())
     assert a == sorted(p.read_text() for p in (tmp_path / "b").iterdir())
     chunks = [c for d in load_corpus(tmp_path / "a").documents
-              for c in chunk_document(clean_document(d, None, 0.3), 900)]
+              for c in chunk_document(clean_document(d), 900)]
     assert 35 <= len(chunks) <= 50
     # Every chunk sits under its numbered heading, but the first of each file: in plain text,
     # lines above the first paragraph are page header (see README, Limits).

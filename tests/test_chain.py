@@ -22,7 +22,7 @@ def assistant(settings, fake_embedder):
     ("a" * 1001, INVALID),
     ("why\x07", INVALID),
     ("There is pus and spreading redness on my face", URGENT),
-    ("How much does microneedling cost?", OUT_OF_SCOPE),
+    ("What does a chemical peel cost?", OUT_OF_SCOPE),
     ("Who won the football game?", OUT_OF_SCOPE),
     ("What is collagen induction therapy?", ANSWERED),
 ])

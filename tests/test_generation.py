@@ -106,7 +106,7 @@ def test_timeout_falls_back_without_waiting_for_the_model(indexed):
 
 @pytest.mark.parametrize("question, status", [
     ("There is pus coming out of my cheek", URGENT),
-    ("How much does microneedling cost?", OUT_OF_SCOPE),
+    ("What does a chemical peel cost?", OUT_OF_SCOPE),
     ("", "invalid"),
 ])
 def test_guards_run_before_the_model(indexed, question, status):

@@ -1,51 +1,58 @@
 import pytest
 
-from assistant.guards import focus_terms, is_urgent, unknown_terms, validate_question
+from assistant.guards import URGENT_SIGNS, UrgentDetector, UrgentModel, safety_text, validate_question
 
 
-@pytest.mark.parametrize("question, problem", [
-    ("", "Please type a question."),
-    ("   \n\t ", "Please type a question."),
-    ("x" * 1001, "Your question is 1001 characters long; please keep it under 1000."),
-    ("hello\x00there", "Your question contains control characters; please type it again as plain text."),
-    (42, "The question must be text."),
+@pytest.mark.parametrize("question, kind, message", [
+    ("", "empty", "Please type a question."),
+    ("   \n\t ", "empty", "Please type a question."),
+    ("<b></b> <script>alert('hi')</script>", "empty", "Please type a question."),
+    ("x" * 1001, "too_long", "Your question is 1001 characters long; please keep it under 1000."),
+    ("hello\x00there", "control_chars", "Your question contains control characters; please type it again as plain text."),
+    (42, "not_text", "The question must be text."),
 ])
-def test_invalid_questions_get_a_message(question, problem):
-    assert validate_question(question, 1000) == problem
+def test_invalid_questions_get_a_kind_and_a_message(question, kind, message):
+    problem = validate_question(question, 1000)
+    assert (problem.kind, problem.message) == (kind, message)
 
 
 def test_valid_question_including_markup_passes():
     assert validate_question("Is it <b>permanent</b>?\n", 1000) is None
 
 
+def test_safety_text_folds_what_would_hide_a_sign():
+    assert safety_text("ｆｅｖｅｒ") == "fever"
+    assert safety_text("fe\u200bver and blee\u00adding") == "fever and bleeding"
+
+
+@pytest.fixture
+def detector(fake_embedder):
+    # The fake embedder aligns words by their stem only: a sign is matched when all of its
+    # content words occur, which is the rule the real model applies to paraphrases.
+    return UrgentDetector(fake_embedder, UrgentModel(threshold=0.5))
+
+
 @pytest.mark.parametrize("question", [
     "There is pus coming from my cheek",
-    "the redness is spreading after my session",
+    "the redness is spreading after my session, spreading redness everywhere",
     "I have a fever since the treatment",
     "I'm having trouble breathing",
-    "my lips are swelling up",
-    "swelling in my throat after microneedling",
-    "the bleeding won't stop",
-    "I think it's infected",
+    "hives on my face since this morning",
+    "ｍｙ ｆｅｖｅｒ is high",  # full-width letters are folded first
 ])
-def test_emergency_signs_are_urgent(question):
-    assert is_urgent(question)
+def test_emergency_signs_are_urgent(detector, question):
+    assert detector(question)
 
 
 @pytest.mark.parametrize("question", [
     "Is redness normal after microneedling?",
     "How long does mild swelling last?",
     "Does microneedling help acne scars?",
+    "can I come in if I have a cold sore right now?",
 ])
-def test_ordinary_side_effect_questions_are_not_urgent(question):
-    assert not is_urgent(question)
+def test_ordinary_and_eligibility_questions_are_not_urgent(detector, question):
+    assert not detector(question)
 
 
-def test_focus_terms_drop_question_framing():
-    assert focus_terms("How long will the results of microneedling last?") == ["results", "microneedling", "last"]
-
-
-def test_unknown_terms_uses_the_vocabulary():
-    known = {"microneedling", "results", "last"}
-    assert unknown_terms("How much does microneedling cost?", known.__contains__) == ["cost"]
-    assert unknown_terms("Do microneedling results last?", known.__contains__) == []
+def test_every_sign_matches_itself(detector):
+    assert all(detector.score(sign) == pytest.approx(1.0) for sign in URGENT_SIGNS)

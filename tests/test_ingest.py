@@ -48,12 +48,11 @@ def test_changed_file_re_embeds_only_its_new_chunks(settings, fake_embedder, ind
     report = run_ingest(settings, fake_embedder, index, progress=False)
     assert report.chunks_added == 1 and report.chunks_removed == 1
     assert report.chunks_unchanged == before.chunks - 1
-    # The changed file was cleaned again (one off-topic embedding pass), plus one batch for the
-    # new chunk and its sentences; nothing else was embedded.
+    # One batch for the new chunk and its units; nothing else was embedded (cleaning embeds nothing).
     chunks, units = index.collections(index.active_build().build)
     new_id = next(i for i in chunks.get()["ids"] if i not in _ids(index, before.build))
     new_units = units.get(where={"chunk_id": new_id})["ids"]
-    assert fake_embedder.calls == 2 and report.texts_embedded == 1 + len(new_units)
+    assert fake_embedder.calls == 1 and report.texts_embedded == 1 + len(new_units)
 
 
 def _ids(index, build):

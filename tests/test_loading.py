@@ -32,9 +32,17 @@ def _pdf_with_lines(lines: list[str]) -> bytes:
     return bytes(out)
 
 
+def _lines(doc):
+    return [(l.text, l.heading_level, l.bullet_depth) for l in doc.lines]
+
+
+def _reasons(doc):
+    return {d.reason for d in doc.dropped}
+
+
 def test_text_bullets_keep_their_depth_and_text(tmp_path):
     path = tmp_path / "a.txt"
-    path.write_text("Title line\n\n  • Top item:\n    • Nested detail here.\n", encoding="utf-8")
+    path.write_text("Title line\n\n  • Top item:\n      • Nested detail here.\n", encoding="utf-8")
     doc = load_document(path, "a.txt", {"title": "Aftercare", "origin": "clinic"})
     assert doc.title == "Aftercare" and doc.origin == "clinic"
     assert [(l.number, l.text, l.bullet_depth) for l in doc.lines] == [
@@ -42,25 +50,110 @@ def test_text_bullets_keep_their_depth_and_text(tmp_path):
     assert not doc.explicit_structure
 
 
-def test_markdown_headings_and_links(tmp_path):
+def test_plain_text_wraps_hyphens_and_ligatures_are_undone(tmp_path):
+    path = tmp_path / "form.txt"
+    path.write_text(
+        "Your answers help us decide whether micro-\nneedling is right for you. Apply ﬁrm\npressure.\n\n"
+        " * After 6 hours: rinse with lukewarm water and the gentle cleanser from\n"
+        "   your take-home kit. Pat dry.\n * You may get whiteheads.\n"
+        "   This is common in the first week.\n", encoding="utf-8")
+    assert _lines(load_document(path, "form.txt", {})) == [
+        ("Your answers help us decide whether microneedling is right for you. Apply firm pressure.", None, None),
+        ("After 6 hours: rinse with lukewarm water and the gentle cleanser from your take-home kit. Pat dry.", None, 0),
+        ("You may get whiteheads. This is common in the first week.", None, 0)]
+
+
+def test_running_headers_page_numbers_and_form_fields_are_dropped(tmp_path):
+    page = "Clinic Form MN-02 · CONFIDENTIAL\n\n{body}\n\nClinic Form MN-02 · Page {n} of 2\n"
+    text = (page.format(body="Common effects: redness and bruising, which usually clears within a", n=1) + "\f"
+            + page.format(body="week; and mild swelling.\n\nPatient name: ________   [ ] Yes  [ ] No", n=2))
+    path = tmp_path / "consent.txt"
+    path.write_text(text, encoding="utf-8")
+    doc = load_document(path, "consent.txt", {})
+    assert [l.text for l in doc.lines] == [
+        "Common effects: redness and bruising, which usually clears within a week; and mild swelling."]
+    assert _reasons(doc) == {"running page header, footer or page number", "form field to fill in"}
+
+
+def test_ruled_and_capital_headings_and_ascii_tables(tmp_path):
+    path = tmp_path / "aftercare.txt"
+    path.write_text(
+        "Keep this sheet handy for the next two weeks, it will help you.\n\n"
+        "--------------------\nDAY 1  (treatment day)\n--------------------\n * Makeup: NO.\n\n"
+        "QUICK REFERENCE\n+----------+----------+\n| Activity | Earliest |\n+----------+----------+\n"
+        "| Makeup   | 48 hours |\n| Gym      | 72 hours |\n+----------+----------+\n", encoding="utf-8")
+    doc = load_document(path, "aftercare.txt", {})
+    assert _lines(doc)[1:] == [
+        ("DAY 1  (treatment day)", 2, None), ("Makeup: NO.", None, 0), ("QUICK REFERENCE", 2, None),
+        ("Makeup · Earliest: 48 hours", None, None), ("Gym · Earliest: 72 hours", None, None)]
+    assert [l.row for l in doc.lines[-2:]] == [True, True]
+
+
+def test_markdown_headings_links_front_matter_markers_and_references(tmp_path):
     path = tmp_path / "b.md"
-    path.write_text("# Aftercare\n\n## Day one\nKeep the skin **clean** and see [our page](http://x).\n- Avoid sun\n")
+    path.write_text(
+        "---\ntitle: The science\n---\n# Aftercare\n\n![diagram](x.png)\n\n## Day one\n"
+        "Keep the skin **clean** [1] and see [our page](http://x) (Brennan & Osei, 2017).\n- Avoid sun^2\n\n"
+        "| Area | Depth |\n|---|---|\n| Neck | 0.5 mm |\n\n## References\n\n"
+        "1. Brennan K, Osei A. Controlled injury. *J Skin*. 2017;12(4):33-41.\n"
+        "2. Lee P. Sun after needling. *Derm Rev*. 2019;3:1-9.\n"
+        "3. Adebayo T. Safe across all skin types. *Skin Pract*. 2021;8:30-37.\n")
     doc = load_document(path, "b.md", {})
     assert doc.title == "Aftercare"
-    assert [(l.text, l.heading_level, l.bullet_depth) for l in doc.lines] == [
+    assert _lines(doc) == [
         ("Aftercare", 1, None), ("Day one", 2, None),
-        ("Keep the skin clean and see our page.", None, None), ("Avoid sun", None, 0)]
+        ("Keep the skin clean and see our page.", None, None), ("Avoid sun", None, 0),
+        ("Neck · Depth: 0.5 mm", None, None), ("References", 2, None)]
+    assert {"front matter (document metadata)", "image",
+            "reference list entry (a citation, not the clinic's text)"} <= _reasons(doc)
 
 
-def test_html_blocks_without_scripts(tmp_path):
+HTML_PAGE = """<html><head><title>x</title><script type="application/ld+json">{"text": "Sessions are 4 weeks apart"}</script>
+<script>alert(1)</script></head><body>
+<div role="dialog"><p>We use cookies to improve the site.</p></div>
+<header><nav><ul><li><a href="/">Home</a></li><li><a href="/book">Book Online</a></li></ul></nav></header>
+<main>
+<h1>Price list</h1><p>A session is <b>one</b> hour.</p>
+<p>Was this answer helpful? <a href="#">Yes</a> | <a href="#">No</a></p>
+<ul><li>Item one</li><li>Item two</li></ul><div><p>Nested para.</p></div>
+<h3><button aria-controls="p1">How red will I be?</button></h3><div id="p1" hidden><p>Pink for a day or two.</p></div>
+<div class="mobile" aria-hidden="true"><p>from $340</p></div><div hidden><p>Old hidden copy.</p></div>
+<table><caption>Prices</caption><tr><th>Treatment</th><th>Price</th></tr>
+<tr><td>Single session</td><td><s>$380</s> $340</td></tr></table>
+<blockquote><p>"It didn't hurt at all!"</p><cite>Dana, 31</cite></blockquote>
+<aside><h2>Related</h2><p>Chemical peels refresh dull skin.</p></aside>
+<details><summary><h3>Who does it?</h3></summary><p>Our registered nurses do.</p></details>
+</main>
+<footer><p>Refund policy</p></footer><!-- old copy: 6 sessions --></body></html>"""
+
+
+def test_html_main_content_by_the_pages_own_semantics(tmp_path):
     path = tmp_path / "c.html"
-    path.write_text("<html><script>alert(1)</script><h1>Price list</h1><p>A session is <b>one</b> hour.</p>"
-                    "<ul><li>Item one</li><li>Item two</li></ul><div><p>Nested para.</p></div></html>")
+    path.write_text(HTML_PAGE)
     doc = load_document(path, "c.html", {})
-    assert [(l.text, l.heading_level, l.bullet_depth) for l in doc.lines] == [
-        ("Price list", 1, None), ("A session is one hour.", None, None),
-        ("Item one", None, 0), ("Item two", None, 0), ("Nested para.", None, None)]
-    assert all("alert" not in l.text for l in doc.lines)
+    assert _lines(doc) == [
+        ("Price list", 1, None), ("A session is one hour.", None, None), ("Was this answer helpful? |", None, None),
+        ("Item one", None, 0), ("Item two", None, 0), ("Nested para.", None, None),
+        ("How red will I be?", 3, None), ("Pink for a day or two.", None, None),
+        ("Prices", 6, None), ("Single session · Price: $340", None, None),
+        ("Who does it?", 3, None), ("Our registered nurses do.", None, None)]
+    text = " ".join(l.text for l in doc.lines)
+    for gone in ("alert", "cookies", "Home", "$380", "from $340", "Old hidden", "hurt", "Chemical", "Refund", "4 weeks"):
+        assert gone not in text
+    reasons = _reasons(doc)
+    assert {"HTML comment (not shown on the page)", "structured data (JSON-LD), not page text", "hidden on the page",
+            "struck-through (superseded) text", "outside the page's main content",
+            "a quotation attributed to someone (a review or testimonial), not the clinic's words"} <= reasons
+
+
+def test_html_without_main_drops_landmarks(tmp_path):
+    path = tmp_path / "d.html"
+    path.write_text("<body><nav><a href='/'>Home</a></nav><h2>Aftercare</h2><p>Avoid the sun for a week.</p>"
+                    "<ul><li><a href='/a'>Link one</a></li><li><a href='/b'>Link two</a></li></ul>"
+                    "<footer><p>All rights reserved.</p></footer></body>")
+    doc = load_document(path, "d.html", {})
+    assert _lines(doc) == [("Aftercare", 2, None), ("Avoid the sun for a week.", None, None)]
+    assert "link list (navigation), not page text" in _reasons(doc)
 
 
 def test_pdf_text_is_extracted_and_wrapped_lines_rejoined(tmp_path):

@@ -9,10 +9,10 @@ from assistant.settings import Settings
 def test_environment_overrides_defaults(monkeypatch, tmp_path):
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "d"))
     monkeypatch.setenv("TOP_K", "7")
-    monkeypatch.setenv("SCOPE_THRESHOLD", "0.5")
+    monkeypatch.setenv("CALIBRATION_FILE", str(tmp_path / "c.json"))
     monkeypatch.setenv("PORT", "8000")
     s = Settings.from_env()
-    assert (s.data_dir, s.top_k, s.scope_threshold, s.port) == (tmp_path / "d", 7, 0.5, 8000)
+    assert (s.data_dir, s.top_k, s.calibration_file, s.port) == (tmp_path / "d", 7, tmp_path / "c.json", 8000)
 
 
 def test_keyword_overrides_win_over_environment(monkeypatch):
@@ -27,10 +27,31 @@ def test_bad_number_names_the_variable(monkeypatch):
 
 
 def test_out_of_range_values_are_rejected():
-    with pytest.raises(ConfigError, match="SCOPE_THRESHOLD=2.0"):
-        Settings.from_env({}, scope_threshold=2.0)
     with pytest.raises(ConfigError, match="TOP_K=0"):
         Settings.from_env({"TOP_K": "0"})
+
+
+def test_a_missing_or_broken_calibration_file_says_how_to_restore_it(tmp_path):
+    from assistant.guards import UrgentModel
+    from assistant.relevance import RelevanceModel
+
+    with pytest.raises(ConfigError, match="restore it from git"):
+        RelevanceModel.load(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text('{"relevance": {"weights": [1], "bias": 0, "threshold": 0.5, "features": []}}')
+    with pytest.raises(ConfigError, match="calibrate --write"):
+        RelevanceModel.load(tmp_path / "bad.json")
+    with pytest.raises(ConfigError, match="no usable urgent threshold"):
+        UrgentModel.load(tmp_path / "bad.json")
+
+
+def test_the_shipped_calibration_loads():
+    from assistant.guards import UrgentModel
+    from assistant.relevance import FEATURES, RelevanceModel
+
+    settings = Settings.from_env({})
+    model = RelevanceModel.load(settings.calibration_file)
+    assert len(model.weights) == len(FEATURES) and 0 < model.threshold < 1 and model.fitted_on
+    assert 0 < UrgentModel.load(settings.calibration_file).threshold < 1
 
 
 def test_default_model_is_the_bundled_one():

@@ -1,4 +1,5 @@
-from assistant.text import jaccard, split_sentences, stem, strip_markup, content_words
+from assistant.text import (content_words, dehyphenate, fold_typography, information, is_word, jaccard,
+                            split_sentences, stem, strip_markup, strip_reference_markers)
 
 
 def test_sentences_are_verbatim_pieces_of_the_paragraph():
@@ -18,13 +19,40 @@ def test_no_split_inside_abbreviations_or_lowercase_continuations():
 def test_stem_matches_word_forms():
     assert stem("scars") == stem("scar") == stem("scarring")
     assert stem("treatments") == stem("treatment")
-    assert stem("permanent") == "permanent"
+    assert stem("sessions") == stem("session") != stem("scar")
 
 
 def test_jaccard_and_content_words():
     assert jaccard("a b c", "a b c") == 1.0
     assert jaccard("red skin", "blue sky") == 0.0
-    assert content_words("How long do the results last?") == ["long", "results", "last"]
+    # Lucene's stop words go; every other word stays, weighed later by its information.
+    assert content_words("How long do the results last?") == ["how", "long", "do", "results", "last"]
+
+
+def test_information_follows_english_frequency():
+    assert information("the") == 0.0
+    assert information("isotretinoin") > information("session") > information("how")
+    assert information("qzxwv") == 7.0  # not English at all: as rare as it gets
+    assert is_word("plane") and is_word("derma") and not is_word("accutain")
+
+
+def test_a_line_end_hyphen_is_joined_only_when_the_wrap_split_one_word():
+    assert dehyphenate("micro", "needling", set())
+    assert dehyphenate("anaes", "thetics", set())
+    assert not dehyphenate("self", "care", set())
+    assert dehyphenate("pre", "treatment", {"pretreatment"})  # the document itself spells it whole
+
+
+def test_typography_folds_ligatures_and_drops_invisible_characters():
+    assert fold_typography("ﬁrm pres\u00adsure\u200b now\u00a0ok\f") == "firm pressure now ok\f"
+
+
+def test_reference_markers_are_kept_out_of_text():
+    assert strip_reference_markers("Channels close [1][3]. Barrier takes two days (Okonkwo & Petrescu, 2021).") == (
+        "Channels close. Barrier takes two days.")
+    assert strip_reference_markers("Rarely deeper than 2.0 mm.^4 Deeper [2, 5-7] is worse (Halvorsen et al., 2018).") == (
+        "Rarely deeper than 2.0 mm. Deeper is worse.")
+    assert strip_reference_markers("A range [sic] stays (see above) as written.") == "A range [sic] stays (see above) as written."
 
 
 def test_strip_markup_keeps_words_outside_tags():

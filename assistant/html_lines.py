@@ -1,0 +1,178 @@
+"""HTML pages into structured lines: the page's main content, by the page's own semantics.
+
+A clinic's web page carries menus, cookie banners, footers, related links, testimonials and
+stale copies of its own facts (HTML comments, JSON-LD, hidden blocks, struck-through prices).
+Main-content libraries were measured on such pages first (docs/benchmarks.md): trafilatura lost
+the questions of an accordion FAQ and readability-lxml dropped the whole accordion, so this
+module reads what HTML and ARIA themselves say: landmarks (``main``, ``nav``, ``footer``,
+``aside``, ``role=dialog``), hidden elements, superseded text (``<s>``, ``<del>``), attributed
+quotations, link lists, and table headers. No rule names a word or a class name.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .structure import Dropped, SourceLine, table_row_text
+from .text import fold_typography, strip_reference_markers
+
+_BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "dt", "dd", "blockquote", "figcaption",
+           "pre", "address", "summary", "caption")
+_CONTAINERS = ("div", "section", "article", "main", "td", "th", "details", "span", "header", "footer")
+# Landmarks that are never the page's own content (WAI-ARIA landmark roles and their elements).
+_LANDMARK_TAGS = ("nav", "aside")
+_LANDMARK_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog"}
+# Elements whose text is not page text, or is a control rather than content.
+_NOT_TEXT = ("script", "style", "template", "svg", "iframe", "canvas", "object", "embed", "select",
+             "input", "textarea", "option", "img", "picture", "video", "audio", "map")
+_SUPERSEDED = ("s", "del", "strike")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+# A block whose text is nearly all link text is a menu or a list of related pages.
+LINK_DENSITY_LIMIT = 0.75
+
+
+def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
+    from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
+
+    soup = BeautifulSoup(fold_typography(html), "html.parser")
+    dropped: list[Dropped] = []
+
+    def drop(el, reason: str) -> None:
+        text = " ".join(el.get_text(" ").split()) if hasattr(el, "get_text") else " ".join(str(el).split())
+        if text:
+            dropped.append(Dropped(getattr(el, "sourceline", None) or 0, text[:300], reason))
+        el.decompose() if hasattr(el, "decompose") else el.extract()
+
+    for node in soup.find_all(string=lambda s: isinstance(s, (Comment, Declaration, Doctype, ProcessingInstruction))):
+        if isinstance(node, Comment) and node.strip():
+            dropped.append(Dropped(0, " ".join(node.split())[:300], "HTML comment (not shown on the page)"))
+        node.extract()
+    for el in soup.find_all("script"):
+        kind = (el.get("type") or "").lower()
+        reason = "structured data (JSON-LD), not page text" if "json" in kind else "script"
+        drop(el, reason)
+    for el in soup.find_all(["style", "head"]):
+        el.decompose()
+    for el in soup.find_all("noscript"):
+        drop(el, "shown only when JavaScript is off")
+    for el in soup.find_all(_NOT_TEXT):
+        el.decompose()
+    for el in soup.find_all("button"):
+        # A button inside a heading or summary carries the heading's words (accordions);
+        # any other button is a control ("Accept all", "Close").
+        if el.find_parent(["h1", "h2", "h3", "h4", "h5", "h6", "summary"]) is None:
+            el.decompose()
+    for el in soup.find_all("a"):
+        # A link to "#" or to script is a control ("Yes | No" votes, "Close"), not text.
+        href = (el.get("href") or "").strip().lower()
+        if href == "#" or href.startswith("javascript:"):
+            el.decompose()
+    for el in soup.find_all("form"):
+        drop(el, "form")
+
+    revealed = {c for el in soup.find_all(attrs={"aria-controls": True}) for c in el["aria-controls"].split()}
+    for el in soup.find_all(_is_hidden):
+        if el.decomposed:
+            continue
+        # Hidden until a control on the page opens it (an accordion panel) is content;
+        # hidden with nothing to reveal it is a stale or duplicate copy.
+        if el.get("id") in revealed and el.get("aria-hidden", "").lower() != "true":
+            continue
+        drop(el, "hidden on the page")
+    for el in soup.find_all(_SUPERSEDED):
+        drop(el, "struck-through (superseded) text")
+
+    main = soup.find("main") or soup.find(attrs={"role": "main"})
+    if main is not None:
+        # Everything beside the chain of elements that leads to <main> is outside it.
+        node = main
+        while node.parent is not None:
+            for sibling in [c for c in node.parent.children if c is not node]:
+                if hasattr(sibling, "decompose"):
+                    drop(sibling, "outside the page's main content")
+                elif sibling.strip():
+                    sibling.extract()
+            node = node.parent
+    for el in soup.find_all(lambda t: t.name in _LANDMARK_TAGS or (t.get("role") or "").lower() in _LANDMARK_ROLES):
+        if not el.decomposed:
+            drop(el, f"page furniture (<{el.name}> landmark)")
+    for el in soup.find_all(["header", "footer"]):
+        # A page's header and footer (not an article's own) are banner and contentinfo.
+        if not el.decomposed and el.find_parent(["article", "section", "blockquote"]) is None:
+            drop(el, f"page furniture (<{el.name}> landmark)")
+    for el in soup.find_all("blockquote"):
+        if not el.decomposed and (el.find("cite") or el.find("footer")):
+            drop(el, "a quotation attributed to someone (a review or testimonial), not the clinic's words")
+
+    lines: list[SourceLine] = []
+    for el in soup.find_all(True):
+        if el.decomposed:
+            continue
+        if el.name == "table":
+            lines += _table_lines(el)
+            continue
+        if el.find_parent("table") is not None:
+            continue
+        if not _is_block(el):
+            continue
+        text = strip_reference_markers(" ".join(el.get_text(" ").split()))
+        if not text:
+            continue
+        number = el.sourceline or 0
+        if _link_density(el) >= LINK_DENSITY_LIMIT:
+            dropped.append(Dropped(number, text, "link list (navigation), not page text"))
+            continue
+        if el.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            lines.append(SourceLine(number, text, heading_level=int(el.name[1])))
+        elif el.name in ("summary", "dt", "caption"):
+            lines.append(SourceLine(number, text, heading_level=6))
+        elif el.name == "li":
+            depth = max(0, len(el.find_parents(["ul", "ol"])) - 1)
+            numbered = el.find_parent(["ul", "ol"]).name == "ol"
+            lines.append(SourceLine(number, text, bullet_depth=depth, numbered=numbered))
+        else:
+            lines.append(SourceLine(number, text))
+    return lines, dropped
+
+
+def _is_hidden(tag) -> bool:
+    return (tag.has_attr("hidden") or (tag.get("aria-hidden") or "").lower() == "true"
+            or bool(_HIDDEN_STYLE.search(tag.get("style") or "")))
+
+
+def _is_block(el) -> bool:
+    """A leaf block: a block element with no block inside it, or a container with text of its own."""
+    if el.name in _BLOCKS:
+        return el.find(list(_BLOCKS) + ["table"]) is None or el.name == "summary" and el.find(["h1", "h2", "h3", "h4", "h5", "h6"]) is None
+    if el.name in _CONTAINERS and el.find_parent(list(_BLOCKS)) is None:
+        own = " ".join(s.strip() for s in el.find_all(string=True, recursive=False) if s.strip())
+        return bool(own) and el.find(list(_BLOCKS) + ["table", "div", "section"]) is None
+    return False
+
+
+def _link_density(el) -> float:
+    text = len(" ".join(el.get_text(" ").split()))
+    if not text:
+        return 0.0
+    linked = sum(len(" ".join(a.get_text(" ").split())) for a in el.find_all("a"))
+    return linked / text
+
+
+def _table_lines(table) -> list[SourceLine]:
+    """Each row as one line, each cell named by its column header; the caption as a heading."""
+    out = []
+    caption = table.find("caption")
+    if caption is not None and caption.get_text(strip=True):
+        out.append(SourceLine(caption.sourceline or 0, " ".join(caption.get_text(" ").split()), heading_level=6))
+    rows = [tr for tr in table.find_all("tr") if tr.find_parent("table") is table]
+    header = None
+    for position, tr in enumerate(rows):
+        cells = tr.find_all(["td", "th"], recursive=False)
+        texts = [strip_reference_markers(" ".join(c.get_text(" ").split())) for c in cells]
+        if not any(texts):
+            continue
+        if position == 0 and len(cells) > 1 and all(c.name == "th" for c in cells):
+            header = texts  # a first row of header cells names the columns
+            continue
+        out.append(SourceLine(tr.sourceline or 0, table_row_text(header, texts), row=True))
+    return out

@@ -1,0 +1,172 @@
+"""Does this passage answer this question? One calibrated score, and the one threshold on it.
+
+No cross-encoder or question-answering model ships inside a package that installs here
+(docs/relevance.md lists what was checked), so relevance is learned on top of the embedding
+model already loaded. Four signals describe a question-unit pair:
+
+- ``cosine``: the sentence vectors' cosine, what the passage is about as a whole;
+- ``alignment``: each question word matched to its most similar word of the unit in context
+  (as BERTScore and ColBERT do), averaged with each word weighted by how much it says
+  (its rarity in English, from wordfreq): "dough" finds "$340" or not, "how" hardly counts;
+- ``worst``: the alignment of the two worst-covered informative question words, the soft form
+  of "every word of the question must be answered" ("melasma" in a question about what
+  microneedling helps with);
+- ``lexical``: the weighted share of the question's word stems that the unit uses.
+
+A linear model over them ranks a question's candidate units, and a logistic calibration of the
+best unit's score gives the probability that the question is answered by it: one score, one
+threshold. Both are fitted by ``python -m evals.calibrate`` on judged questions and stored in
+``calibration.json``. Nothing here names a word of any document.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .embeddings import Embedder, WordVectors
+from .errors import ConfigError
+from .guards import CALIBRATION_PATH, read_calibration, write_calibration
+from .text import information, stem
+
+FEATURES = ("cosine", "alignment", "worst", "lexical")
+# A word of the question counts among the informative ones when English uses it less often
+# than this (Zipf 4.5: "session" 4.7 and "skin" 5.0 are common, "numbing" 2.9 and "dough" 3.9
+# are not): the worst-covered of these is what a unit must still answer.
+INFORMATIVE = 7.0 - 4.5
+# How much an earlier question counts in a follow-up, for its vector (chain.py) and its words
+# here: enough to keep the subject ("acne scars"), little enough that the new ask ("how many
+# sessions") leads. Set on the seed follow-ups (2026-11-22); 0.5 for both.
+CONTEXT_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class RelevanceModel:
+    """Logistic weights over FEATURES, and the probability at which a unit answers."""
+
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+    fitted_on: str = ""  # what the weights were fitted on, and what they reached there
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        z = features @ np.asarray(self.weights, dtype=np.float32) + self.bias
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    def save(self, path: Path = CALIBRATION_PATH) -> None:
+        write_calibration("relevance", asdict(self) | {"features": FEATURES}, path)
+
+    @classmethod
+    def load(cls, path: Path = CALIBRATION_PATH) -> "RelevanceModel":
+        try:
+            data = dict(read_calibration(path)["relevance"])
+            if tuple(data.pop("features")) != FEATURES:
+                raise ValueError(f"features {data!r} are not {FEATURES}")
+            model = cls(tuple(float(w) for w in data["weights"]), float(data["bias"]), float(data["threshold"]),
+                        str(data.get("fitted_on", "")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"relevance model {path} cannot be read ({exc}): restore it from git or "
+                              "run `python -m evals.calibrate --write`.") from None
+        if len(model.weights) != len(FEATURES) or not 0.0 < model.threshold < 1.0:
+            raise ConfigError(f"relevance model {path} is malformed: run `python -m evals.calibrate --write`.")
+        return model
+
+
+@dataclass(frozen=True)
+class QuestionTerms:
+    """A question's words, their vectors in context, their weights and stems."""
+
+    words: tuple[str, ...]
+    vectors: np.ndarray
+    weights: np.ndarray  # information of each word
+    stems: tuple[str, ...]
+    informative: np.ndarray  # indices of the words the worst-covered signal looks at
+
+
+def question_terms(words: WordVectors, context: WordVectors | None = None) -> QuestionTerms:
+    """The terms of a question; a follow-up's earlier question adds its words at half weight,
+    so "what about swimming?" after a question on exercise is still about swimming."""
+    weights = np.array([information(w) for w in words.words], dtype=np.float32)
+    if context is not None and context.words:
+        weights = np.concatenate([weights, CONTEXT_WEIGHT * np.array([information(w) for w in context.words],
+                                                                     dtype=np.float32)])
+        words = WordVectors(words.words + context.words, np.concatenate([words.vectors, context.vectors]))
+    informative = np.flatnonzero(weights >= INFORMATIVE)
+    if informative.size == 0 and weights.size:
+        informative = np.array([int(np.argmax(weights))])
+    return QuestionTerms(words.words, words.vectors, weights, tuple(stem(w) for w in words.words), informative)
+
+
+class RelevanceScorer:
+    """Features and probabilities for question-unit pairs; unit word vectors are cached by unit id
+    (ids derive from content, so a cached entry never goes stale)."""
+
+    def __init__(self, embedder: Embedder, model: RelevanceModel, cache_size: int = 50_000) -> None:
+        self.embedder, self.model = embedder, model
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[WordVectors, frozenset[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def question(self, text: str, context: str | None = None) -> QuestionTerms:
+        """The question's terms; ``context`` is the earlier question a follow-up points back to."""
+        if not context:
+            return question_terms(self.embedder.embed_words([text])[0])
+        own, earlier = self.embedder.embed_words([text, context])
+        return question_terms(own, earlier)
+
+    def unit_words(self, ids: Sequence[str], texts: Sequence[str]) -> list[tuple[WordVectors, frozenset[str]]]:
+        """Word vectors and stems of each unit's text, computed once per unit."""
+        with self._lock:
+            found = {i: self._cache[i] for i in ids if i in self._cache}
+            for i in found:
+                self._cache.move_to_end(i)
+        missing = [(i, t) for i, t in zip(ids, texts) if i not in found]
+        if missing:
+            for (i, _), wv in zip(missing, self.embedder.embed_words([t for _, t in missing])):
+                found[i] = (wv, frozenset(stem(w) for w in wv.words))
+            with self._lock:
+                for i, _ in missing:
+                    self._cache[i] = found[i]
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return [found[i] for i in ids]
+
+    def features(self, question: QuestionTerms, question_vector: np.ndarray, ids: Sequence[str],
+                 texts: Sequence[str], unit_vectors: np.ndarray) -> np.ndarray:
+        """One row of FEATURES per unit."""
+        out = np.zeros((len(ids), len(FEATURES)), dtype=np.float32)
+        if not len(ids):
+            return out
+        out[:, 0] = unit_vectors @ question_vector
+        total = float(question.weights.sum())
+        for row, (wv, stems) in enumerate(self.unit_words(ids, texts)):
+            if not question.words or not wv.words:
+                continue
+            best = (question.vectors @ wv.vectors.T).max(axis=1)
+            out[row, 1] = float(best @ question.weights) / total if total else float(best.mean())
+            out[row, 2] = float(np.sort(best[question.informative])[:2].mean())
+            shared = np.array([s in stems for s in question.stems], dtype=np.float32)
+            out[row, 3] = float(shared @ question.weights) / total if total else 0.0
+        return out
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        return self.model.probability(features)
+
+    def warm(self, ids: Sequence[str], texts: Sequence[str], batch: int = 256) -> None:
+        """Compute the word vectors of these units now (the app does it for small corpora)."""
+        for start in range(0, len(ids), batch):
+            self.unit_words(ids[start:start + batch], texts[start:start + batch])
+
+
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """Area under the ROC curve: the chance a positive outscores a negative (ties count half)."""
+    if not positives or not negatives:
+        return math.nan
+    pos, neg = np.asarray(positives)[:, None], np.asarray(negatives)[None, :]
+    return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))

@@ -1,0 +1,251 @@
+"""`python -m evals.calibrate [--write] [--corpus NAME ...]`: fit the relevance model and its threshold.
+
+For every judged question of the chosen corpora (never a held-out one), the pipeline runs up
+to the relevance step and records each candidate unit's features, labelled by whether the unit
+quotes the case's evidence. Two fits follow: a listwise ranking model (the softmax over each
+answerable question's candidates puts its weight on the units holding the evidence), then a
+logistic calibration of each question's best score against whether that best unit is right, so
+the score reads as a probability. The threshold is then
+chosen on whole questions: the middle of the run of thresholds with the fewest failures, where
+an answerable question not answered with its evidence first and an unanswerable one answered
+each count as one failure (a patient refused what the clinic's own page says is let down as
+much as one shown a passage that does not answer). It prints what each signal alone reaches (AUC of the best unit's
+score, answerable against unanswerable) and, with --write, saves assistant/calibration.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import AssistantError
+from assistant.guards import CALIBRATION_PATH, UrgentModel, write_calibration
+from assistant.relevance import FEATURES, RelevanceModel, auc
+from assistant.settings import Settings
+
+from . import metrics
+from .corpora import Corpus, load_corpora, open_assistant
+from .runner import load_cases
+
+# Case kinds whose questions the relevance model decides (urgent and invalid ones never reach it).
+JUDGED_KINDS = ("in_scope", "out_of_scope", "follow_up")
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
+# A missed emergency weighs this many false alarms: the urgent threshold sits this much closer
+# to the highest-scoring ordinary question than to the lowest-scoring emergency.
+MISSED_EMERGENCY_COST = 5.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    corpus: str
+    case: str
+    answerable: bool
+    features: np.ndarray  # one row per candidate unit, best candidate by the current model first
+    labels: np.ndarray  # the unit quotes the case's evidence
+
+
+def observe(assistant, corpus: Corpus) -> list[Observation]:
+    steps = assistant.steps
+    out = []
+    for case in load_cases(corpus.cases):
+        if case.kind not in JUDGED_KINDS or not case.statuses:
+            continue
+        answerable = case.statuses[0] == "answered"
+        if answerable and not case.evidence:
+            continue
+        state = steps.gather(steps.retrieve(steps.contextualise({"question": case.question, "history": list(case.history)})))
+        units = state["evidence"].units
+        features = state.get("features", np.zeros((0, len(FEATURES)), dtype=np.float32))
+        labels = np.array([answerable and metrics.contains_any(u.unit.quote, case.evidence) for u in units], dtype=bool)
+        out.append(Observation(corpus.name, case.id, answerable, features, labels))
+    return out
+
+
+def outcomes(model: RelevanceModel, observations: list[Observation], threshold: float) -> dict[str, int]:
+    """How whole questions fare at a threshold: answered right, refused, answered wrong."""
+    tally = {"in_right": 0, "in_refused": 0, "in_wrong": 0, "out_refused": 0, "out_answered": 0}
+    for o in observations:
+        if not len(o.features):
+            tally["in_refused" if o.answerable else "out_refused"] += 1
+            continue
+        p = model.probability(o.features)
+        best = int(np.argmax(p))
+        answered = p[best] >= threshold
+        if o.answerable:
+            tally["in_right" if answered and o.labels[best] else "in_wrong" if answered else "in_refused"] += 1
+        else:
+            tally["out_answered" if answered else "out_refused"] += 1
+    return tally
+
+
+def failures(tally: dict[str, int]) -> int:
+    return tally["in_refused"] + tally["in_wrong"] + tally["out_answered"]
+
+
+def choose_threshold(model: RelevanceModel, observations: list[Observation]) -> float:
+    """The middle of the longest run of grid thresholds with the fewest failures."""
+    errors = [failures(outcomes(model, observations, t)) for t in THRESHOLD_GRID]
+    lowest = min(errors)
+    best_run, run = [], []
+    for t, e in zip(THRESHOLD_GRID, errors):
+        run = run + [t] if e <= lowest + 1e-9 else []
+        if len(run) > len(best_run):
+            best_run = run
+    return round(float(np.median(best_run)), 2)
+
+
+def signal_aucs(observations: list[Observation]) -> dict[str, float]:
+    """Per signal: AUC of the question's best value, answerable against unanswerable questions."""
+    out = {}
+    for k, name in enumerate(FEATURES):
+        pos = [float(o.features[:, k].max()) for o in observations if o.answerable and len(o.features)]
+        neg = [float(o.features[:, k].max()) for o in observations if not o.answerable and len(o.features)]
+        out[name] = auc(pos, neg)
+    return out
+
+
+def fit_ranking(observations: list[Observation], l2: float = 0.01) -> np.ndarray:
+    """Weights whose softmax over each answerable question's candidates favours its evidence units
+    (a listwise, conditional-logit fit; L2 keeps the weights small where the data say little)."""
+    from scipy.optimize import minimize
+
+    lists = [(o.features.astype(np.float64), o.labels) for o in observations if o.answerable and o.labels.any()]
+    if not lists:
+        raise AssistantError("calibration needs answerable questions whose evidence is among the candidates")
+
+    def loss(w):
+        total, grad = l2 * float(w @ w), 2 * l2 * w
+        for features, labels in lists:
+            z = features @ w
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            hit = p * labels
+            total -= float(np.log(hit.sum() + 1e-12))
+            grad -= (hit / hit.sum() - p) @ features
+        return total, grad
+
+    return minimize(loss, np.ones(len(FEATURES)), jac=True, method="L-BFGS-B").x
+
+
+def fit_calibration(observations: list[Observation], ranking: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept mapping a question's best ranking score to the chance that its best
+    unit answers it (answerable, and the unit holds the evidence)."""
+    from sklearn.linear_model import LogisticRegression
+
+    best, right = [], []
+    for o in observations:
+        if not len(o.features):
+            continue
+        scores = o.features @ ranking
+        top = int(np.argmax(scores))
+        best.append(scores[top])
+        right.append(bool(o.answerable and o.labels[top]))
+    if all(right) or not any(right):
+        raise AssistantError("calibration needs questions answered right and wrong: add cases of both kinds")
+    clf = LogisticRegression(C=1.0, max_iter=1000).fit(np.asarray(best)[:, None], np.asarray(right, dtype=int))
+    return float(clf.coef_[0][0]), float(clf.intercept_[0])
+
+
+def calibrate(observations: list[Observation], note: str) -> RelevanceModel:
+    ranking = fit_ranking(observations)
+    slope, intercept = fit_calibration(observations, ranking)
+    model = RelevanceModel(tuple(float(w) for w in slope * ranking), intercept, 0.5, note)
+    return replace(model, threshold=choose_threshold(model, observations))
+
+
+def urgent_scores(assistant, corpus: Corpus) -> list[tuple[bool, float]]:
+    """(is an emergency, score) for every case with a question, urgent or not."""
+    detector = assistant.steps.urgent
+    return [(case.kind == "urgent", detector.score(case.question))
+            for case in load_cases(corpus.cases) if isinstance(case.question, str) and case.question.strip()]
+
+
+def choose_urgent_threshold(scores: list[tuple[bool, float]]) -> float:
+    """Lowest cost (MISSED_EMERGENCY_COST per missed emergency, one per false alarm); within the
+    lowest-cost stretch, the point 1/(1+cost) of the way up from its bottom."""
+    grid = np.round(np.arange(0.0, 1.0001, 0.005), 3)
+    costs = [MISSED_EMERGENCY_COST * sum(u and s < t for u, s in scores) + sum(not u and s >= t for u, s in scores)
+             for t in grid]
+    lowest = min(costs)
+    run = [t for t, c in zip(grid, costs) if c == lowest]
+    low = max([s for u, s in scores if not u and s < run[0] + 1e-9], default=run[0])
+    high = min([s for u, s in scores if u and s >= run[-1] - 1e-9], default=run[-1])
+    if high <= low:
+        low, high = run[0], run[-1]
+    return round(low + (high - low) / (1 + MISSED_EMERGENCY_COST), 3)
+
+
+def urgent_report(threshold: float, scores: list[tuple[bool, float]]) -> str:
+    flagged = sum(u and s >= threshold for u, s in scores)
+    false = sum(not u and s >= threshold for u, s in scores)
+    return (f"emergencies flagged {flagged}/{sum(u for u, _ in scores)}, other questions flagged "
+            f"{false}/{sum(not u for u, _ in scores)}, AUC {auc([s for u, s in scores if u], [s for u, s in scores if not u]):.3f}")
+
+
+def report(model: RelevanceModel, by_corpus: dict[str, list[Observation]]) -> str:
+    lines = [f"weights {dict(zip(FEATURES, (round(w, 3) for w in model.weights)))}, bias {model.bias:.3f}, "
+             f"threshold {model.threshold:.2f}"]
+    for name, obs in by_corpus.items():
+        t = outcomes(model, obs, model.threshold)
+        n_in = t["in_right"] + t["in_refused"] + t["in_wrong"]
+        n_out = t["out_refused"] + t["out_answered"]
+        probs = [float(model.probability(o.features).max()) for o in obs if len(o.features)]
+        scores = {"model": auc([p for p, o in zip(probs, [o for o in obs if len(o.features)]) if o.answerable],
+                               [p for p, o in zip(probs, [o for o in obs if len(o.features)]) if not o.answerable])}
+        scores |= signal_aucs(obs)
+        lines.append(f"{name}: answerable {t['in_right']}/{n_in} right first ({t['in_refused']} refused, "
+                     f"{t['in_wrong']} wrong evidence); unanswerable {t['out_refused']}/{n_out} refused; AUC "
+                     + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.calibrate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", nargs="*", help="corpora to fit on (default: every one not held out)")
+    parser.add_argument("--write", action="store_true", help=f"save the fitted model to {CALIBRATION_PATH.name}")
+    parser.add_argument("--data", type=Path, help="where to keep the corpora's indexes (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    try:
+        corpora = [c for c in load_corpora(args.corpus) if c.available]
+        fit_on = [c for c in corpora if not c.held_out]
+        if args.corpus and len(fit_on) < len(args.corpus):
+            raise AssistantError("held-out or missing corpora cannot be fitted on: " + ", ".join(
+                sorted(set(args.corpus) - {c.name for c in fit_on})))
+        if not fit_on:
+            raise AssistantError("no corpus to fit on: see evals/corpora.toml")
+        base = Settings.from_env(llm_provider="")
+        by_corpus, urgent = {}, {}
+        with tempfile.TemporaryDirectory() as tmp:
+            root = args.data or Path(tmp)
+            for c in corpora:
+                assistant = open_assistant(base, c, root)
+                by_corpus[c.name], urgent[c.name] = observe(assistant, c), urgent_scores(assistant, c)
+        names = ", ".join(c.name for c in fit_on)
+        training = [o for c in fit_on for o in by_corpus[c.name]]
+        model = calibrate(training, f"fitted on {names} ({len(training)} questions, "
+                                    f"{sum(len(o.labels) for o in training)} question-unit pairs)")
+        urgent_model = UrgentModel(choose_urgent_threshold([x for c in fit_on for x in urgent[c.name]]),
+                                   f"fitted on {names}")
+    except (AssistantError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report(model, by_corpus))
+    print(f"urgent threshold {urgent_model.threshold:.3f}")
+    for name, scores in urgent.items():
+        print(f"{name}: {urgent_report(urgent_model.threshold, scores)}")
+    if args.write:
+        model.save()
+        write_calibration("urgent", asdict(urgent_model))
+        print(f"saved {CALIBRATION_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
