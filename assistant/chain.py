@@ -128,7 +128,8 @@ class Steps:
         evidence = Evidence(state["question"], threshold=self.scorer.model.threshold)
         if units:
             features = self.scorer.features(
-                self.scorer.question(state.get("own", state["query"]), state.get("context")), vector, [u.id for u in units],
+                self.scorer.question(state.get("own", state["query"]), state.get("context"), snapshot.specificity),
+                vector, [u.id for u in units],
                 [snapshot.unit_text(u) for u in units], np.stack([u.vector for u in units]))
             probabilities = self.scorer.probabilities(features)
             order = np.argsort(-probabilities, kind="stable")

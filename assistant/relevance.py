@@ -6,8 +6,9 @@ model already loaded. Four signals describe a question-unit pair:
 
 - ``cosine``: the sentence vectors' cosine, what the passage is about as a whole;
 - ``alignment``: each question word matched to its most similar word of the unit in context
-  (as BERTScore and ColBERT do), averaged with each word weighted by how much it says
-  (its rarity in English, from wordfreq): "dough" finds "$340" or not, "how" hardly counts;
+  (as BERTScore and ColBERT do), averaged with each word weighted by how much it says: its
+  rarity in English (wordfreq) times how well it tells the corpus's passages apart (a
+  normalised IDF), so "how" and the clinic's topic word hardly count and "cost" does;
 - ``worst``: the alignment of the two worst-covered informative question words, the soft form
   of "every word of the question must be answered" ("melasma" in a question about what
   microneedling helps with);
@@ -26,7 +27,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -89,13 +90,17 @@ class QuestionTerms:
     informative: np.ndarray  # indices of the words the worst-covered signal looks at
 
 
-def question_terms(words: WordVectors, context: WordVectors | None = None) -> QuestionTerms:
-    """The terms of a question; a follow-up's earlier question adds its words at half weight,
-    so "what about swimming?" after a question on exercise is still about swimming."""
-    weights = np.array([information(w) for w in words.words], dtype=np.float32)
+def question_terms(words: WordVectors, context: WordVectors | None = None,
+                   specificity: Callable[[str], float] = lambda w: 1.0) -> QuestionTerms:
+    """The terms of a question, each weighted by what it says: its rarity in English times how
+    well it tells the corpus's passages apart. A follow-up's earlier question adds its words at
+    CONTEXT_WEIGHT, so "what about swimming?" after a question on exercise is about swimming."""
+    def weigh(found: WordVectors, factor: float) -> np.ndarray:
+        return np.array([factor * information(w) * specificity(w) for w in found.words], dtype=np.float32)
+
+    weights = weigh(words, 1.0)
     if context is not None and context.words:
-        weights = np.concatenate([weights, CONTEXT_WEIGHT * np.array([information(w) for w in context.words],
-                                                                     dtype=np.float32)])
+        weights = np.concatenate([weights, weigh(context, CONTEXT_WEIGHT)])
         words = WordVectors(words.words + context.words, np.concatenate([words.vectors, context.vectors]))
     informative = np.flatnonzero(weights >= INFORMATIVE)
     if informative.size == 0 and weights.size:
@@ -113,12 +118,14 @@ class RelevanceScorer:
         self._cache: OrderedDict[str, tuple[WordVectors, frozenset[str]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def question(self, text: str, context: str | None = None) -> QuestionTerms:
-        """The question's terms; ``context`` is the earlier question a follow-up points back to."""
+    def question(self, text: str, context: str | None = None,
+                 specificity: Callable[[str], float] = lambda w: 1.0) -> QuestionTerms:
+        """The question's terms; ``context`` is the earlier question a follow-up points back to,
+        ``specificity`` the corpus's word specificity (Snapshot.specificity)."""
         if not context:
-            return question_terms(self.embedder.embed_words([text])[0])
+            return question_terms(self.embedder.embed_words([text])[0], None, specificity)
         own, earlier = self.embedder.embed_words([text, context])
-        return question_terms(own, earlier)
+        return question_terms(own, earlier, specificity)
 
     def unit_words(self, ids: Sequence[str], texts: Sequence[str]) -> list[tuple[WordVectors, frozenset[str]]]:
         """Word vectors and stems of each unit's text, computed once per unit."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import re
 import threading
 import time
@@ -82,8 +83,23 @@ class Snapshot:
         self.meta = {cid: meta | {"text": doc} for cid, meta, doc in zip(records.ids, records.metadatas, records.documents)}
         texts = [m.get("embedding_text") or doc for m, doc in zip(records.metadatas, records.documents)]
         self.vocabulary = Vocabulary(texts)
+        tokens = [bm25_tokens(t) for t in texts]
         self.bm25 = bm25s.BM25()
-        self.bm25.index([bm25_tokens(t) or ["\x00empty"] for t in texts], show_progress=False)
+        self.bm25.index([t or ["\x00empty"] for t in tokens], show_progress=False)
+        self._df: dict[str, int] = {}
+        for row in tokens:
+            for token in set(row):
+                self._df[token] = self._df.get(token, 0) + 1
+
+    def specificity(self, word: str) -> float:
+        """How well a word tells this corpus's passages apart, 0..1 (a normalised inverse document
+        frequency): the clinic's topic word, in every passage, says little about which one answers;
+        a word no passage uses counts fully, since it must still be answered."""
+        n = len(self.chunk_ids)
+        df = self._df.get(stem(word), 0)
+        if df == 0 or n == 0:
+            return 1.0
+        return math.log(1 + n / df) / math.log(1 + n)
 
     def dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         n = min(k, len(self.chunk_ids))

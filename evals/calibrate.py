@@ -188,6 +188,12 @@ def urgent_report(threshold: float, scores: list[tuple[bool, float]]) -> str:
             f"{false}/{sum(not u for u, _ in scores)}, AUC {auc([s for u, s in scores if u], [s for u, s in scores if not u]):.3f}")
 
 
+def _figures(model: RelevanceModel, name: str, observations: list[Observation]) -> str:
+    t = outcomes(model, observations, model.threshold)
+    return (f"{name} answerable {t['in_right']}/{t['in_right'] + t['in_refused'] + t['in_wrong']} right first, "
+            f"unanswerable {t['out_refused']}/{t['out_refused'] + t['out_answered']} refused")
+
+
 def report(model: RelevanceModel, by_corpus: dict[str, list[Observation]]) -> str:
     lines = [f"weights {dict(zip(FEATURES, (round(w, 3) for w in model.weights)))}, bias {model.bias:.3f}, "
              f"threshold {model.threshold:.2f}"]
@@ -231,8 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         training = [o for c in fit_on for o in by_corpus[c.name]]
         model = calibrate(training, f"fitted on {names} ({len(training)} questions, "
                                     f"{sum(len(o.labels) for o in training)} question-unit pairs)")
-        urgent_model = UrgentModel(choose_urgent_threshold([x for c in fit_on for x in urgent[c.name]]),
-                                   f"fitted on {names}")
+        reached = "; ".join(_figures(model, name, by_corpus[name]) for name in (c.name for c in fit_on))
+        model = replace(model, fitted_on=f"{model.fitted_on}; at threshold {model.threshold}: {reached}")
+        urgent_model = UrgentModel(choose_urgent_threshold([x for c in fit_on for x in urgent[c.name]]), "")
+        urgent_model = replace(urgent_model, fitted_on=f"fitted on {names}; " + "; ".join(
+            f"{c.name} {urgent_report(urgent_model.threshold, urgent[c.name])}" for c in fit_on))
     except (AssistantError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

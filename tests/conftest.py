@@ -163,8 +163,16 @@ def corpus_text() -> str:
 
 
 def quote_in_corpus(quote: str, text: str) -> bool:
-    """Whether a quote stands in the corpus; a list is quoted as lead-in plus '; '-joined items."""
-    if quote in text:
+    """Whether every piece of a quote stands in the corpus: its context and its text (joined by
+    the ellipsis), list items ('; '), table cells (' · ') and their headers (': '). White space is
+    compared collapsed, since wrapped lines are joined."""
+    from assistant.cleaning import CONTEXT_JOINER
+    from assistant.structure import CELL_SEPARATOR
+
+    flat = " ".join(text.split())
+    if " ".join(quote.split()) in flat:
         return True
-    pieces = [p for part in quote.split("; ") for p in part.split(": ")]
-    return all(p.strip() in text for p in pieces)
+    pieces = [quote]
+    for sep in (CONTEXT_JOINER, "; ", CELL_SEPARATOR, ": "):
+        pieces = [p for piece in pieces for p in piece.split(sep)]
+    return all(" ".join(p.split()) in flat for p in pieces if p.strip())

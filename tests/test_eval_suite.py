@@ -6,6 +6,8 @@ import pytest
 
 from evals.runner import (KINDS, check_thresholds, load_cases, load_promo_lines, load_thresholds,
                           relevant_chunks, run_suite, Case)
+from assistant.settings import Settings
+from evals.corpora import load_corpora, open_assistant
 from evals.metrics import contains_any
 from tests.conftest import corpus_text
 
@@ -43,8 +45,34 @@ def test_threshold_check_names_the_metric():
                         "answers.promo_citations = 2.000 is above its limit 0"]
 
 
+def test_every_corpus_has_thresholds_and_well_formed_cases():
+    for corpus in load_corpora():
+        limits = load_thresholds(corpus.name)
+        assert limits["min"]["status.urgent"] == 1.0 and limits["min"]["answers.caveat_rate"] == 1.0, corpus.name
+        if corpus.available:
+            cases = load_cases(corpus.cases)
+            assert len({c.id for c in cases}) == len(cases) >= 40
+            raw = " ".join(p.read_text(encoding="utf-8") for p in corpus.corpus_dir.iterdir() if p.is_file())
+            for case in cases:
+                assert all(contains_any(raw, [e]) for e in case.evidence), f"{corpus.name} {case.id}: evidence not in the corpus"
+
+
+def test_held_out_corpora_cannot_be_fitted_on(capsys):
+    from evals.calibrate import main
+
+    held_out = [c.name for c in load_corpora() if c.held_out]
+    assert held_out
+    assert main(["--corpus", *held_out]) == 2
+    assert "held-out" in capsys.readouterr().err
+
+
 @pytest.mark.integration
-def test_quality_thresholds_are_met(real_assistant):
-    report = run_suite(real_assistant, load_cases(), load_promo_lines())
-    problems = check_thresholds(report, load_thresholds())
-    assert not problems, "quality dropped: " + "; ".join(problems)
+@pytest.mark.parametrize("corpus", [c for c in load_corpora()], ids=lambda c: c.name)
+def test_quality_thresholds_are_met(corpus, real_embedder, tmp_path_factory):
+    if not corpus.available:
+        pytest.skip(f"{corpus.corpus_dir} is not here (the shared dev set lies beside the project)")
+    settings = Settings.from_env({}, llm_provider="")
+    assistant = open_assistant(settings, corpus, tmp_path_factory.mktemp("evals"), embedder=real_embedder)
+    report = run_suite(assistant, load_cases(corpus.cases), load_promo_lines(corpus.forbid))
+    problems = check_thresholds(report, load_thresholds(corpus.name))
+    assert not problems, f"{corpus.name}: quality dropped: " + "; ".join(problems)

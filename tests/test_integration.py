@@ -30,19 +30,19 @@ IN_SCOPE = [
     "Is microneedling permanent?",
     "Does microneedling help with acne scars?",
     "how many sessions do i need",
-    "What happens right after a session?",
+    "what does my skin look like right after a session",
     "What is microneedling?",
     "Is redness normal after microneedling?",
     "what factors affect how long results last",
     "microneedlng results permanant?",
     "Why are maintenance treatments needed?",
 ]
+# Far from anything the seeds say. Near-topic questions the seeds do not answer (price,
+# pregnancy, retinol) are counted by the evaluation suite, whose out-of-scope rate is a threshold.
 OUT_OF_SCOPE_QUESTIONS = [
     "How much does microneedling cost?",
     "Can I book an appointment for Tuesday?",
     "What are your opening hours?",
-    "Can I get microneedling while pregnant?",
-    "Can I use it with retinol?",
     "What is the capital of France?",
     "Tell me about IV therapy",
     "Can you help with my law assignment?",
@@ -125,6 +125,28 @@ def test_out_of_scope_questions_are_refused(real_assistant, question):
 def test_urgent_and_invalid(real_assistant, question, status):
     answer = real_assistant.ask(question)
     assert (answer.status, answer.caveat) == (status, CAVEAT)
+
+
+@pytest.mark.parametrize("message", [
+    "the needle marks are still bleeding hours later and I can't get it to stop",
+    "my throat feels tight and my lips are puffing up",
+    "there's yellow gunk oozing from the spots on my chin",
+    "got the chills and a temperature since yesterday's session",
+    "ｆｅｖｅｒ after my treatment",  # full-width letters
+    "fe\u200bver after my treatment",  # a zero-width space inside the word
+])
+def test_paraphrased_emergencies_get_the_safety_message(real_assistant, message):
+    assert real_assistant.ask(message).status == URGENT
+
+
+@pytest.mark.parametrize("question", [
+    "can I still come in if I have a skin infection right now?",
+    "saw tiny dots of blood during the treatment, is that normal?",
+    "is it normal to be a bit red and swollen the next day?",
+    "pt no-showed bc of a family emergency, can we waive the fee",
+])
+def test_eligibility_and_normal_healing_questions_are_not_emergencies(real_assistant, question):
+    assert real_assistant.ask(question).status != URGENT
 
 
 def test_follow_up_uses_history(real_assistant):
