@@ -185,6 +185,11 @@ def _rank(line: SourceLine, kind: str) -> int:
     return line.heading_level or 7
 
 
+def _is_label(sentence: str) -> bool:
+    letters = [c for c in sentence if c.isalpha()]
+    return len(sentence.split()) <= 8 and len(letters) >= 3 and sum(c.isupper() for c in letters) >= 0.8 * len(letters)
+
+
 def _build_blocks(doc: SourceDocument, lines, kinds, reasons):
     blocks: list[Block] = []
     dup_drops: list[Dropped] = []
@@ -240,7 +245,14 @@ def _units(line: SourceLine, seen, dup_drops, context: str) -> list[Unit]:
     kept: list[tuple[int, int]] = []  # (start, end) offsets in the line
     previous_kept = False
     cursor = 0
-    for sentence in split_sentences(text):
+    sentences = split_sentences(text)
+    if len(sentences) > 1 and _is_label(sentences[0]):
+        # A line that opens with a short label in capitals ("!! OLD PRICES - DO NOT QUOTE!!")
+        # says what the rest of the line is: its sentences are quoted under it.
+        context = sentences[0]
+        cursor = text.find(sentences[0]) + len(sentences[0])
+        sentences = sentences[1:]
+    for sentence in sentences:
         start = text.find(sentence, cursor)
         end = start + len(sentence)
         cursor = end

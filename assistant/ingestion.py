@@ -21,7 +21,7 @@ from .structure import Dropped
 from .settings import Settings
 
 # Bump when cleaning or chunking rules change, so the next ingest re-processes every file.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 
 
 @dataclass

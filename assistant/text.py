@@ -63,7 +63,14 @@ def split_sentences(text: str) -> list[str]:
         pieces.append(text[start:match.end()].strip())
         start = match.end()
     pieces.append(text[start:].strip())
-    return [p for p in pieces if p]
+    # A piece with no letter or digit ("!!", "*") is punctuation that opens the next sentence.
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and not any(c.isalnum() for c in merged[-1]):
+            merged[-1] = text[text.find(merged[-1]):text.find(piece) + len(piece)]
+        elif piece:
+            merged.append(piece)
+    return merged
 
 
 def words(text: str) -> list[str]:

@@ -117,6 +117,14 @@ def test_nested_headings_make_the_section_path():
     assert block.units[0].context == "What to expect"
 
 
+def test_a_line_opening_with_a_capital_label_is_quoted_under_it():
+    lines = [("Keep these prices in mind when you answer the phone, please.", None),
+             ("!! OLD PRICES - DO NOT QUOTE!! MN $380 / 3-pk $1,020 / PRP $300", None),
+             ("Single sessions are full price in December, whatever the offer says.", None)]
+    unit = _units(_clean(lines))[-2]
+    assert unit.quote == "!! OLD PRICES - DO NOT QUOTE!! … MN $380 / 3-pk $1,020 / PRP $300"
+
+
 def test_dependent_sentence_is_quoted_with_the_one_before():
     lines = [("Redness after microneedling is common and looks like a mild sunburn on the skin. "
               "This is a normal reaction that subsides in a day or two. Sun protection helps.", None)]

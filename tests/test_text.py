@@ -10,6 +10,10 @@ def test_sentences_are_verbatim_pieces_of_the_paragraph():
     assert all(p in text for p in pieces)
 
 
+def test_leading_punctuation_stays_with_its_sentence():
+    assert split_sentences("!! OLD PRICES!! MN $380. Ask first.") == ["!! OLD PRICES!!", "MN $380.", "Ask first."]
+
+
 def test_no_split_inside_abbreviations_or_lowercase_continuations():
     assert split_sentences("Use gentle products, e.g. a mild cleanser. Avoid sun.") == [
         "Use gentle products, e.g. a mild cleanser.", "Avoid sun."]
