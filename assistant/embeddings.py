@@ -35,7 +35,7 @@ class Embedder(ABC):
     query_cache_size = 512
 
     def __init__(self) -> None:
-        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_cache: OrderedDict[str, tuple[np.ndarray, WordVectors]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     @abstractmethod
@@ -43,18 +43,29 @@ class Embedder(ABC):
         """Return an array of shape (len(texts), dimension)."""
 
     def embed_query(self, text: str) -> np.ndarray:
-        """One text; cached, because retrieval and answering both need the question's vector."""
+        """One text's vector; cached, because retrieval and answering both need the question's."""
+        return self._query(text)[0]
+
+    def query_words(self, text: str) -> WordVectors:
+        """One text's word vectors; cached with its vector (one model pass gives both)."""
+        return self._query(text)[1]
+
+    def _query(self, text: str) -> tuple[np.ndarray, WordVectors]:
         with self._cache_lock:
             hit = self._query_cache.get(text)
             if hit is not None:
                 self._query_cache.move_to_end(text)
                 return hit
-        vector = self.embed_batch([text])[0]
+        entry = self.encode_query(text)
         with self._cache_lock:
-            self._query_cache[text] = vector
+            self._query_cache[text] = entry
             if len(self._query_cache) > self.query_cache_size:
                 self._query_cache.popitem(last=False)
-        return vector
+        return entry
+
+    def encode_query(self, text: str) -> tuple[np.ndarray, WordVectors]:
+        """The text's vector and word vectors; a model that gives both in one pass overrides this."""
+        return self.embed_batch([text])[0], self.embed_words([text])[0]
 
     def embed_words(self, texts: Sequence[str]) -> list[WordVectors]:
         """Each text's words with contextual vectors, for word-by-word alignment (relevance)."""
@@ -120,6 +131,13 @@ class SentenceTransformerEmbedder(Embedder):
 
 
     def embed_words(self, texts: Sequence[str]) -> list[WordVectors]:
+        return [words for _, words in self._encode_full(texts)]
+
+    def encode_query(self, text: str) -> tuple[np.ndarray, WordVectors]:
+        return self._encode_full([text])[0]
+
+    def _encode_full(self, texts: Sequence[str]) -> list[tuple[np.ndarray, WordVectors]]:
+        """Sentence vectors (normalised, as embed_batch gives them) and word vectors in one pass."""
         model = self._get_model()
         outputs = model.encode(list(texts), batch_size=self.batch_size, output_value=None,
                                show_progress_bar=False)
@@ -128,8 +146,9 @@ class SentenceTransformerEmbedder(Embedder):
         for out in outputs:
             mask = out["attention_mask"].numpy().astype(bool)
             tokens = convert(out["input_ids"].numpy()[mask].tolist())
-            vectors = out["token_embeddings"].numpy()[mask]
-            result.append(_words_from_pieces(tokens, vectors))
+            sentence = out["sentence_embedding"].numpy().astype(np.float32)
+            sentence /= max(float(np.linalg.norm(sentence)), 1e-12)
+            result.append((sentence, _words_from_pieces(tokens, out["token_embeddings"].numpy()[mask])))
         return result
 
 

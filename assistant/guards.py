@@ -113,7 +113,7 @@ class UrgentDetector:
         return self._signs
 
     def score(self, message: str) -> float:
-        words = self.embedder.embed_words([safety_text(message)])[0]
+        words = self.embedder.query_words(safety_text(message))
         if not words.words:
             return 0.0
         return max(float((sign @ words.vectors.T).max(axis=1).min()) for sign in self._sign_vectors() if len(sign))

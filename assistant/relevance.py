@@ -122,10 +122,8 @@ class RelevanceScorer:
                  specificity: Callable[[str], float] = lambda w: 1.0) -> QuestionTerms:
         """The question's terms; ``context`` is the earlier question a follow-up points back to,
         ``specificity`` the corpus's word specificity (Snapshot.specificity)."""
-        if not context:
-            return question_terms(self.embedder.embed_words([text])[0], None, specificity)
-        own, earlier = self.embedder.embed_words([text, context])
-        return question_terms(own, earlier, specificity)
+        own = self.embedder.query_words(text)
+        return question_terms(own, self.embedder.query_words(context) if context else None, specificity)
 
     def unit_words(self, ids: Sequence[str], texts: Sequence[str]) -> list[tuple[WordVectors, frozenset[str]]]:
         """Word vectors and stems of each unit's text, computed once per unit."""

@@ -27,7 +27,7 @@ def test_report_shows_every_section():
     result = {
         "date": "2026-11-22", "machine": "x86_64, 2 cores",
         "latency": {"ask": stats, "lookup": stats, "embed": {"median_ms": 5.0, "p95_ms": 6.0},
-                    "samples": 3, "ask_ratio": 2.0, "lookup_ratio": 2.0},
+                    "relevance": {"median_ms": 2.5, "p95_ms": 4.0}, "samples": 3, "ask_ratio": 2.0, "lookup_ratio": 2.0},
         "ingest": {"ingest_s": 10.0, "chunks": 900, "raw_encode_s": 9.0, "texts": 100, "ratio": 0.9},
         "baseline": {"chunks": 20, "recall@3": 0.5, "promo_in_context": 0.25} | stats,
         "ours": {"chunks": 30, "recall@3": 0.9, "promo_in_context": 0.0} | stats,
@@ -36,9 +36,19 @@ def test_report_shows_every_section():
     }
     text = markdown(result)
     assert "| `ask` (whole answer) | 10.0 | 20.0 | 2.00 |" in text
+    assert "the relevance step (candidates' features and scores, vectors cached) | 2.5 | 4.0 | 0.50 |" in text
     assert "**90%** of raw" in text
     assert "| tutorial | 20 | 0.500 | 25% |" in text
     assert "Retrieval median at 100000 chunks is 2.50× that at 1000" in text
+
+
+def test_hand_written_sections_survive_a_rewrite(tmp_path):
+    from evals.bench import KEPT_FROM, kept_sections
+
+    path = tmp_path / "benchmarks.md"
+    path.write_text(f"# Benchmarks\n\n## Scale\nold\n\n{KEPT_FROM} (issue 9)\n\n| a | b |\n")
+    assert kept_sections(path) == f"{KEPT_FROM} (issue 9)\n\n| a | b |\n"
+    assert kept_sections(tmp_path / "none.md") == ""
 
 
 @pytest.mark.integration
