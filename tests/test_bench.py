@@ -46,8 +46,8 @@ def test_hand_written_sections_survive_a_rewrite(tmp_path):
     from evals.bench import KEPT_FROM, kept_sections
 
     path = tmp_path / "benchmarks.md"
-    path.write_text(f"# Benchmarks\n\n## Scale\nold\n\n{KEPT_FROM} (issue 9)\n\n| a | b |\n")
-    assert kept_sections(path) == f"{KEPT_FROM} (issue 9)\n\n| a | b |\n"
+    path.write_text(f"# Benchmarks\n\n## Scale\nold\n\n{KEPT_FROM}\n\n## Load\n| a | b |\n")
+    assert kept_sections(path) == f"{KEPT_FROM}\n\n## Load\n| a | b |\n"
     assert kept_sections(tmp_path / "none.md") == ""
 
 
