@@ -79,6 +79,7 @@ class ChromaIndex:
     def __init__(self, client, name: str) -> None:
         self.client = client
         self.name = name
+        self._held_lock: str | None = None  # the lock collection this object created
 
     # --- names -----------------------------------------------------------------------
     def _pointer_name(self) -> str:
@@ -136,32 +137,58 @@ class ChromaIndex:
     # --- the ingest lock ----------------------------------------------------------------
     # A collection as a mutex: creating one that exists fails, in the folder store and on a
     # server alike, so two ingests (even on two machines) cannot both hold it.
-    def _lock_name(self) -> str:
-        return f"{self.name}__ingest_lock"
+    def _lock_prefix(self) -> str:
+        return f"{self.name}__ingest_lock__"
+
+    def _lock_generations(self) -> list[tuple[int, str]]:
+        """The lock collections that exist, as (generation, name), oldest first."""
+        prefix, found = self._lock_prefix(), []
+        for collection in self.client.list_collections():
+            name = collection if isinstance(collection, str) else collection.name
+            if name.startswith(prefix) and name[len(prefix):].isdigit():
+                found.append((int(name[len(prefix):]), name))
+        return sorted(found)
 
     def acquire_ingest_lock(self) -> None:
+        """Hold the ingest lock, or raise IngestBusyError naming the ingest that holds it.
+
+        The lock is a collection named with a generation number; creating a collection is atomic
+        (a second create of the same name fails), so of two processes that find the lock free, or
+        both take over the same stale one by creating its next generation, exactly one wins.
+        """
         meta = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-        for attempt in range(2):
-            try:
-                self.client.create_collection(self._lock_name(), metadata=meta, embedding_function=None)
-                return
-            except Exception:
-                holder = self._lock_holder()
-                if holder is None or (attempt == 0 and _stale(holder)):
-                    self._delete(self._lock_name())  # left by a crashed ingest: take it over
-                    continue
-                raise IngestBusyError(
-                    f"another ingest is running (pid {holder.get('pid')} on {holder.get('host')}, started "
-                    f"{time.time() - float(holder.get('started', 0)):.0f} s ago): wait for it to finish, then run "
-                    "this again. Queries keep using the current index meanwhile."
-                ) from None
+        generations = self._lock_generations()
+        target = 0
+        if generations:
+            generation, name = generations[-1]
+            holder = self._lock_holder(name)
+            if holder is not None and not _stale(holder):
+                raise self._busy(holder)
+            target = generation + 1  # free, or left by a crashed ingest: take it over
+        name = f"{self._lock_prefix()}{target}"
+        try:
+            self.client.create_collection(name, metadata=meta, embedding_function=None)
+        except Exception:
+            raise self._busy(self._lock_holder(name) or {}) from None  # another ingest won the race
+        self._held_lock = name
+        for _, older in generations:
+            self._delete(older)
 
     def release_ingest_lock(self) -> None:
-        self._delete(self._lock_name())
+        held, self._held_lock = self._held_lock, None
+        if held:
+            self._delete(held)
 
-    def _lock_holder(self) -> dict | None:
+    def _busy(self, holder: dict) -> IngestBusyError:
+        return IngestBusyError(
+            f"another ingest is running (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started "
+            f"{time.time() - float(holder.get('started', time.time())):.0f} s ago): wait for it to finish, then run "
+            "this again. Queries keep using the current index meanwhile."
+        )
+
+    def _lock_holder(self, name: str) -> dict | None:
         try:
-            return dict(self.client.get_collection(self._lock_name(), embedding_function=None).metadata or {})
+            return dict(self.client.get_collection(name, embedding_function=None).metadata or {})
         except Exception:
             return None
 

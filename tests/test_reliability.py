@@ -33,12 +33,56 @@ def test_second_ingest_is_refused_while_one_runs(settings, fake_embedder, index)
     assert run_ingest(settings, fake_embedder, index, progress=False).chunks_added > 0
 
 
-def test_lock_left_by_a_dead_process_is_taken_over(settings, fake_embedder, index):
+def _dead_lock(index, generation=0):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    index.client.create_collection(f"{settings.collection}__ingest_lock", embedding_function=None,
+    index.client.create_collection(f"{index.name}__ingest_lock__{generation}", embedding_function=None,
                                    metadata={"pid": dead.pid, "host": socket.gethostname(), "started": time.time()})
+
+
+def _locks(index):
+    return sorted(c.name for c in index.client.list_collections() if "__ingest_lock__" in c.name)
+
+
+def test_lock_left_by_a_dead_process_is_taken_over(settings, fake_embedder, index):
+    _dead_lock(index, 3)
     assert run_ingest(settings, fake_embedder, index, progress=False).chunks_added > 0
+    assert _locks(index) == []  # taken over as generation 4, then released; the dead one is gone
+
+
+def test_two_racing_take_overs_of_a_stale_lock_have_one_winner(settings):
+    _dead_lock(ChromaIndex(open_client(settings), settings.collection))
+    contenders = [ChromaIndex(open_client(settings), settings.collection) for _ in range(4)]
+    start, results = threading.Barrier(len(contenders)), []
+
+    def take(index):
+        start.wait()
+        try:
+            index.acquire_ingest_lock()
+            results.append("won")
+        except IngestBusyError:
+            results.append("busy")
+
+    threads = [threading.Thread(target=take, args=(c,)) for c in contenders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["busy"] * 3 + ["won"]
+    winner = next(c for c in contenders if c._held_lock)
+    assert _locks(winner) == [f"{settings.collection}__ingest_lock__1"]
+    winner.release_ingest_lock()
+    assert _locks(winner) == []
+
+
+def test_a_live_lock_is_never_taken_over(settings, index):
+    index.acquire_ingest_lock()
+    other = ChromaIndex(open_client(settings), settings.collection)
+    with pytest.raises(IngestBusyError):
+        other.acquire_ingest_lock()
+    index.release_ingest_lock()
+    other.acquire_ingest_lock()  # free again once released
+    other.release_ingest_lock()
 
 
 def test_queries_during_reingest_get_old_or_new_never_an_error(settings, fake_embedder, index):
@@ -83,9 +127,8 @@ def test_killed_ingest_leaves_the_old_index_serving(settings):
     write_corpus(settings.corpus_dir / "generated", 400)  # long enough to be killed part-way
     proc = subprocess.Popen([sys.executable, "ingest.py"], cwd=PROJECT_ROOT, env=_env(settings),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    lock = f"{settings.collection}__ingest_lock"
     deadline = time.time() + 120
-    while lock not in {c.name for c in index.client.list_collections()}:
+    while not _locks(index):
         assert proc.poll() is None and time.time() < deadline, "the ingest never started"
         time.sleep(0.2)
     time.sleep(3)  # well into cleaning and embedding
@@ -105,4 +148,4 @@ def test_killed_ingest_leaves_the_old_index_serving(settings):
     names = {c.name for c in fresh.client.list_collections()}
     builds = {n.rsplit("__", 1)[1] for n in names if "__chunks__" in n or "__units__" in n}
     assert builds == {info.build, good.build}  # the killed run's half-written collections are gone
-    assert lock not in names
+    assert not any("__ingest_lock__" in n for n in names)
