@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .cleaning import CONTEXT_JOINER
 from .retrieval import UnitRecord
 from .text import jaccard
 
@@ -128,10 +127,8 @@ def compose_answer(evidence: Evidence, chosen: list[ScoredUnit], answerer: str =
     citations, parts = [], []
     for n, item in enumerate(chosen, start=1):
         citations.append(citation(n, item, evidence.chunks[item.unit.chunk_id]))
-        # A unit under the same lead-in as the one before it is read under that lead-in already:
-        # the answer does not repeat it (its citation still carries it).
-        same = n > 1 and item.unit.context and item.unit.context == chosen[n - 2].unit.context
-        parts.append(f"{CONTEXT_JOINER.strip() + ' ' + item.unit.text if same else item.unit.quote} {marker(n)}")
+        # The answer is exactly its quotes with their markers: no word of its own.
+        parts.append(f"{item.unit.quote} {marker(n)}")
     return Answer(evidence.question, ANSWERED, " ".join(parts), tuple(citations), answerer=answerer)
 
 

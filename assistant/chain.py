@@ -79,7 +79,7 @@ class Steps:
 
     def __init__(self, retriever: HybridRetriever, snapshots: Callable[[], Snapshot], embedder: Embedder,
                  composer: Composer, scorer: RelevanceScorer, urgent: UrgentDetector, *, max_question_chars: int,
-                 candidate_units: int = 16, topic: str = "microneedling", condenser=None) -> None:
+                 topic: str, candidate_units: int = 16, condenser=None) -> None:
         self.retriever, self.snapshots, self.embedder, self.composer = retriever, snapshots, embedder, composer
         self.scorer, self.urgent = scorer, urgent
         self.max_question_chars = max_question_chars
@@ -177,4 +177,4 @@ def build_chain(steps: Steps) -> Runnable:
              RunnableLambda(lambda s: s["answer"]).with_config(run_name="guarded_reply")),
             answer_path,
         )
-    ).with_config(run_name="microneedling_assistant")
+    ).with_config(run_name="assistant")

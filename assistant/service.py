@@ -86,7 +86,7 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None, client
     condenser = None
     model = chat_model if chat_model is not None else make_chat_model(settings)
     if model is not None:
-        composer = LLMComposer(model, extractive, timeout=settings.llm_timeout)
+        composer = LLMComposer(model, extractive, timeout=settings.llm_timeout, topic=settings.topic)
         condenser = make_condenser(model, timeout=settings.llm_timeout)
     steps = Steps(retriever, reader.current, embedder, composer, scorer, urgent,
                   max_question_chars=settings.max_question_chars, topic=settings.topic, condenser=condenser)

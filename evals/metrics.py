@@ -1,7 +1,7 @@
 """Evaluation metrics as pure functions over plain data.
 
 Retrieval follows the BEIR contract: ``qrels = {query_id: {doc_id: relevance}}`` and
-``results = {query_id: {doc_id: score}}``; keys of the returned dicts read ``Recall@5``,
+``results = {query_id: {doc_id: score}}``; keys of the returned dicts read ``Hit@5`` (hit rate: a relevant passage in the top 5),
 ``MRR@10``, ``nDCG@5``. Answer metrics take the answer text and its citations.
 """
 
@@ -33,7 +33,7 @@ def _first_hit(qrels, results, query: str, k: int) -> int | None:
     return None
 
 
-def recall_at(qrels: Mapping[str, Mapping[str, int]], results: Mapping[str, Mapping[str, float]], k: int) -> float:
+def hit_rate_at(qrels: Mapping[str, Mapping[str, int]], results: Mapping[str, Mapping[str, float]], k: int) -> float:
     """Share of queries with at least one relevant document in the top k (hit rate).
 
     With one fact stated in several near-identical passages, finding any one of them answers
@@ -69,9 +69,9 @@ def ndcg_at(qrels, results, k: int) -> float:
 
 def retrieval_metrics(qrels, results) -> dict[str, float]:
     return {
-        "Recall@1": recall_at(qrels, results, 1),
-        "Recall@3": recall_at(qrels, results, 3),
-        "Recall@5": recall_at(qrels, results, 5),
+        "Hit@1": hit_rate_at(qrels, results, 1),
+        "Hit@3": hit_rate_at(qrels, results, 3),
+        "Hit@5": hit_rate_at(qrels, results, 5),
         "MRR@10": mrr_at(qrels, results, 10),
         "nDCG@5": ndcg_at(qrels, results, 5),
     }

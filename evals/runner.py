@@ -162,7 +162,7 @@ def run_suite(assistant, cases: list[Case], promo_lines: list[str]) -> dict:
 
 
 def flatten(report: dict) -> dict[str, float]:
-    """Numeric leaves as dotted names ("retrieval.Recall@5"), as thresholds name them."""
+    """Numeric leaves as dotted names ("retrieval.Hit@5"), as thresholds name them."""
     flat = {}
     for section in ("retrieval", "answers", "latency"):
         for key, value in report[section].items():

@@ -43,16 +43,6 @@ def test_a_unit_is_quoted_with_its_lead_in():
     assert answer.citations[0].quote == "May NOT be suitable for you if: … You are pregnant or breastfeeding."
 
 
-def test_a_lead_in_shared_by_two_quoted_units_is_written_once():
-    lead = "May NOT be suitable for you if:"
-    answer = ExtractiveComposer()(_evidence(
-        _scored("a", "You are pregnant or breastfeeding.", 0.9, (1, 0, 0), context=lead),
-        _scored("b", "You take blood-thinning medicine.", 0.85, (0, 1, 0), context=lead)))
-    assert answer.answer == (f"{lead} … You are pregnant or breastfeeding. [1] … You take blood-thinning medicine. [2]")
-    assert [c.quote for c in answer.citations] == [f"{lead} … You are pregnant or breastfeeding.",
-                                                   f"{lead} … You take blood-thinning medicine."]
-
-
 def test_the_best_unit_leads_and_the_same_words_are_never_quoted_twice():
     answer = ExtractiveComposer()(_evidence(
         _scored("a", "Sessions are spaced five weeks apart.", 0.9, (1, 0, 0)),

@@ -29,8 +29,8 @@ def test_report_shows_every_section():
         "latency": {"ask": stats, "lookup": stats, "embed": {"median_ms": 5.0, "p95_ms": 6.0},
                     "relevance": {"median_ms": 2.5, "p95_ms": 4.0}, "samples": 3, "ask_ratio": 2.0, "lookup_ratio": 2.0},
         "ingest": {"ingest_s": 10.0, "chunks": 900, "raw_encode_s": 9.0, "texts": 100, "ratio": 0.9},
-        "baseline": {"chunks": 20, "recall@3": 0.5, "promo_in_context": 0.25} | stats,
-        "ours": {"chunks": 30, "recall@3": 0.9, "promo_in_context": 0.0} | stats,
+        "baseline": {"chunks": 20, "hit@3": 0.5, "promo_in_context": 0.25} | stats,
+        "ours": {"chunks": 30, "hit@3": 0.9, "promo_in_context": 0.0} | stats,
         "scale": [{"chunks": 1000, "ingest_s": 30, "lookup": stats, "rss_mb": 600},
                   {"chunks": 100000, "ingest_s": 3000, "lookup": {"median_ms": 25.0, "p95_ms": 40.0}, "rss_mb": 900}],
     }
@@ -61,4 +61,4 @@ def test_tutorial_baseline_puts_promo_text_in_context_and_ours_does_not(real_ass
     theirs = baseline(real_settings, real_embedder, cases, promo)
     ours = ours_on_cases(real_assistant, cases, promo)
     assert theirs["promo_in_context"] > 0 and ours["promo_in_context"] == 0
-    assert 0 < theirs["recall@3"] <= 1 and ours["recall@3"] >= theirs["recall@3"]
+    assert 0 < theirs["hit@3"] <= 1 and ours["hit@3"] >= theirs["hit@3"]

@@ -5,15 +5,15 @@ import math
 import pytest
 
 from evals.metrics import (citation_scores, confusion, contains_any, latency_summary, mrr_at, ndcg_at,
-                           percentile, recall_at, retrieval_metrics, segments, supports)
+                           percentile, hit_rate_at, retrieval_metrics, segments, supports)
 
 QRELS = {"q1": {"a": 1}, "q2": {"b": 1, "c": 1}, "q3": {"z": 1}}
 RESULTS = {"q1": {"a": 0.9, "x": 0.5}, "q2": {"x": 0.9, "y": 0.8, "c": 0.7}, "q3": {"x": 1.0}}
 
 
-def test_recall_is_hit_rate_at_k():
-    assert recall_at(QRELS, RESULTS, 1) == pytest.approx(1 / 3)
-    assert recall_at(QRELS, RESULTS, 3) == pytest.approx(2 / 3)
+def test_hit_rate_at_k():
+    assert hit_rate_at(QRELS, RESULTS, 1) == pytest.approx(1 / 3)
+    assert hit_rate_at(QRELS, RESULTS, 3) == pytest.approx(2 / 3)
 
 
 def test_mrr():
@@ -28,8 +28,8 @@ def test_ndcg():
 
 
 def test_queries_without_relevant_documents_are_left_out():
-    assert recall_at({"q": {}}, {"q": {"a": 1}}, 5) == 0.0
-    assert set(retrieval_metrics(QRELS, RESULTS)) == {"Recall@1", "Recall@3", "Recall@5", "MRR@10", "nDCG@5"}
+    assert hit_rate_at({"q": {}}, {"q": {"a": 1}}, 5) == 0.0
+    assert set(retrieval_metrics(QRELS, RESULTS)) == {"Hit@1", "Hit@3", "Hit@5", "MRR@10", "nDCG@5"}
 
 
 def test_segments_pair_sentences_with_markers():

@@ -36,11 +36,11 @@ def test_relevance_follows_evidence_or_section():
 
 
 def test_threshold_check_names_the_metric():
-    report = {"retrieval": {"Recall@5": 0.5}, "answers": {"promo_citations": 2}, "latency": {},
+    report = {"retrieval": {"Hit@5": 0.5}, "answers": {"promo_citations": 2}, "latency": {},
               "status": {"accuracy": 1.0, "by_kind": {}}}
-    problems = check_thresholds(report, {"min": {"retrieval.Recall@5": 0.9, "status.nope": 1},
+    problems = check_thresholds(report, {"min": {"retrieval.Hit@5": 0.9, "status.nope": 1},
                                          "max": {"answers.promo_citations": 0}})
-    assert problems == ["retrieval.Recall@5 = 0.500 is below its threshold 0.9",
+    assert problems == ["retrieval.Hit@5 = 0.500 is below its threshold 0.9",
                         "status.nope: no such metric in the report",
                         "answers.promo_citations = 2.000 is above its limit 0"]
 
