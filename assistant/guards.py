@@ -83,8 +83,20 @@ def write_calibration(section: str, values: dict, path: Path = CALIBRATION_PATH)
 
 def safety_text(text: str) -> str:
     """Text as a reader sees it: full-width and compatibility letters folded (NFKC), invisible
-    format characters (zero-width spaces, soft hyphens) removed, so they cannot hide a sign."""
-    return unicodedata.normalize("NFKC", fold_typography(text))
+    format characters (zero-width spaces, soft hyphens) removed, and letters of other scripts that
+    look like Latin ones (a Cyrillic "е" in "fеver") mapped to them (Unicode's confusables, from
+    confusable-homoglyphs), so none of them can hide a sign."""
+    text = unicodedata.normalize("NFKC", fold_typography(text))
+    if text.isascii():
+        return text
+    from confusable_homoglyphs import confusables
+
+    latin = {}
+    for found in confusables.is_confusable(text, preferred_aliases=["latin"], greedy=True) or []:
+        ascii_twins = [h["c"] for h in found["homoglyphs"] if h["c"].isascii() and h["c"].isalpha()]
+        if ascii_twins:
+            latin[found["character"]] = ascii_twins[0]
+    return "".join(latin.get(ch, ch) for ch in text)
 
 
 class UrgentDetector:

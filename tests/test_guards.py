@@ -23,6 +23,8 @@ def test_valid_question_including_markup_passes():
 def test_safety_text_folds_what_would_hide_a_sign():
     assert safety_text("ｆｅｖｅｒ") == "fever"
     assert safety_text("fe\u200bver and blee\u00adding") == "fever and bleeding"
+    assert safety_text("f\u0435ver and \u0440us") == "fever and pus"  # Cyrillic е and р
+    assert safety_text("café au lait") == "café au lait"  # a real accent is not a look-alike
 
 
 @pytest.fixture
@@ -39,6 +41,7 @@ def detector(fake_embedder):
     "I'm having trouble breathing",
     "hives on my face since this morning",
     "ｍｙ ｆｅｖｅｒ is high",  # full-width letters are folded first
+    "I have a f\u0435ver",  # a Cyrillic look-alike letter
 ])
 def test_emergency_signs_are_urgent(detector, question):
     assert detector(question)
