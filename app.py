@@ -22,7 +22,7 @@ def main() -> int:
     try:
         import uvicorn
 
-        from assistant.web import create_web_app
+        from assistant.web.server import create_web_app
 
         settings = Settings.from_env()
         app = create_web_app(settings)

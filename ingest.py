@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from assistant.embeddings import get_embedder
         from assistant.index import ChromaIndex, open_client
-        from assistant.ingestion import run_ingest
+        from assistant.ingest.ingestion import run_ingest
 
         settings = Settings.from_env()
         index = ChromaIndex(open_client(settings), settings.collection)

@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import Iterable, TextIO
 
-from .answering import Answer
+from .answer.answering import Answer
 from .errors import AssistantError
 from .settings import Settings
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin, stdout: TextI
     try:
         settings = Settings.from_env()
         if args.command == "report":
-            from .feedback import FeedbackStore
+            from .web.feedback import FeedbackStore
 
             if not settings.feedback_path.exists():
                 raise AssistantError(f"no feedback yet at {settings.feedback_path}: it fills as people use the app.")

@@ -9,15 +9,15 @@ from typing import Sequence
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable
 
-from .answering import Answer, ExtractiveComposer
-from .chain import Steps, build_chain
+from .answer.answering import Answer, ExtractiveComposer
+from .answer.chain import Steps, build_chain
 from .embeddings import Embedder, get_embedder
 from .errors import AssistantError
-from .generation import LLMComposer, make_chat_model, make_condenser
-from .guards import UrgentDetector, UrgentModel
+from .answer.generation import LLMComposer, make_chat_model, make_condenser
+from .answer.guards import UrgentDetector, UrgentModel
 from .index import ChromaIndex, open_client
-from .relevance import RelevanceModel, RelevanceScorer
-from .retrieval import HybridRetriever, IndexReader
+from .answer.relevance import RelevanceModel, RelevanceScorer
+from .answer.retrieval import HybridRetriever, IndexReader
 from .settings import Settings
 
 

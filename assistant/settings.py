@@ -51,7 +51,7 @@ class Settings:
     max_answer_sentences: int = 3  # quoted units in one answer
     # The relevance model, its threshold and the urgent threshold, fitted by
     # `python -m evals.calibrate --write`.
-    calibration_file: Path = PROJECT_ROOT / "assistant" / "calibration.json"
+    calibration_file: Path = PROJECT_ROOT / "assistant" / "answer" / "calibration.json"
     max_question_chars: int = 1000
 
     # Optional language model (off unless LLM_PROVIDER is set): "openai" for any

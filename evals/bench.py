@@ -45,7 +45,7 @@ def _stats(values: list[float]) -> dict:
 
 def build(settings, embedder):
     from assistant.index import ChromaIndex, open_client
-    from assistant.ingestion import run_ingest
+    from assistant.ingest.ingestion import run_ingest
     from assistant.service import build_assistant
 
     client = open_client(settings)
@@ -81,9 +81,9 @@ def latency(assistant, questions: list[str], repeat: int) -> dict:
 
 def ingest_throughput(settings, embedder) -> dict:
     """Ingest (rebuild) against raw encode of exactly the texts ingest embedded."""
-    from assistant.chunking import chunk_document
-    from assistant.cleaning import clean_document, unit_embedding_text
-    from assistant.loading import load_corpus
+    from assistant.ingest.chunking import chunk_document
+    from assistant.ingest.cleaning import clean_document, unit_embedding_text
+    from assistant.ingest.loading import load_corpus
 
     _, report = build(settings, embedder)
     docs = load_corpus(settings.corpus_dir).documents

@@ -10,7 +10,7 @@ chosen on whole questions: the middle of the run of thresholds with the fewest f
 an answerable question not answered with its evidence first and an unanswerable one answered
 each count as one failure (a patient refused what the clinic's own page says is let down as
 much as one shown a passage that does not answer). It prints what each signal alone reaches (AUC of the best unit's
-score, answerable against unanswerable) and, with --write, saves assistant/calibration.json.
+score, answerable against unanswerable) and, with --write, saves assistant/answer/calibration.json.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import AssistantError
-from assistant.guards import CALIBRATION_PATH, UrgentModel, write_calibration
-from assistant.relevance import FEATURES, RelevanceModel, auc
+from assistant.answer.guards import CALIBRATION_PATH, UrgentModel, write_calibration
+from assistant.answer.relevance import FEATURES, RelevanceModel, auc
 from assistant.settings import Settings
 
 from . import metrics

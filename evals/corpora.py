@@ -54,7 +54,7 @@ def open_assistant(base: Settings, corpus: Corpus, data_root: Path, embedder=Non
     """An assistant on the corpus's own index, brought up to date first (incremental)."""
     from assistant.embeddings import get_embedder
     from assistant.index import ChromaIndex, open_client
-    from assistant.ingestion import run_ingest
+    from assistant.ingest.ingestion import run_ingest
     from assistant.service import build_assistant
 
     settings = corpus_settings(base, corpus, data_root)

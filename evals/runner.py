@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.answering import ANSWERED, CAVEAT, STATUSES
+from assistant.answer.answering import ANSWERED, CAVEAT, STATUSES
 
 from . import metrics
 

@@ -145,7 +145,7 @@ def real_embedder(real_settings):
 @pytest.fixture(scope="session")
 def real_index_report(real_settings, real_embedder):
     from assistant.index import ChromaIndex, open_client
-    from assistant.ingestion import run_ingest
+    from assistant.ingest.ingestion import run_ingest
 
     index = ChromaIndex(open_client(real_settings), real_settings.collection)
     return run_ingest(real_settings, real_embedder, index, explain=True, progress=False)
@@ -166,8 +166,8 @@ def quote_in_corpus(quote: str, text: str) -> bool:
     """Whether every piece of a quote stands in the corpus: its context and its text (joined by
     the ellipsis), list items ('; '), table cells (' · ') and their headers (': '). White space is
     compared collapsed, since wrapped lines are joined."""
-    from assistant.cleaning import CONTEXT_JOINER
-    from assistant.structure import CELL_SEPARATOR
+    from assistant.ingest.cleaning import CONTEXT_JOINER
+    from assistant.ingest.structure import CELL_SEPARATOR
 
     flat = " ".join(text.split())
     if " ".join(quote.split()) in flat:

@@ -2,9 +2,9 @@ import re
 
 import numpy as np
 
-from assistant.answering import (ANSWERED, CAVEAT, OUT_OF_SCOPE, REFUSAL, Evidence, ExtractiveComposer,
+from assistant.answer.answering import (ANSWERED, CAVEAT, OUT_OF_SCOPE, REFUSAL, Evidence, ExtractiveComposer,
                                  ScoredUnit)
-from assistant.retrieval import UnitRecord
+from assistant.answer.retrieval import UnitRecord
 
 
 def _vec(*values):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from assistant.chunking import chunk_document
-from assistant.cleaning import clean_document
-from assistant.loading import load_corpus
+from assistant.ingest.chunking import chunk_document
+from assistant.ingest.cleaning import clean_document
+from assistant.ingest.loading import load_corpus
 from evals.bench import markdown
 from evals.synthetic import write_corpus
 

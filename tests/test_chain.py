@@ -2,10 +2,10 @@
 
 import pytest
 
-from assistant.answering import ANSWERED, CAVEAT, INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE
-from assistant.chain import Query, contextual_query, history_questions
+from assistant.answer.answering import ANSWERED, CAVEAT, INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE
+from assistant.answer.chain import Query, contextual_query, history_questions
 from assistant.index import ChromaIndex, open_client
-from assistant.ingestion import run_ingest
+from assistant.ingest.ingestion import run_ingest
 from assistant.service import build_assistant
 
 
@@ -75,7 +75,7 @@ def test_history_shapes():
 
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
 
-from assistant.answering import STATUSES  # noqa: E402
+from assistant.answer.answering import STATUSES  # noqa: E402
 
 HISTORY = st.lists(st.text(max_size=80) | st.integers() | st.none()
                    | st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", 3]), "content": st.text(max_size=80)})

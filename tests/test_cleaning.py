@@ -1,7 +1,7 @@
-from assistant.chunking import chunk_document, chunk_id
-from assistant.cleaning import clean_document
-from assistant.loading import SourceDocument
-from assistant.structure import SourceLine
+from assistant.ingest.chunking import chunk_document, chunk_id
+from assistant.ingest.cleaning import clean_document
+from assistant.ingest.loading import SourceDocument
+from assistant.ingest.structure import SourceLine
 
 
 def _doc(lines, explicit=False, title="Microneedling aftercare"):
@@ -134,7 +134,7 @@ def test_dependent_sentence_is_quoted_with_the_one_before():
 
 
 def test_loader_drops_are_reported_with_cleanings_own():
-    from assistant.structure import Dropped
+    from assistant.ingest.structure import Dropped
 
     doc = SourceDocument("a.html", "A", "", "sha", (SourceLine(5, "Microneedling takes about an hour in total."),), True,
                          (Dropped(2, "old copy", "HTML comment (not shown on the page)"),))

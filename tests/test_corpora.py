@@ -3,8 +3,8 @@ and every list item keeps its lead-in. Structural, so no model is needed."""
 
 import pytest
 
-from assistant.cleaning import clean_document
-from assistant.loading import load_corpus
+from assistant.ingest.cleaning import clean_document
+from assistant.ingest.loading import load_corpus
 from evals.corpora import load_corpora
 
 CORPORA = [c for c in load_corpora() if c.available]

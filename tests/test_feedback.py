@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from assistant.feedback import FeedbackStore, Vote, redact
+from assistant.web.feedback import FeedbackStore, Vote, redact
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -13,9 +13,9 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from assistant.answering import ANSWERED, CAVEAT, OUT_OF_SCOPE, URGENT
+from assistant.answer.answering import ANSWERED, CAVEAT, OUT_OF_SCOPE, URGENT
 from assistant.index import ChromaIndex, open_client
-from assistant.ingestion import run_ingest
+from assistant.ingest.ingestion import run_ingest
 from assistant.service import build_assistant
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from assistant.guards import URGENT_SIGNS, UrgentDetector, UrgentModel, safety_text, validate_question
+from assistant.answer.guards import URGENT_SIGNS, UrgentDetector, UrgentModel, safety_text, validate_question
 
 
 @pytest.mark.parametrize("question, kind, message", [

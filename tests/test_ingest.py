@@ -4,7 +4,7 @@ import pytest
 
 from assistant.errors import CorpusError, IndexNotReadyError
 from assistant.index import ChromaIndex, open_client
-from assistant.ingestion import run_ingest
+from assistant.ingest.ingestion import run_ingest
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_empty_corpus_is_an_error_and_keeps_the_index(settings, fake_embedder, i
 
 
 def test_index_built_with_another_model_is_refused(settings, fake_embedder, index):
-    from assistant.retrieval import IndexReader
+    from assistant.answer.retrieval import IndexReader
     from tests.conftest import HashingEmbedder
 
     run_ingest(settings, fake_embedder, index, progress=False)
@@ -120,7 +120,7 @@ def test_index_built_with_another_model_is_refused(settings, fake_embedder, inde
 
 
 def test_no_index_yet_says_how_to_build_one(settings, fake_embedder, index):
-    from assistant.retrieval import IndexReader
+    from assistant.answer.retrieval import IndexReader
 
     with pytest.raises(IndexNotReadyError, match="run `python ingest.py` first"):
         IndexReader(index, settings, fake_embedder).current()

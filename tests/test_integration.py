@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from assistant.answering import ANSWERED, CAVEAT, INVALID, OUT_OF_SCOPE, URGENT
+from assistant.answer.answering import ANSWERED, CAVEAT, INVALID, OUT_OF_SCOPE, URGENT
 from assistant.settings import PROJECT_ROOT
 from tests.conftest import corpus_text, free_port, quote_in_corpus
 
@@ -231,7 +231,7 @@ def test_ingest_reports_skipped_files_with_exit_code_1(settings):
 def test_gradio_chat_answers_with_sources_and_caveat(real_assistant):
     from gradio_client import Client
 
-    from assistant.ui import build_ui
+    from assistant.web.ui import build_ui
 
     demo = build_ui(real_assistant)
     port = free_port()
@@ -250,7 +250,7 @@ def test_gradio_chat_answers_with_sources_and_caveat(real_assistant):
 
 
 def test_chat_page_has_no_share_button(real_assistant):
-    from assistant.ui import build_ui
+    from assistant.web.ui import build_ui
 
     config = build_ui(real_assistant).get_config_file()
     chatbots = [c for c in config["components"] if c["type"] == "chatbot"]
@@ -261,7 +261,7 @@ def test_real_model_ingest_is_incremental_and_forgets_removed_files(settings, re
     from dataclasses import replace
 
     from assistant.index import ChromaIndex, open_client
-    from assistant.ingestion import run_ingest
+    from assistant.ingest.ingestion import run_ingest
 
     # The same store as the rest of this run (folder or server), in a collection of its own.
     settings = replace(settings, chroma_host=real_settings.chroma_host, chroma_port=real_settings.chroma_port,
@@ -278,7 +278,7 @@ def test_real_model_ingest_is_incremental_and_forgets_removed_files(settings, re
 
 
 def test_cli_report_reads_the_feedback(tmp_path, real_settings):
-    from assistant.feedback import FeedbackStore, Vote
+    from assistant.web.feedback import FeedbackStore, Vote
 
     settings = real_settings.__class__.from_env({}, corpus_dir=real_settings.corpus_dir, data_dir=tmp_path)
     missing = _run(["-m", "assistant", "report"], settings)

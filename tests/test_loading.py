@@ -2,10 +2,10 @@ import os
 
 import pytest
 
-from assistant import loading
+from assistant.ingest import loading
 
 from assistant.errors import CorpusError
-from assistant.loading import load_corpus, load_document
+from assistant.ingest.loading import load_corpus, load_document
 
 
 def _pdf_with_lines(lines: list[str]) -> bytes:

@@ -15,7 +15,7 @@ import pytest
 
 from assistant.errors import IngestBusyError
 from assistant.index import ChromaIndex, open_client
-from assistant.ingestion import run_ingest
+from assistant.ingest.ingestion import run_ingest
 from assistant.service import build_assistant
 from assistant.settings import PROJECT_ROOT
 

@@ -32,8 +32,8 @@ def test_out_of_range_values_are_rejected():
 
 
 def test_a_missing_or_broken_calibration_file_says_how_to_restore_it(tmp_path):
-    from assistant.guards import UrgentModel
-    from assistant.relevance import RelevanceModel
+    from assistant.answer.guards import UrgentModel
+    from assistant.answer.relevance import RelevanceModel
 
     with pytest.raises(ConfigError, match="restore it from git"):
         RelevanceModel.load(tmp_path / "none.json")
@@ -45,8 +45,8 @@ def test_a_missing_or_broken_calibration_file_says_how_to_restore_it(tmp_path):
 
 
 def test_the_shipped_calibration_loads():
-    from assistant.guards import UrgentModel
-    from assistant.relevance import FEATURES, RelevanceModel
+    from assistant.answer.guards import UrgentModel
+    from assistant.answer.relevance import FEATURES, RelevanceModel
 
     settings = Settings.from_env({})
     model = RelevanceModel.load(settings.calibration_file)

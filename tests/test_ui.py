@@ -1,5 +1,5 @@
-from assistant.answering import CAVEAT, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Citation
-from assistant.ui import as_text, format_reply
+from assistant.answer.answering import CAVEAT, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Citation
+from assistant.web.ui import as_text, format_reply
 
 
 def test_markup_is_escaped_not_rendered():

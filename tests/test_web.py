@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import pytest
 
-from assistant.answering import CAVEAT
+from assistant.answer.answering import CAVEAT
 from assistant.settings import PROJECT_ROOT
 from tests.conftest import free_port
 
@@ -31,9 +31,9 @@ def _serve(settings, embedder, feedback_path):
     """Start the whole app (API + widget + Gradio) on a loopback port, as `python app.py` serves it."""
     import uvicorn
 
-    from assistant.feedback import FeedbackStore
+    from assistant.web.feedback import FeedbackStore
     from assistant.service import build_assistant
-    from assistant.web import create_web_app
+    from assistant.web.server import create_web_app
 
     feedback = FeedbackStore(feedback_path)
     app = create_web_app(settings, build_assistant(settings, embedder=embedder), feedback)
@@ -371,7 +371,7 @@ def hostile_server(tmp_path_factory, browser):
     """An app whose corpus itself carries markup and a script, served like the real one."""
     from assistant.embeddings import get_embedder
     from assistant.index import ChromaIndex, open_client
-    from assistant.ingestion import run_ingest
+    from assistant.ingest.ingestion import run_ingest
     from assistant.settings import Settings
 
     root = tmp_path_factory.mktemp("hostile")

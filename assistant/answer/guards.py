@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .embeddings import Embedder
-from .errors import ConfigError
-from .text import STOPWORDS, fold_typography, has_control_chars, information, strip_markup
+from ..embeddings import Embedder
+from ..errors import ConfigError
+from ..text import STOPWORDS, fold_typography, has_control_chars, information, strip_markup
 
 CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
 

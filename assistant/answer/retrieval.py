@@ -16,12 +16,12 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from .cleaning import CONTEXT_JOINER, unit_embedding_text
-from .embeddings import Embedder
-from .errors import IndexNotReadyError
-from .index import BuildInfo, ChromaIndex
-from .settings import Settings
-from .text import content_words, is_word, stem
+from ..ingest.cleaning import CONTEXT_JOINER, unit_embedding_text
+from ..embeddings import Embedder
+from ..errors import IndexNotReadyError
+from ..index import BuildInfo, ChromaIndex
+from ..settings import Settings
+from ..text import content_words, is_word, stem
 
 
 def bm25_tokens(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .retrieval import UnitRecord
-from .text import jaccard
+from ..text import jaccard
 
 ANSWERED, OUT_OF_SCOPE, URGENT, INVALID = "answered", "out_of_scope", "urgent", "invalid"
 STATUSES = (ANSWERED, OUT_OF_SCOPE, URGENT, INVALID)

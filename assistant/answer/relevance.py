@@ -31,10 +31,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .embeddings import Embedder, WordVectors
-from .errors import ConfigError
+from ..embeddings import Embedder, WordVectors
+from ..errors import ConfigError
 from .guards import CALIBRATION_PATH, read_calibration, write_calibration
-from .text import information, stem
+from ..text import information, stem
 
 FEATURES = ("cosine", "alignment", "worst", "lexical")
 # A word of the question counts among the informative ones when English uses it less often

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .loading import SourceDocument
 from .structure import Dropped, SourceLine
-from .text import normalize, split_sentences, words
+from ..text import normalize, split_sentences, words
 
 # Two sentences of one document sharing at least half of their distinct words say the same
 # thing: in the seeds, rewordings of one fact score 0.50-1.00, different facts at most 0.40.

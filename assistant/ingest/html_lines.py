@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from .structure import Dropped, SourceLine, table_row_text
-from .text import fold_typography, strip_reference_markers
+from ..text import fold_typography, strip_reference_markers
 
 _BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "dt", "dd", "blockquote", "figcaption",
            "pre", "address", "summary", "caption")

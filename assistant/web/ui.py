@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from .answering import ANSWERED, URGENT, Answer
+from ..answer.answering import ANSWERED, URGENT, Answer
 
 EXAMPLES = [
     "How long do microneedling results last?",

@@ -15,8 +15,8 @@ from dataclasses import replace
 from typing import Sequence
 
 from .answering import ANSWERED, Answer, Evidence, ExtractiveComposer, citation
-from .settings import Settings
-from .text import content_words, split_sentences, stem
+from ..settings import Settings
+from ..text import content_words, split_sentences, stem
 
 log = logging.getLogger(__name__)
 

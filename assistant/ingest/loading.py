@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CorpusError
+from ..errors import CorpusError
 from .html_lines import html_lines
 from .structure import Dropped, SourceLine
 from .text_lines import text_lines

@@ -11,11 +11,11 @@ from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
 
 from .answering import (INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Composer,
                         Evidence, ScoredUnit)
-from .embeddings import Embedder
+from ..embeddings import Embedder
 from .guards import UrgentDetector, validate_question
 from .relevance import CONTEXT_WEIGHT, RelevanceScorer
 from .retrieval import HybridRetriever, Snapshot
-from .text import strip_markup, words
+from ..text import strip_markup, words
 
 # A follow-up is short or points back ("that", "it"); it is retrieved together with the
 # previous question so "how many sessions for that?" keeps its subject.

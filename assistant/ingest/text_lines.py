@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, replace
 
 from .structure import Dropped, SourceLine, table_row_text
-from .text import dehyphenate, fold_typography, strip_reference_markers, words
+from ..text import dehyphenate, fold_typography, strip_reference_markers, words
 
 _BULLET = re.compile(r"^(?P<indent>\s*)(?P<mark>[•·▪◦‣∙*+-]|\d{1,2}[.)])\s+(?P<text>\S.*)$")
 _RULER = re.compile(r"^\s*[-=_~*#+.·]{3,}\s*$")

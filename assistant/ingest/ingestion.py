@@ -13,12 +13,12 @@ import numpy as np
 
 from .chunking import Chunk, chunk_document
 from .cleaning import clean_document, unit_embedding_text
-from .embeddings import Embedder
-from .errors import CorpusError
-from .index import BuildInfo, ChromaIndex, Records
+from ..embeddings import Embedder
+from ..errors import CorpusError
+from ..index import BuildInfo, ChromaIndex, Records
 from .loading import corpus_files, file_sha256, load_corpus
 from .structure import Dropped
-from .settings import Settings
+from ..settings import Settings
 
 # Bump when cleaning or chunking rules change, so the next ingest re-processes every file.
 PIPELINE_VERSION = "3"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .settings import Settings
+from ..settings import Settings
 
 
 def create_web_app(settings: Settings, assistant=None, feedback=None):
@@ -11,7 +11,7 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
 
     from .api import create_api
     from .feedback import FeedbackStore
-    from .service import build_assistant
+    from ..service import build_assistant
     from .ui import build_ui
 
     assistant = assistant or build_assistant(settings)

@@ -23,8 +23,8 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .answering import INVALID, Answer
-from .errors import AssistantError
+from ..answer.answering import INVALID, Answer
+from ..errors import AssistantError
 from .feedback import FeedbackStore, Vote
 
 STATIC = Path(__file__).resolve().parent / "static"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .text import redact
+from ..text import redact
 
 VOTES = ("up", "down")
 

@@ -1,0 +1,1 @@
+"""Answer: guards, retrieval, relevance, the chain and the composers."""

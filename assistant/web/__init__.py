@@ -1,0 +1,1 @@
+"""Web: the JSON API, the Gradio pages, the widget and feedback."""
