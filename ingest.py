@@ -19,11 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from assistant.embeddings import get_embedder
         from assistant.index import ChromaIndex, open_client
-        from assistant.ingest.ingestion import run_ingest
+        from assistant.ingest.ingestion import ensure_serving_model, run_ingest
 
         settings = Settings.from_env()
         index = ChromaIndex(open_client(settings), settings.collection)
         report = run_ingest(settings, get_embedder(settings), index, rebuild=args.rebuild, explain=args.explain)
+        exported = ensure_serving_model(settings)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         for source, dropped in report.dropped:
             print(f"dropped {source}:{dropped.line}: {dropped.reason}: {dropped.text[:100]!r}")
     print(report.summary())
+    if exported:
+        print(f"exported the serving model (ONNX Runtime, no torch when answering): {exported.name}")
     return 1 if report.skipped else 0
 
 

@@ -152,6 +152,157 @@ class SentenceTransformerEmbedder(Embedder):
         return result
 
 
+class OnnxEmbedder(Embedder):
+    """The same model run by ONNX Runtime with its own tokenizer (the `tokenizers` package): no
+    torch, transformers or sentence-transformers at serving time, a fraction of the memory.
+
+    The ONNX graph is exported from the shipped weights by ``export_onnx`` (ingest does it once)
+    and gives the last hidden state; mean pooling and normalisation are the model's own
+    (sentence-transformers' Pooling module, mean of the tokens under the attention mask).
+    """
+
+    def __init__(self, model_path: str, onnx_path: Path, batch_size: int = 32, threads: int = 2) -> None:
+        super().__init__()
+        self.model_path, self.onnx_path = model_path, Path(onnx_path)
+        self.batch_size, self.threads = batch_size, threads
+        self.name = _model_name(model_path)  # the same model: builds made by the reference stay valid
+        self._session = self._tokenizer = None
+        self._load_lock = threading.Lock()
+        self.loads = 0
+
+    def warm_up(self) -> None:
+        self._get_session()
+
+    def _get_session(self):
+        if self._session is None:
+            with self._load_lock:
+                if self._session is None:
+                    import onnxruntime
+                    from tokenizers import Tokenizer
+
+                    try:
+                        tokenizer = Tokenizer.from_file(str(Path(self.model_path) / "tokenizer.json"))
+                        options = onnxruntime.SessionOptions()
+                        options.intra_op_num_threads = self.threads
+                        options.log_severity_level = 3
+                        # The graph was optimised at export; optimising again would copy the weights.
+                        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+                        session = onnxruntime.InferenceSession(str(self.onnx_path), options,
+                                                               providers=["CPUExecutionProvider"])
+                    except Exception as exc:  # a corrupt or missing file: say which and how to fix it
+                        raise ModelLoadError(f"could not load the ONNX model {self.onnx_path.name} ({type(exc).__name__}): "
+                                             "run `python ingest.py` to export it again.") from None
+                    tokenizer.enable_truncation(max_length=_max_length(self.model_path))
+                    tokenizer.enable_padding()
+                    self._tokenizer, self._session = tokenizer, session
+                    self.loads += 1
+        return self._session
+
+    def _run(self, texts: Sequence[str]):
+        session = self._get_session()
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+        pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return encodings, mask.astype(bool), hidden, pooled.astype(np.float32)
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            out.append(self._run(texts[start:start + self.batch_size])[3])
+        return np.concatenate(out)
+
+    def embed_words(self, texts: Sequence[str]) -> list[WordVectors]:
+        return [words for _, words in self._encode_full(texts)]
+
+    def encode_query(self, text: str) -> tuple[np.ndarray, WordVectors]:
+        return self._encode_full([text])[0]
+
+    def _encode_full(self, texts: Sequence[str]) -> list[tuple[np.ndarray, WordVectors]]:
+        result = []
+        for start in range(0, len(texts), self.batch_size):
+            encodings, mask, hidden, pooled = self._run(texts[start:start + self.batch_size])
+            for row, encoding in enumerate(encodings):
+                tokens = [t for t, m in zip(encoding.tokens, mask[row]) if m]
+                result.append((pooled[row], _words_from_pieces(tokens, hidden[row][mask[row]])))
+        return result
+
+
+def _max_length(model_path: str) -> int:
+    """The model's own sequence limit (sentence-transformers' config), 256 for all-MiniLM-L6-v2."""
+    import json
+
+    try:
+        return int(json.loads((Path(model_path) / "sentence_bert_config.json").read_text())["max_seq_length"])
+    except (OSError, ValueError, KeyError):
+        return 256
+
+
+def onnx_path(settings: Settings) -> Path:
+    """Where the exported ONNX model of the configured embedding model is cached."""
+    return settings.data_dir / "models" / _model_name(settings.model_path).replace("/", "__") / "model.onnx"
+
+
+def export_onnx(model_path: str, target: Path) -> Path:
+    """Export the shipped weights to an ONNX graph (torch's exporter), atomically; returns the path.
+
+    Runs once, at ingest, where torch is loaded anyway; serving then needs only ONNX Runtime.
+    """
+    import torch
+    from transformers import AutoModel
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = AutoModel.from_pretrained(model_path).eval()
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    import onnx
+    import onnxruntime
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = target.parent / f".export-{os.getpid()}"
+    work.mkdir(exist_ok=True)
+    try:
+        ids = torch.ones(1, 8, dtype=torch.long)
+        axes = {0: "batch", 1: "tokens"}
+        with torch.no_grad():
+            torch.onnx.export(LastHiddenState(model), (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+                              str(work / "raw.onnx"), input_names=["input_ids", "attention_mask", "token_type_ids"],
+                              output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+                              dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                                            "last_hidden_state": axes})
+        # Optimise the graph once here, so serving loads it as it is (no second copy of the
+        # weights while optimising), and keep the weights in a file of their own, which ONNX
+        # Runtime maps into memory instead of copying: a third of the memory at start.
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(work / "optimised.onnx")
+        onnxruntime.InferenceSession(str(work / "raw.onnx"), options, providers=["CPUExecutionProvider"])
+        graph = onnx.load(str(work / "optimised.onnx"))
+        onnx.save_model(graph, str(work / target.name), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{target.name}.data", size_threshold=1024)
+        # Weights first, then the graph that names them: serving never finds a graph without them.
+        (work / f"{target.name}.data").replace(target.parent / f"{target.name}.data")
+        (work / target.name).replace(target)
+    finally:
+        for leftover in work.iterdir():
+            leftover.unlink()
+        work.rmdir()
+    return target
+
+
 def _words_from_pieces(tokens: list[str], vectors: np.ndarray) -> WordVectors:
     """Whole words from WordPiece tokens ("micro", "##need", "##ling"): the mean of their pieces'
     vectors. Special tokens and punctuation are not words."""
@@ -178,14 +329,27 @@ def _model_name(model_path: str) -> str:
     return path.name or model_path
 
 
-_shared: dict[str, SentenceTransformerEmbedder] = {}
+_shared: dict[str, Embedder] = {}
 _shared_lock = threading.Lock()
 
 
 def get_embedder(settings: Settings) -> SentenceTransformerEmbedder:
-    """The process-wide embedder for the configured model (created on first use, not loaded yet)."""
+    """The process-wide reference embedder (sentence-transformers): ingest, calibration, tests."""
     key = settings.model_path
     with _shared_lock:
         if key not in _shared:
             _shared[key] = SentenceTransformerEmbedder(key, settings.embed_batch_size)
+        return _shared[key]
+
+
+def get_serving_embedder(settings: Settings) -> Embedder:
+    """The embedder for answering: ONNX Runtime when ingest has exported the model (no torch in
+    the process), else the reference one."""
+    path = onnx_path(settings)
+    if not path.is_file():
+        return get_embedder(settings)
+    key = f"onnx:{path}"
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = OnnxEmbedder(settings.model_path, path, settings.embed_batch_size)
         return _shared[key]

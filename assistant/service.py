@@ -11,7 +11,7 @@ from langchain_core.runnables import Runnable
 
 from .answer.answering import Answer, ExtractiveComposer
 from .answer.chain import Steps, build_chain
-from .embeddings import Embedder, get_embedder
+from .embeddings import Embedder, get_serving_embedder
 from .errors import AssistantError
 from .answer.generation import LLMComposer, make_chat_model, make_condenser
 from .answer.guards import UrgentDetector, UrgentModel
@@ -75,7 +75,7 @@ class Assistant:
 
 def build_assistant(settings: Settings, embedder: Embedder | None = None, client=None, chat_model=None) -> Assistant:
     """Wire every stage; ``chat_model`` overrides the LLM_* settings (tests pass fake models)."""
-    embedder = embedder or get_embedder(settings)
+    embedder = embedder or get_serving_embedder(settings)
     index = ChromaIndex(client if client is not None else open_client(settings), settings.collection)
     reader = IndexReader(index, settings, embedder)
     retriever = HybridRetriever(snapshots=reader.current, embedder=embedder, k=settings.top_k,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
 import time
 import uuid
@@ -19,6 +20,8 @@ from ..index import BuildInfo, ChromaIndex, Records
 from .loading import corpus_files, file_sha256, load_corpus
 from .structure import Dropped
 from ..settings import Settings
+
+log = logging.getLogger(__name__)
 
 # Bump when cleaning or chunking rules change, so the next ingest re-processes every file.
 PIPELINE_VERSION = "3"
@@ -140,6 +143,23 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
         report.build = info.build
     report.seconds = time.perf_counter() - started
     return report
+
+
+def ensure_serving_model(settings: Settings):
+    """Export the embedding model for ONNX Runtime once (answering then needs no torch); the path
+    when it was exported now, None when it was there already or could not be made (answers then
+    use the reference model, and a warning says why)."""
+    from ..embeddings import export_onnx, onnx_path
+
+    target = onnx_path(settings)
+    if target.is_file():
+        return None
+    try:
+        return export_onnx(settings.model_path, target)
+    except Exception as exc:  # noqa: BLE001 - serving falls back to the reference model
+        log.warning("could not export the serving model (%s: %s); answers use sentence-transformers",
+                    type(exc).__name__, exc)
+        return None
 
 
 def _empty() -> Records:

@@ -1,0 +1,82 @@
+"""Serving without torch: the ONNX export is the same model, and the answer path never imports torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from assistant.settings import PROJECT_ROOT, Settings
+from tests.conftest import CORPUS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A data folder with an index of the seeds and the exported serving model, made by ingest.py."""
+    data = tmp_path_factory.mktemp("served")
+    env = dict(os.environ, DATA_DIR=str(data), CORPUS_DIR=str(CORPUS), HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False")
+    run = subprocess.run([sys.executable, "ingest.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "exported the serving model" in run.stdout
+    return Settings.from_env({}, data_dir=data, corpus_dir=CORPUS), env
+
+
+def test_onnx_vectors_match_the_reference_model(served, real_embedder):
+    from assistant.embeddings import OnnxEmbedder, onnx_path
+    from assistant.ingest.cleaning import clean_document
+    from assistant.ingest.loading import load_corpus
+
+    from evals.corpora import load_corpora
+
+    settings, _ = served
+    onnx = OnnxEmbedder(settings.model_path, onnx_path(settings))
+    texts = [u.quote for c in load_corpora() if c.available for d in load_corpus(c.corpus_dir).documents
+             for b in clean_document(d).blocks for u in b.units]
+    texts += ["is it permanent?", "how many sessions do i need", "ｆｅｖｅｒ", "x" * 3000]
+    assert len(texts) >= 200
+    cosines = np.sum(onnx.embed_batch(texts) * real_embedder.embed_batch(texts), axis=1)
+    assert cosines.min() >= 0.999, f"lowest cosine {cosines.min():.5f}"
+    for ours, theirs in zip(onnx.embed_words(texts[:50]), real_embedder.embed_words(texts[:50])):
+        assert ours.words == theirs.words
+        assert np.sum(ours.vectors * theirs.vectors, axis=1).min() >= 0.999
+
+
+def test_answering_imports_no_torch(served):
+    _, env = served
+    code = ("import sys, json\n"
+            "from assistant.settings import Settings\n"
+            "from assistant.service import build_assistant\n"
+            "a = build_assistant(Settings.from_env())\n"
+            "a.warm_up()\n"
+            "answer = a.ask('is it permanent?')\n"
+            "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]\n"
+            "print(json.dumps({'embedder': type(a.embedder).__name__, 'status': answer.status, 'heavy': heavy}))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"embedder": "OnnxEmbedder", "status": "answered", "heavy": []}
+
+
+def test_the_command_line_help_imports_no_model_runtime():
+    code = ("import sys, runpy\n"
+            "sys.argv = ['assistant', '--help']\n"
+            "try:\n    runpy.run_module('assistant', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print([m for m in ('torch', 'onnxruntime', 'sentence_transformers', 'transformers', 'chromadb') "
+            "if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_missing_serving_model_falls_back_to_the_reference(tmp_path):
+    from assistant.embeddings import SentenceTransformerEmbedder, get_serving_embedder
+
+    assert isinstance(get_serving_embedder(Settings.from_env({}, data_dir=tmp_path)), SentenceTransformerEmbedder)
