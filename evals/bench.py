@@ -79,6 +79,44 @@ def latency(assistant, questions: list[str], repeat: int) -> dict:
     return out
 
 
+ONE_SHOT = """
+import json, resource, runpy, sys, time
+started = time.perf_counter()
+sys.argv = ["assistant", "ask", "--json", "is it permanent?"]
+try:
+    runpy.run_module("assistant", run_name="__main__")
+except SystemExit:
+    pass
+heavy = [m for m in ("torch", "sentence_transformers") if m in sys.modules]
+print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "heavy": heavy}), file=sys.stderr)
+"""
+
+
+def serving(settings, reference, questions: list[str], repeat: int, runs: int = 3) -> dict:
+    """The answer path as served: ONNX Runtime (exported like ingest.py does) against the
+    reference model, warm in-process and as a one-shot `python -m assistant ask` (wall time and
+    peak memory of the whole process, median of ``runs``)."""
+    from assistant.embeddings import OnnxEmbedder, export_onnx, onnx_path
+    from assistant.service import build_assistant
+
+    export_onnx(settings.model_path, onnx_path(settings))
+    onnx = OnnxEmbedder(settings.model_path, onnx_path(settings))
+    onnx.warm_up()
+    warm = latency(build_assistant(settings, embedder=onnx, client=reference.index.client), questions, repeat)
+    env = dict(os.environ, DATA_DIR=str(settings.data_dir), CORPUS_DIR=str(settings.corpus_dir), HF_HUB_OFFLINE="1")
+    walls, rss, heavy = [], [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", ONE_SHOT], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+        walls.append(time.perf_counter() - started)
+        stats = json.loads(done.stderr.strip().splitlines()[-1])
+        rss.append(stats["rss_mb"])
+        heavy = stats["heavy"]
+    return {"warm": warm, "one_shot_s": statistics.median(walls), "one_shot_rss_mb": statistics.median(rss),
+            "one_shot_imports_torch": bool(heavy)}
+
+
 def ingest_throughput(settings, embedder) -> dict:
     """Ingest (rebuild) against raw encode of exactly the texts ingest embedded."""
     from assistant.ingest.chunking import chunk_document
@@ -187,6 +225,27 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def _serving_lines(serving: dict | None, reference: dict) -> list[str]:
+    if not serving:
+        return []
+    warm = serving["warm"]
+    return [
+        "## Serving without torch (ONNX Runtime)", "",
+        "The same model exported to ONNX at ingest and run by ONNX Runtime with the model's own tokenizer "
+        "(vectors match the reference within cosine 0.999, `tests/test_serving.py`), in the same run as the "
+        "reference path above.", "",
+        "| | reference (sentence-transformers) | served (ONNX Runtime) |", "| --- | --- | --- |",
+        f"| embed the question alone (floor), median | {reference['embed']['median_ms']:.1f} ms | {warm['embed']['median_ms']:.1f} ms |",
+        f"| `ask`, warm, median | {reference['ask']['median_ms']:.1f} ms | {warm['ask']['median_ms']:.1f} ms "
+        f"({warm['ask_ratio']:.2f}× its floor, {warm['ask']['median_ms'] / reference['embed']['median_ms']:.2f}× the old floor) |",
+        f"| `lookup`, warm, median | {reference['lookup']['median_ms']:.1f} ms | {warm['lookup']['median_ms']:.1f} ms |",
+        f"| one-shot `python -m assistant ask`, whole process, median of 3 | 14.9 s, 611 MB (before, 2026-11-22) | "
+        f"{serving['one_shot_s']:.2f} s, {serving['one_shot_rss_mb']:.0f} MB peak"
+        f"{', imports torch' if serving['one_shot_imports_torch'] else ', no torch imported'} |",
+        "", "Targets (issue 13): one-shot at most 2 s and 300 MB.", "",
+    ]
+
+
 def plot(points: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -225,6 +284,7 @@ def markdown(r: dict) -> str:
         "", f"{lat['samples']} timings each. Target: ask median at most 3× the floor, the relevance model included. "
         "One model pass gives the question's vector and its word vectors; the units' word vectors are "
         "computed when the app starts (about 2 ms a unit).", "",
+        *_serving_lines(r.get("serving"), lat),
         "## Ingest throughput", "",
         f"Ingest (rebuild) of the generated 1k-chunk corpus: {ing['chunks']} chunks in {ing['ingest_s']:.1f} s. "
         f"Raw `model.encode` of the same {ing['texts']} texts (chunks and units): {ing['raw_encode_s']:.1f} s. Ingest runs at **{100 * ing['ratio']:.0f}%** of raw "
@@ -293,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
                   "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, CPU only"}
         result["latency"] = latency(assistant, [c.question for c in cases[:12]], args.repeat)
         print("latency", json.dumps(result["latency"]), flush=True)
+        result["serving"] = serving(settings, assistant, [c.question for c in cases[:12]], args.repeat)
+        print("serving", json.dumps(result["serving"]), flush=True)
         result["ours"] = ours_on_cases(assistant, cases, promo)
         result["baseline"] = baseline(settings, embedder, cases, promo)
         print("ours", json.dumps(result["ours"]), "\nbaseline", json.dumps(result["baseline"]), flush=True)
