@@ -79,13 +79,13 @@ class Embedder(ABC):
         """Load whatever is heavy now rather than on the first question."""
 
 
-class SentenceTransformerEmbedder(Embedder):
-    def __init__(self, model_path: str, batch_size: int = 32) -> None:
+class ModelEmbedder(Embedder):
+    """A real model: loaded lazily, once per object (a lock keeps two first callers from loading
+    twice), and one pass gives a text's vector and its word vectors."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.model_path = model_path
-        self.batch_size = batch_size
-        self.name = _model_name(model_path)
-        self._model = None
+        self._loaded = None
         self._load_lock = threading.Lock()
         self.loads = 0  # how many times the weights were read; tests prove it stays 1
 
@@ -93,12 +93,32 @@ class SentenceTransformerEmbedder(Embedder):
         self._get_model()
 
     def _get_model(self):
-        if self._model is None:
+        if self._loaded is None:
             with self._load_lock:
-                if self._model is None:
-                    self._model = self._load()
+                if self._loaded is None:
+                    self._loaded = self._load()
                     self.loads += 1
-        return self._model
+        return self._loaded
+
+    def _load(self):
+        raise NotImplementedError
+
+    def embed_words(self, texts: Sequence[str]) -> list[WordVectors]:
+        return [words for _, words in self._encode_full(texts)]
+
+    def encode_query(self, text: str) -> tuple[np.ndarray, WordVectors]:
+        return self._encode_full([text])[0]
+
+    def _encode_full(self, texts: Sequence[str]) -> list[tuple[np.ndarray, WordVectors]]:
+        raise NotImplementedError
+
+
+class SentenceTransformerEmbedder(ModelEmbedder):
+    def __init__(self, model_path: str, batch_size: int = 32) -> None:
+        super().__init__()
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self.name = _model_name(model_path)
 
     def _load(self):
         if not self.model_path or not Path(self.model_path).is_dir():
@@ -129,13 +149,6 @@ class SentenceTransformerEmbedder(Embedder):
         )
         return vectors.astype(np.float32, copy=False)
 
-
-    def embed_words(self, texts: Sequence[str]) -> list[WordVectors]:
-        return [words for _, words in self._encode_full(texts)]
-
-    def encode_query(self, text: str) -> tuple[np.ndarray, WordVectors]:
-        return self._encode_full([text])[0]
-
     def _encode_full(self, texts: Sequence[str]) -> list[tuple[np.ndarray, WordVectors]]:
         """Sentence vectors (normalised, as embed_batch gives them) and word vectors in one pass."""
         model = self._get_model()
@@ -152,7 +165,7 @@ class SentenceTransformerEmbedder(Embedder):
         return result
 
 
-class OnnxEmbedder(Embedder):
+class OnnxEmbedder(ModelEmbedder):
     """The same model run by ONNX Runtime with its own tokenizer (the `tokenizers` package): no
     torch, transformers or sentence-transformers at serving time, a fraction of the memory.
 
@@ -166,41 +179,29 @@ class OnnxEmbedder(Embedder):
         self.model_path, self.onnx_path = model_path, Path(onnx_path)
         self.batch_size, self.threads = batch_size, threads
         self.name = _model_name(model_path)  # the same model: builds made by the reference stay valid
-        self._session = self._tokenizer = None
-        self._load_lock = threading.Lock()
-        self.loads = 0
 
-    def warm_up(self) -> None:
-        self._get_session()
+    def _load(self):
+        import onnxruntime
+        from tokenizers import Tokenizer
 
-    def _get_session(self):
-        if self._session is None:
-            with self._load_lock:
-                if self._session is None:
-                    import onnxruntime
-                    from tokenizers import Tokenizer
-
-                    try:
-                        tokenizer = Tokenizer.from_file(str(Path(self.model_path) / "tokenizer.json"))
-                        options = onnxruntime.SessionOptions()
-                        options.intra_op_num_threads = self.threads
-                        options.log_severity_level = 3
-                        # The graph was optimised at export; optimising again would copy the weights.
-                        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-                        session = onnxruntime.InferenceSession(str(self.onnx_path), options,
-                                                               providers=["CPUExecutionProvider"])
-                    except Exception as exc:  # a corrupt or missing file: say which and how to fix it
-                        raise ModelLoadError(f"could not load the ONNX model {self.onnx_path.name} ({type(exc).__name__}): "
-                                             "run `python ingest.py` to export it again.") from None
-                    tokenizer.enable_truncation(max_length=_max_length(self.model_path))
-                    tokenizer.enable_padding()
-                    self._tokenizer, self._session = tokenizer, session
-                    self.loads += 1
-        return self._session
+        try:
+            tokenizer = Tokenizer.from_file(str(Path(self.model_path) / "tokenizer.json"))
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.log_severity_level = 3
+            # The graph was optimised at export; optimising again would copy the weights.
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+            session = onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a corrupt or missing file: say which and how to fix it
+            raise ModelLoadError(f"could not load the ONNX model {self.onnx_path.name} ({type(exc).__name__}): "
+                                 "run `python ingest.py` to export it again.") from None
+        tokenizer.enable_truncation(max_length=_max_length(self.model_path))
+        tokenizer.enable_padding()
+        return tokenizer, session
 
     def _run(self, texts: Sequence[str]):
-        session = self._get_session()
-        encodings = self._tokenizer.encode_batch(list(texts))
+        tokenizer, session = self._get_model()
+        encodings = tokenizer.encode_batch(list(texts))
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         types = np.array([e.type_ids for e in encodings], dtype=np.int64)
@@ -216,12 +217,6 @@ class OnnxEmbedder(Embedder):
         for start in range(0, len(texts), self.batch_size):
             out.append(self._run(texts[start:start + self.batch_size])[3])
         return np.concatenate(out)
-
-    def embed_words(self, texts: Sequence[str]) -> list[WordVectors]:
-        return [words for _, words in self._encode_full(texts)]
-
-    def encode_query(self, text: str) -> tuple[np.ndarray, WordVectors]:
-        return self._encode_full([text])[0]
 
     def _encode_full(self, texts: Sequence[str]) -> list[tuple[np.ndarray, WordVectors]]:
         result = []

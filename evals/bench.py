@@ -80,7 +80,7 @@ def latency(assistant, questions: list[str], repeat: int) -> dict:
 
 
 ONE_SHOT = """
-import json, resource, runpy, sys, time
+import json, runpy, sys, time
 started = time.perf_counter()
 sys.argv = ["assistant", "ask", "--json", "is it permanent?"]
 try:
@@ -88,7 +88,10 @@ try:
 except SystemExit:
     pass
 heavy = [m for m in ("torch", "sentence_transformers") if m in sys.modules]
-print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "heavy": heavy}), file=sys.stderr)
+# Peak memory of this process image: VmHWM starts afresh at exec (ru_maxrss would keep the
+# benchmark's own peak, inherited through fork).
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"rss_mb": peak / 1024, "heavy": heavy}), file=sys.stderr)
 """
 
 
