@@ -33,13 +33,15 @@ import numpy as np
 
 from ..embeddings import Embedder, WordVectors
 from ..errors import ConfigError
-from .guards import CALIBRATION_PATH, read_calibration, write_calibration
 from ..text import information, stem
+from .guards import CALIBRATION_PATH, read_calibration, write_calibration
 
 FEATURES = ("cosine", "alignment", "worst", "lexical")
-# A word of the question counts among the informative ones when English uses it less often
-# than this (Zipf 4.5: "session" 4.7 and "skin" 5.0 are common, "numbing" 2.9 and "dough" 3.9
-# are not): the worst-covered of these is what a unit must still answer.
+# A word of the question counts among the informative ones when its weight (information times
+# specificity) reaches this: for a word no passage uses, when English uses it less often than
+# Zipf 4.5 ("session" 4.7 and "skin" 5.0 are common, "numbing" 2.9 and "dough" 3.9 are not).
+# The worst-covered of these is what a unit must still answer. Zipf 5.0 and 5.5 were measured
+# too and did no better (docs/relevance.md).
 INFORMATIVE = 7.0 - 4.5
 # How much an earlier question counts in a follow-up, for its vector (chain.py) and its words
 # here: enough to keep the subject ("acne scars"), little enough that the new ask ("how many
