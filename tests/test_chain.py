@@ -67,6 +67,11 @@ def test_follow_up_is_retrieved_with_the_previous_question():
         "microneedling: does it hurt?", "does it hurt?", "microneedling")
 
 
+def test_a_lone_surrogate_is_invalid_in_the_question_and_ignored_in_history(assistant):
+    assert assistant.ask("is it \ud800 permanent?").status == INVALID
+    assert assistant.ask("What is collagen induction therapy?", ["\ud800 earlier"]).status == ANSWERED
+
+
 def test_history_shapes():
     assert history_questions(["first", ("second", "answer"), {"role": "user", "content": [
         {"type": "text", "text": "third"}]}, {"role": "assistant", "content": "x"}, None, 5]) == [

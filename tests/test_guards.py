@@ -10,6 +10,7 @@ from assistant.answer.guards import URGENT_SIGNS, UrgentDetector, UrgentModel, s
     ("x" * 1001, "too_long", "Your question is 1001 characters long; please keep it under 1000."),
     ("hello\x00there", "control_chars", "Your question contains control characters; please type it again as plain text."),
     (42, "not_text", "The question must be text."),
+    ("is it \ud800 permanent?", "not_text", "Your question contains characters that are not text; please type it again."),
 ])
 def test_invalid_questions_get_a_kind_and_a_message(question, kind, message):
     problem = validate_question(question, 1000)

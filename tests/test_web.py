@@ -112,6 +112,15 @@ def test_malformed_and_oversized_bodies(server):
     assert status == 422 and b"error" in body
     status, _, body = _request(server["url"] + "/api/ask", method="POST", raw=b'{"question": "' + b"a" * 5000 + b'"}')
     assert status == 413 and b"too large" in body
+    # A lone surrogate (valid JSON escape, not text) in the question or the history: a 4xx or an
+    # answer, never a 500, and the security headers are there.
+    status, headers, body = _request(server["url"] + "/api/ask", method="POST",
+                                     raw=b'{"question": "is it \\ud800 permanent?"}')
+    assert status == 400 and json.loads(body)["status"] == "invalid"
+    assert {k.lower(): v for k, v in headers.items()}.get("x-content-type-options") == "nosniff"
+    status, _, body = _request(server["url"] + "/api/ask", method="POST",
+                               raw=b'{"question": "is it permanent?", "history": ["\\ud800"]}')
+    assert status == 200 and json.loads(body)["status"] == "answered"
 
 
 def test_search_and_health(server):

@@ -12,7 +12,7 @@ from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
 from .answering import (INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Composer,
                         Evidence, ScoredUnit)
 from ..embeddings import Embedder
-from .guards import UrgentDetector, validate_question
+from .guards import UrgentDetector, is_text, validate_question
 from .relevance import CONTEXT_WEIGHT, RelevanceScorer
 from .retrieval import HybridRetriever, Snapshot
 from ..text import strip_markup, words
@@ -38,7 +38,7 @@ def history_questions(history: Sequence | None) -> list[str]:
             questions.append(_message_text(turn.get("content")))
         elif isinstance(turn, (list, tuple)) and turn and isinstance(turn[0], str):
             questions.append(turn[0])
-    return [q for q in questions if q.strip()]
+    return [q for q in questions if q.strip() and is_text(q)]  # a broken earlier turn is left out
 
 
 def _message_text(content) -> str:
@@ -94,7 +94,9 @@ class Steps:
         if (problem is None or problem.kind == "too_long") and self.urgent(question):
             return state | {"answer": Answer(question, URGENT, URGENT_MESSAGE, answerer="guard")}
         if problem is not None:
-            text = question if isinstance(question, str) else ""
+            # The reply echoes the question: as text that can be encoded (a lone surrogate
+            # becomes "?"), so neither the JSON reply nor the feedback store chokes on it.
+            text = question.encode("utf-8", "replace").decode("utf-8") if isinstance(question, str) else ""
             return state | {"answer": Answer(text, INVALID, problem.message, answerer="guard")}
         return state | {"answer": None}
 

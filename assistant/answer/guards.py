@@ -40,6 +40,8 @@ def validate_question(question: object, max_chars: int) -> Problem | None:
         return Problem("not_text", "The question must be text.")
     if not question.strip():
         return Problem("empty", "Please type a question.")
+    if not is_text(question):
+        return Problem("not_text", "Your question contains characters that are not text; please type it again.")
     if len(question) > max_chars:
         return Problem("too_long", f"Your question is {len(question)} characters long; please keep it under {max_chars}.")
     if not strip_markup(question).strip():
@@ -47,6 +49,16 @@ def validate_question(question: object, max_chars: int) -> Problem | None:
     if has_control_chars(question):
         return Problem("control_chars", "Your question contains control characters; please type it again as plain text.")
     return None
+
+
+def is_text(value: str) -> bool:
+    """Whether a string is real text: a lone surrogate ("\\ud800", from a broken client) is not,
+    and no encoder or tokenizer can take it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
