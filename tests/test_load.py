@@ -17,8 +17,9 @@ def test_burst_counts_latencies_and_errors():
 
 def test_load_report_table():
     part = {"requests": 2000, "concurrency": 32, "throughput_rps": 50.0, "median_ms": 600.0, "p95_ms": 900.0, "errors": 0}
-    text = markdown({"api": part, "gradio": part | {"errors": 1}, "memory_before_mb": 700.0,
-                     "memory_after_api_mb": 710.0, "memory_after_mb": 735.0})
-    assert "| POST /api/ask | 50 req/s | 600 ms | 900 ms | 0 |" in text
+    text = markdown({"api": part, "api_distinct": part | {"throughput_rps": 20.0}, "gradio": part | {"errors": 1},
+                     "memory_before_mb": 700.0, "memory_after_api_mb": 710.0, "memory_after_mb": 735.0})
+    assert "| POST /api/ask, repeated questions | 50 req/s | 600 ms | 900 ms | 0 |" in text
+    assert "| POST /api/ask, distinct questions never asked before | 20 req/s | 600 ms | 900 ms | 0 |" in text
     assert "| Gradio /chat (gradio_client) | 50 req/s | 600 ms | 900 ms | 1 |" in text
     assert "(+5.0%; aim: under +10%)" in text
