@@ -27,7 +27,8 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from .metrics import contains_any, percentile
+from .metrics import contains_any, latency_summary
+from .system import rss_mb
 from .runner import load_cases, load_promo_lines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,10 +38,6 @@ def _ms(fn) -> float:
     started = time.perf_counter()
     fn()
     return (time.perf_counter() - started) * 1000
-
-
-def _stats(values: list[float]) -> dict:
-    return {"median_ms": statistics.median(values), "p95_ms": percentile(values, 95)}
 
 
 def build(settings, embedder):
@@ -72,7 +69,7 @@ def latency(assistant, questions: list[str], repeat: int) -> dict:
             # question's vectors are cached (gather minus its two index queries).
             state = steps.retrieve(steps.contextualise({"question": q, "history": []}))
             relevance.append(_ms(lambda: steps.gather(state)))
-    out = {"ask": _stats(ask), "lookup": _stats(lookup), "embed": _stats(floor), "relevance": _stats(relevance),
+    out = {"ask": latency_summary(ask), "lookup": latency_summary(lookup), "embed": latency_summary(floor), "relevance": latency_summary(relevance),
            "samples": len(ask)}
     out["ask_ratio"] = out["ask"]["median_ms"] / out["embed"]["median_ms"]
     out["lookup_ratio"] = out["lookup"]["median_ms"] / out["embed"]["median_ms"]
@@ -167,7 +164,7 @@ def baseline(settings, embedder, cases, promo: list[str]) -> dict:
         promo_hits += any(contains_any(t, promo) for t in got)
     client.delete_collection(name)
     return {"chunks": len(texts), "hit@3": hits / len(cases), "promo_in_context": promo_hits / len(cases),
-            **_stats(times)}
+            **latency_summary(times)}
 
 
 def ours_on_cases(assistant, cases, promo: list[str]) -> dict:
@@ -180,7 +177,7 @@ def ours_on_cases(assistant, cases, promo: list[str]) -> dict:
         hits += any(contains_any(d.page_content, case.evidence) for d in docs[:3])
         promo_hits += any(contains_any(d.page_content, promo) for d in docs)
     return {"chunks": assistant.status()["chunks"], "hit@3": hits / len(cases),
-            "promo_in_context": promo_hits / len(cases), **_stats(times)}
+            "promo_in_context": promo_hits / len(cases), **latency_summary(times)}
 
 
 def scale_point(chunks: int, workdir: Path) -> dict:
@@ -209,7 +206,7 @@ def worker() -> None:
 
     assistant = build_assistant(Settings.from_env())
     assistant.warm_up()
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     questions = ["how long does redness last after microneedling", "sunscreen after treatment",
                  "how many sessions for acne scars", "can I swim after needling", "when do results show"]
     times = []
@@ -217,15 +214,7 @@ def worker() -> None:
         for q in questions:
             assistant.embedder.clear_query_cache()
             times.append(_ms(lambda: assistant.lookup(q, 4)))
-    print(json.dumps({"lookup": _stats(times), "rss_mb": _rss_mb(), "rss_after_open_mb": rss_before}))
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    print(json.dumps({"lookup": latency_summary(times), "rss_mb": rss_mb(), "rss_after_open_mb": rss_before}))
 
 
 def _serving_lines(serving: dict | None, reference: dict) -> list[str]:

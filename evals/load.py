@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,23 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .metrics import percentile
+from .system import free_port, rss_mb
 from .runner import load_cases
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def start_server(port: int) -> subprocess.Popen:
@@ -108,15 +94,15 @@ def run(url: str, pid: int | None, total: int, concurrency: int) -> dict:
     # figures compare a warm server with itself rather than with a cold one.
     burst(api, questions, 4 * concurrency, concurrency)
     burst(gradio, questions, 4 * concurrency, concurrency)
-    report = {"memory_before_mb": _rss_mb(pid) if pid else None}
+    report = {"memory_before_mb": rss_mb(pid) if pid else None}
     report["api"] = burst(api, questions, total, concurrency)
     # The same questions, each made one never asked before (a visitor number), so no cache of the
     # question's vectors helps: what a site with many different visitors sees.
     distinct = [f"{questions[i % len(questions)]} (visitor {i})" for i in range(total)]
     report["api_distinct"] = burst(api, distinct, total, concurrency)
-    report["memory_after_api_mb"] = _rss_mb(pid) if pid else None
+    report["memory_after_api_mb"] = rss_mb(pid) if pid else None
     report["gradio"] = burst(gradio, questions, total, concurrency)
-    report["memory_after_mb"] = _rss_mb(pid) if pid else None
+    report["memory_after_mb"] = rss_mb(pid) if pid else None
     return report
 
 
@@ -149,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.concurrency <= 256 or not 1 <= args.requests <= 100_000:
         parser.error("keep --concurrency within 1..256 and --requests within 1..100000")
-    port = _free_port()
+    port = free_port()
     server = start_server(port)
     try:
         report = run(f"http://127.0.0.1:{port}", server.pid, args.requests, args.concurrency)

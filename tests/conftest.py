@@ -14,6 +14,7 @@ import pytest
 from assistant.embeddings import Embedder, WordVectors
 from assistant.settings import PROJECT_ROOT, Settings
 from assistant.text import content_words, stem, words
+from evals.system import free_port  # noqa: F401 - tests import it from here
 
 CORPUS = PROJECT_ROOT / "corpus"
 
@@ -81,14 +82,6 @@ def settings(tmp_path: Path, corpus_copy: Path) -> Settings:
 
 
 # --- integration: the real model and a real Chroma index, built once per store and session ---
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
