@@ -62,3 +62,17 @@ def test_reference_markers_are_kept_out_of_text():
 def test_strip_markup_keeps_words_outside_tags():
     assert strip_markup("Is it <b>permanent</b>?").split() == ["Is", "it", "permanent", "?"]
     assert strip_markup("Why? <script>alert(1)</script><STYLE>p{}</style> ok").split() == ["Why?", "ok"]
+
+
+def test_redaction_takes_linear_time_on_long_runs():
+    import time
+
+    from assistant.text import redact
+
+    assert redact("write to jo.smith+x@clinic.example.com or call (555) 014-2280") == "write to [email] or call [phone]"
+    for text in ("a" * 48_000, "a." * 24_000, "a@" * 24_000, "1 " * 20_000):
+        started = time.perf_counter()
+        redact(text)
+        # A complexity guard, not a speed target: the quadratic pattern took 4 s on 48,000 letters,
+        # the linear one takes about 2 ms, so the bound sits a hundred times above it.
+        assert time.perf_counter() - started < 0.5, text[:10]
