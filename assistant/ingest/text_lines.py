@@ -80,7 +80,7 @@ def text_lines(text: str, markdown: bool = False) -> tuple[list[SourceLine], lis
     width = _wrap_width(raw)
     doc_words = set(words(text))
     out: list[SourceLine] = []
-    table: list[list[str]] = []
+    table: list[tuple[int, list[str]]] = []  # (line number, cells) of the table being read
     header: list[str] | None = None
     paragraph_open = False  # the last line may continue on the next one
     prev_blank = True
@@ -93,18 +93,14 @@ def text_lines(text: str, markdown: bool = False) -> tuple[list[SourceLine], lis
             out.append(SourceLine(number, table_row_text(header, cells), row=True))
         table, header = [], None
 
-    i = 0
-    while i < len(raw):
-        r = raw[i]
+    for i, r in enumerate(raw):
         line = r.text
         stripped = line.strip()
         if not stripped:
             prev_blank = True
-            i += 1
             continue
         if r.number in running or _PAGE_NUMBER.search(stripped):
             dropped.append(Dropped(r.number, stripped, "running page header, footer or page number"))
-            i += 1
             continue
         indent = len(line) - len(line.lstrip())
         if _FORM_FIELD.search(stripped) or (in_form and not prev_blank and indent > form_indent):
@@ -113,17 +109,14 @@ def text_lines(text: str, markdown: bool = False) -> tuple[list[SourceLine], lis
             if not in_form or indent <= form_indent:
                 form_indent = indent
             in_form, paragraph_open = True, False
-            i += 1
             continue
         in_form = False
         if _TABLE_BORDER.match(stripped) and (table or _next_is_table(raw, i)):
             if table and header is None and len(table) == 1:
                 header = table.pop()[1]  # the row above the first rule names the columns
-            i += 1
             continue
         if _TABLE_ROW.match(stripped):
             table.append((r.number, [c.strip() for c in stripped.strip("|").split("|")]))
-            i += 1
             continue
         flush_table()
         if _RULER.match(stripped):
@@ -134,23 +127,19 @@ def text_lines(text: str, markdown: bool = False) -> tuple[list[SourceLine], lis
                 out.append(SourceLine(last.number, last.text, heading_level=2))
             paragraph_open = False
             prev_blank = True
-            i += 1
             continue
         if markdown:
             heading = _MD_HEADING.match(line)
             if heading:
                 out.append(SourceLine(r.number, _md_inline(heading.group("text")), heading_level=len(heading.group("hashes"))))
                 paragraph_open, prev_blank = False, False
-                i += 1
                 continue
             if _MD_IMAGE.fullmatch(stripped):
                 dropped.append(Dropped(r.number, stripped, "image"))
-                i += 1
                 continue
             line = re.sub(r"^(\s*>\s?)+", "", line)  # a quote block's marker is markup
             stripped = _md_inline(line.strip())
             if not stripped:
-                i += 1
                 continue
         bullet = _BULLET.match(line)
         if bullet:
@@ -171,7 +160,6 @@ def text_lines(text: str, markdown: bool = False) -> tuple[list[SourceLine], lis
             out.append(SourceLine(r.number, stripped))
             paragraph_open, item_indent = True, None
         prev_blank = False
-        i += 1
     flush_table()
     out = [replace(l, text=strip_reference_markers(l.text)) for l in out]
     return _drop_bibliography(out, dropped), dropped
