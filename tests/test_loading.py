@@ -146,6 +146,15 @@ def test_html_main_content_by_the_pages_own_semantics(tmp_path):
             "a quotation attributed to someone (a review or testimonial), not the clinic's words"} <= reasons
 
 
+def test_a_button_that_opens_a_panel_is_the_panels_heading(tmp_path):
+    path = tmp_path / "e.html"
+    path.write_text('<main><h2>FAQ</h2><div><button aria-controls="a1">Can I wear makeup after?</button>'
+                    '<div id="a1" hidden><p>Makeup has to wait 48 hours.</p></div>'
+                    '<button>Accept all</button></div></main>')
+    assert _lines(load_document(path, "e.html", {})) == [
+        ("FAQ", 2, None), ("Can I wear makeup after?", 6, None), ("Makeup has to wait 48 hours.", None, None)]
+
+
 def test_html_without_main_drops_landmarks(tmp_path):
     path = tmp_path / "d.html"
     path.write_text("<body><nav><a href='/'>Home</a></nav><h2>Aftercare</h2><p>Avoid the sun for a week.</p>"

@@ -57,10 +57,16 @@ def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
         drop(el, "shown only when JavaScript is off")
     for el in soup.find_all(_NOT_TEXT):
         el.decompose()
+    revealed = {c for el in soup.find_all(attrs={"aria-controls": True}) for c in el["aria-controls"].split()}
     for el in soup.find_all("button"):
-        # A button inside a heading or summary carries the heading's words (accordions);
-        # any other button is a control ("Accept all", "Close").
-        if el.find_parent(["h1", "h2", "h3", "h4", "h5", "h6", "summary"]) is None:
+        # A button inside a heading or summary carries the heading's words (accordions); a button
+        # that opens a panel (aria-controls) is that panel's heading; any other button is a
+        # control ("Accept all", "Close").
+        if el.find_parent(["h1", "h2", "h3", "h4", "h5", "h6", "summary"]) is not None:
+            continue
+        if el.get("aria-controls") and el.get_text(strip=True):
+            el.name = "h6"
+        else:
             el.decompose()
     for el in soup.find_all("a"):
         # A link to "#" or to script is a control ("Yes | No" votes, "Close"), not text.
@@ -70,7 +76,6 @@ def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
     for el in soup.find_all("form"):
         drop(el, "form")
 
-    revealed = {c for el in soup.find_all(attrs={"aria-controls": True}) for c in el["aria-controls"].split()}
     for el in soup.find_all(_is_hidden):
         if el.decomposed:
             continue
