@@ -324,8 +324,14 @@ def test_front_desk_lookup_in_the_browser(server, browser):
         box = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#desk-query textarea, #desk-query input"))
         box.send_keys("how many sessions")
         box.send_keys(Keys.ENTER)
-        answer = _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#desk-answer textarea").get_attribute("value"))
-        assert "number of sessions" in answer and answer.endswith(CAVEAT) and "Sources:" in answer
+        # The box answers as the receptionist types, so a partial query's reply ("how many sess")
+        # may show first; wait for the reply to the whole question (issue 10 removes the flicker).
+        def final_answer(d):
+            value = d.find_element(By.CSS_SELECTOR, "#desk-answer textarea").get_attribute("value")
+            return value if value and "number of sessions" in value else False
+
+        answer = _wait(browser, final_answer)
+        assert answer.endswith(CAVEAT) and "Sources:" in answer
         _wait(browser, lambda d: "Maintenance" in d.find_element(By.ID, "desk-passages").text)
     finally:
         browser.save_screenshot(str(ARTIFACTS / "front-desk.png"))
