@@ -1,0 +1,71 @@
+"""The relevance model's parts and its calibration, on small hand-made data (fake embedder)."""
+
+import numpy as np
+
+from assistant.answer.relevance import FEATURES, RelevanceModel, RelevanceScorer, question_terms
+from assistant.answer.retrieval import Vocabulary
+from evals.calibrate import Observation, choose_threshold, choose_urgent_threshold, fit_ranking, outcomes
+
+
+def test_spelling_correction_touches_only_words_english_does_not_have():
+    vocabulary = Vocabulary(["Isotretinoin (Accutane) in the last twelve months.", "Microneedling plan and dermal fillers."])
+    assert vocabulary.correct("accutain") == "accutane"
+    assert vocabulary.correct("microneedeling") == "microneedling"
+    assert vocabulary.correct("plane") == "plane" and vocabulary.correct("derma") == "derma"  # real words stay
+    assert vocabulary.correct_text("is accutain ok on a plane") == "is accutane ok on a plane"
+
+
+def test_a_word_every_passage_uses_weighs_little_and_a_missing_one_fully(fake_embedder):
+    [words] = fake_embedder.embed_words(["does microneedling help melasma"])
+    spread = {"microneedling": 0.1}  # the clinic's topic word: in every passage
+    terms = question_terms(words, None, lambda w: spread.get(w, 1.0))
+    weight = dict(zip(terms.words, terms.weights))
+    assert weight["melasma"] > max(weight["help"], weight["does"])
+    assert weight["microneedling"] < weight["melasma"] / 5
+    assert [terms.words[i] for i in terms.informative] == ["melasma"]
+
+
+def test_the_unit_that_covers_the_rare_word_scores_higher_on_every_signal(fake_embedder):
+    scorer = RelevanceScorer(fake_embedder, RelevanceModel((1.0,) * len(FEATURES), 0.0, 0.5))
+    question = "how long between microneedling sessions"
+    texts = ["Microneedling sessions are spaced five weeks apart.", "Microneedling takes about an hour."]
+    features = scorer.features(scorer.question(question), fake_embedder.embed_query(question),
+                               ["a", "b"], texts, fake_embedder.embed_batch(texts))
+    assert (features[0] >= features[1]).all() and features[0, FEATURES.index("worst")] > features[1, FEATURES.index("worst")]
+    scorer.features(scorer.question(question), fake_embedder.embed_query(question), ["a", "b"], texts,
+                    fake_embedder.embed_batch(texts))
+    assert len(scorer._cache) == 2  # unit word vectors are computed once and cached by unit id
+
+
+def _observation(answerable, rows, labels):
+    return Observation("c", "q", answerable, np.asarray(rows, dtype=np.float32), np.asarray(labels, dtype=bool))
+
+
+def test_the_ranking_fit_puts_its_weight_on_what_tells_the_evidence_apart():
+    # Feature 1 marks the evidence unit; the others are noise.
+    rng = np.random.default_rng(0)
+    observations = []
+    for _ in range(30):
+        rows = rng.random((6, len(FEATURES)))
+        rows[0, 1] += 1.0
+        observations.append(_observation(True, rows, [True] + [False] * 5))
+    weights = fit_ranking(observations)
+    assert int(np.argmax(weights)) == 1
+
+
+def test_the_threshold_and_the_outcomes_it_gives():
+    model = RelevanceModel((1.0, 0.0, 0.0, 0.0), 0.0, 0.5)
+    answerable = [_observation(True, [[4.0, 0, 0, 0], [1.0, 0, 0, 0]], [True, False]) for _ in range(3)]
+    unanswerable = [_observation(False, [[-4.0, 0, 0, 0]], [False]) for _ in range(3)]
+    wrong = [_observation(True, [[4.0, 0, 0, 0], [1.0, 0, 0, 0]], [False, True])]
+    tally = outcomes(model, answerable + unanswerable + wrong, 0.5)
+    assert tally == {"in_right": 3, "in_refused": 0, "in_wrong": 1, "out_refused": 3, "out_answered": 0}
+    threshold = choose_threshold(model, answerable + unanswerable)
+    assert 1 / (1 + np.exp(4.0)) < threshold < 1 / (1 + np.exp(-4.0))
+
+
+def test_the_urgent_threshold_leans_towards_flagging():
+    scores = [(True, 0.8), (True, 0.9), (False, 0.2), (False, 0.4)]
+    threshold = choose_urgent_threshold(scores)
+    assert 0.4 < threshold < 0.6  # between, five times closer to the ordinary side than to the emergencies
+    assert threshold - 0.4 < (0.8 - 0.4) / 4
