@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install index run test browser clean
+.PHONY: install index run test browser axe clean
 
 install: $(STAMP)
 
@@ -35,8 +35,16 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
 
-test: install browser
+# axe-core (accessibility checks inside the browser tests) from the npm registry, pinned by package-lock.json.
+axe: node_modules/axe-core/axe.min.js
+
+node_modules/axe-core/axe.min.js: package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq npm >/dev/null)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install browser axe
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf data .pytest_cache test-artifacts
+	rm -rf data .pytest_cache test-artifacts node_modules

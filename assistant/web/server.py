@@ -21,4 +21,4 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     demo = build_ui(assistant, feedback).queue(default_concurrency_limit=settings.concurrency)
     # No file serving beyond Gradio's own assets, no monitoring, no server-side rendering.
     return gr.mount_gradio_app(api, demo, path="/", show_error=False, enable_monitoring=False,
-                               ssr_mode=False, allowed_paths=[], footer_links=["api"])
+                               ssr_mode=False, allowed_paths=[], footer_links=[])
