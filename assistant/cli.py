@@ -1,4 +1,4 @@
-"""Command line: `python -m assistant ask|lookup|report ...` (a stable contract for other tools)."""
+"""Command line: `python -m assistant ask|lookup|report|user ...` (a stable contract for other tools)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     lookup.add_argument("--json", action="store_true")
     report = sub.add_parser("report", help="questions most often refused and answers most often voted down")
     report.add_argument("--limit", type=int, default=10)
+    user = sub.add_parser("user", help="console accounts: add, list, remove")
+    users = user.add_subparsers(dest="user_command", required=True)
+    add = users.add_parser("add", help="add an account (or set its password and role); asks for the password")
+    add.add_argument("name")
+    add.add_argument("--role", choices=["staff", "admin"], required=True)
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    users.add_parser("list", help="the accounts and their roles")
+    remove = users.add_parser("remove", help="remove an account")
+    remove.add_argument("name")
     return parser
 
 
@@ -33,6 +42,10 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin, stdout: TextI
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         settings = Settings.from_env()
+        if args.command == "user":
+            from .web.console.accounts import user_command
+
+            return user_command(settings, args, stdin, stdout)
         if args.command == "report":
             from .web.feedback import FeedbackStore
 

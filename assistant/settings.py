@@ -70,6 +70,12 @@ class Settings:
     max_body_bytes: int = 16_384  # larger API request bodies get 413
     rate_limit: int = 60  # API requests per minute per client address; 0 turns the limit off
 
+    # Clinic console (/admin)
+    login_rate_limit: str = "5/minute"  # sign-in attempts per account name (`limits` syntax)
+    # ...and per client address: higher, since a clinic's desks often share one address.
+    login_address_rate_limit: str = "20/minute"
+    max_upload_bytes: int = 5_000_000  # a clinic's FAQ or aftercare PDF is well under this
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
         """Build settings from defaults, then environment variables, then keyword overrides."""
@@ -88,7 +94,7 @@ class Settings:
     def validated(self) -> "Settings":
         problems = []
         for name in ("embed_batch_size", "chunk_max_chars", "top_k", "candidate_k", "rrf_k",
-                     "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port"):
+                     "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port", "max_upload_bytes"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number")
         if self.llm_provider not in ("", "openai", "ollama"):
@@ -99,6 +105,14 @@ class Settings:
             problems.append(f"LLM_TIMEOUT={self.llm_timeout} must be a positive number of seconds")
         if self.rate_limit < 0:
             problems.append(f"RATE_LIMIT={self.rate_limit} must be 0 (off) or a positive number per minute")
+        try:
+            from limits import parse
+
+            for name in ("login_rate_limit", "login_address_rate_limit"):
+                parse(getattr(self, name))
+        except (ImportError, ValueError):
+            problems.append(f"LOGIN_RATE_LIMIT={self.login_rate_limit!r} and LOGIN_ADDRESS_RATE_LIMIT="
+                            f"{self.login_address_rate_limit!r} must read like '5/minute'")
         if not self.collection.replace("-", "").replace("_", "").isalnum():
             problems.append(f"COLLECTION={self.collection!r} may only hold letters, digits, '-' and '_'")
         if problems:

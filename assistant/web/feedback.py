@@ -16,6 +16,8 @@ from pathlib import Path
 from ..text import redact
 
 VOTES = ("up", "down")
+# Where a question came from; the console's insights show it.
+CHANNELS = ("chat", "widget", "desk", "api")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Vote:
     status: str
     chunk_ids: tuple[str, ...]
     vote: str  # "up" or "down"
+    channel: str = "api"
 
 
 class FeedbackStore:
@@ -42,20 +45,25 @@ class FeedbackStore:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS questions (id INTEGER PRIMARY KEY, question TEXT NOT NULL, "
                 "status TEXT NOT NULL, created_at TEXT NOT NULL)")
+            for table in ("votes", "questions"):  # files made before channels existed gain the column
+                columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if "channel" not in columns:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN channel TEXT NOT NULL DEFAULT 'api'")
 
     def record_vote(self, vote: Vote) -> None:
         if vote.vote not in VOTES:
             raise ValueError(f"vote must be 'up' or 'down', not {vote.vote!r}")
         with self._lock, self._db:
             self._db.execute(
-                "INSERT INTO votes (question, status, chunk_ids, vote, created_at) VALUES (?, ?, ?, ?, ?)",
-                (redact(vote.question), vote.status, json.dumps(list(vote.chunk_ids)), vote.vote, _now()))
+                "INSERT INTO votes (question, status, chunk_ids, vote, created_at, channel) VALUES (?, ?, ?, ?, ?, ?)",
+                (redact(vote.question), vote.status, json.dumps(list(vote.chunk_ids)), vote.vote, _now(),
+                 vote.channel))
 
-    def record_question(self, question: str, status: str) -> None:
+    def record_question(self, question: str, status: str, channel: str = "api") -> None:
         """Every asked question (redacted), so refused ones can be counted."""
         with self._lock, self._db:
-            self._db.execute("INSERT INTO questions (question, status, created_at) VALUES (?, ?, ?)",
-                             (redact(question), status, _now()))
+            self._db.execute("INSERT INTO questions (question, status, created_at, channel) VALUES (?, ?, ?, ?)",
+                             (redact(question), status, _now(), channel))
 
     def votes(self) -> list[dict]:
         with self._lock:

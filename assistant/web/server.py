@@ -10,6 +10,7 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     import gradio as gr
 
     from .api import create_api
+    from .console import install_console
     from .feedback import FeedbackStore
     from ..service import build_assistant
     from .ui import build_ui
@@ -18,6 +19,7 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     assistant.warm_up()
     feedback = feedback or FeedbackStore(settings.feedback_path)
     api = create_api(assistant, feedback)
+    install_console(api, assistant, feedback, settings)  # before the Gradio pages claim "/"
     demo = build_ui(assistant, feedback).queue(default_concurrency_limit=settings.concurrency)
     # No file serving beyond Gradio's own assets, no monitoring, no server-side rendering.
     return gr.mount_gradio_app(api, demo, path="/", show_error=False, enable_monitoring=False,

@@ -78,7 +78,7 @@ def build_ui(assistant, feedback=None):
     def answer_for(message: str, history: list) -> Answer:
         answer = assistant.ask(message, history)
         if feedback is not None:
-            feedback.record_question(answer.question, answer.status)
+            feedback.record_question(answer.question, answer.status, channel="chat")
         if len(replies) > 5000:
             replies.clear()
         replies[format_reply(answer)] = answer
@@ -122,7 +122,7 @@ def build_ui(assistant, feedback=None):
         from .feedback import Vote
 
         feedback.record_vote(Vote(answer.question, answer.status, tuple(c.chunk_id for c in answer.citations),
-                                  "up" if data.liked else "down"))
+                                  "up" if data.liked else "down", channel="chat"))
 
     # Gradio injects LikeData by the annotation's class; postponed annotations are strings here.
     on_vote.__annotations__["data"] = gr.LikeData
