@@ -1,0 +1,239 @@
+"""The clinic console end to end, over real HTTP and in a real headless Chromium: sign in, upload
+a PDF, see it indexed and answered from, make it staff-only (the public refuses, the staff API
+still answers), delete it; refused uploads change nothing; axe-core on every console page."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import replace
+
+import pytest
+
+from tests.console_support import PASSWORDS, Client, add_user, console_settings, ingest, multipart, text_pdf
+from tests.web_support import ARTIFACTS, axe_violations, chromium, request_json, serving, wait
+
+pytestmark = pytest.mark.integration
+
+# The uploaded document's fact: nothing in the shipped corpus says how long to avoid pools.
+AFTERCARE = [
+    "Aftercare after microneedling",
+    "For the first 72 hours after microneedling, stay out of swimming pools, hot tubs and saunas: chlorine and "
+    "heat irritate the tiny channels in the skin while they close.",
+    "Wash your face with lukewarm water and a gentle cleanser on the evening of the treatment, and pat it dry "
+    "with a clean towel.",
+    "Skip makeup for the first 24 hours so that the treated skin can breathe and heal.",
+]
+QUESTION = "How long should I stay out of swimming pools after microneedling?"
+STORED = "Aftercare-Sheet-2024-e.pdf"  # what "Aftercare Sheet (2024) é.pdf" is stored as
+LIMIT = 200_000
+
+
+@pytest.fixture(scope="module")
+def app(real_settings, real_embedder, tmp_path_factory):
+    settings = replace(console_settings(real_settings, tmp_path_factory, "console_docs"), max_upload_bytes=LIMIT)
+    ingest(settings, real_embedder)
+    add_user(settings, "manager", "admin", PASSWORDS["admin"])
+    add_user(settings, "desk", "staff", PASSWORDS["staff"])
+    with serving(settings, real_embedder, settings.data_dir / "feedback.sqlite3") as info:
+        yield info | {"settings": settings}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chromium(1280, 1000)
+    yield driver
+    driver.quit()
+
+
+def _snapshot(settings) -> dict:
+    """Every file in the corpus folder with its bytes: what a refused change must leave alone."""
+    return {p.name: p.read_bytes() for p in sorted(settings.corpus_dir.iterdir())}
+
+
+def _public_ask(app, question=QUESTION):
+    status, data = request_json(app["url"] + "/api/ask", method="POST", body={"question": question})
+    assert status == 200, data
+    return data
+
+
+def _staff(app) -> Client:
+    client = Client(app["url"])
+    assert client.sign_in("desk", PASSWORDS["staff"])[0] == 303
+    return client
+
+
+def _staff_ask(client, question=QUESTION):
+    token = client.csrf("/admin/login")
+    status, _, text = client.request("/api/staff/ask", "POST", json.dumps({"question": question}).encode(),
+                                     {"Content-Type": "application/json", "X-CSRF-Token": token})
+    assert status == 200, text
+    return json.loads(text)
+
+
+def _row(driver, name):
+    from selenium.webdriver.common.by import By
+
+    rows = driver.find_elements(By.CSS_SELECTOR, f"#documents tr[data-name='{name}']")
+    return rows[0] if rows else None
+
+
+def _wait_indexed(driver, name, audience):
+    """The page follows the job and reloads when it is done; then the row shows the new state."""
+    def ready(d):
+        row = _row(d, name)
+        return row is not None and row.get_attribute("data-status") == "indexed" \
+            and row.get_attribute("data-audience") == audience
+    wait(driver, ready, timeout=120)
+    return _row(driver, name)
+
+
+def test_sign_in_upload_answer_restrict_and_delete_in_the_browser(app, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    url = app["url"]
+    assert _public_ask(app)["status"] == "out_of_scope"  # the shipped corpus cannot answer it
+
+    browser.get(url + "/admin")
+    wait(browser, lambda d: d.find_elements(By.ID, "login-form"))
+    assert axe_violations(browser) == []
+    browser.save_screenshot(str(ARTIFACTS / "console-login.png"))
+    browser.find_element(By.ID, "name").send_keys("manager")
+    browser.find_element(By.ID, "password").send_keys(PASSWORDS["admin"])
+    browser.find_element(By.ID, "sign-in").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "upload-form"))
+    assert browser.current_url.endswith("/admin/documents")
+    assert axe_violations(browser) == []
+
+    # Drag and drop hands the dropped file to the form's file input.
+    dropped = browser.execute_script("""
+        const dt = new DataTransfer();
+        dt.items.add(new File(["# Dropped\\n\\nSome text."], "dropped.md", {type: "text/markdown"}));
+        const zone = document.getElementById("drop-zone");
+        zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: dt, bubbles: true, cancelable: true}));
+        const over = zone.classList.contains("over");
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+        return [over, document.getElementById("file").files[0].name];""")
+    assert dropped == [True, "dropped.md"]
+
+    # Upload through the file picker, under a name the server must clean up.
+    pdf = tmp_path / "Aftercare Sheet (2024) é.pdf"
+    pdf.write_bytes(text_pdf(AFTERCARE))
+    browser.find_element(By.ID, "file").send_keys(str(pdf))
+    browser.find_element(By.ID, "title").send_keys("Aftercare sheet")
+    browser.find_element(By.ID, "origin").send_keys("Clinic handout, 2024")
+    browser.find_element(By.ID, "upload").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))
+    assert STORED in browser.find_element(By.CSS_SELECTOR, ".notice").text
+    row = _wait_indexed(browser, STORED, "public")
+    assert "Aftercare sheet" in row.text and "Clinic handout, 2024" in row.text and "PDF" in row.text
+    assert "indexed:" in row.text and "passages" in row.text
+    assert (app["settings"].corpus_dir / STORED).read_bytes() == pdf.read_bytes()
+    sources = (app["settings"].corpus_dir / "sources.toml").read_text()
+    assert f'["{STORED}"]' in sources and 'title = "Aftercare sheet"' in sources
+    assert "# Metadata the loader reads" in sources  # the file's own comments are kept
+    browser.save_screenshot(str(ARTIFACTS / "console-documents.png"))
+
+    # The public API answers from it, citing it.
+    answer = _public_ask(app)
+    assert answer["status"] == "answered", answer
+    assert any(c["source"] == STORED for c in answer["citations"]) and "72 hours" in answer["answer"]
+
+    # Its page: what cleaning left out; then make it staff-only.
+    row.find_element(By.TAG_NAME, "a").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "edit-form"))
+    assert "What cleaning leaves out" in browser.page_source
+    assert axe_violations(browser) == []
+    browser.save_screenshot(str(ARTIFACTS / "console-document.png"))
+    Select(browser.find_element(By.ID, "audience")).select_by_value("staff")
+    browser.find_element(By.ID, "save").click()
+    _wait_indexed(browser, STORED, "staff")
+    assert 'audience = "staff"' in (app["settings"].corpus_dir / "sources.toml").read_text()
+
+    refused = _public_ask(app)
+    assert refused["status"] == "out_of_scope" and not refused["citations"], refused
+    status, found = request_json(url + "/api/search?q=" + "swimming+pools+hot+tubs+saunas")
+    assert status == 200 and all(r["source"] != STORED for r in found["results"])
+    staff = _staff(app)
+    staff_answer = _staff_ask(staff)
+    assert staff_answer["status"] == "answered" and any(c["source"] == STORED for c in staff_answer["citations"])
+    status, _, text = staff.get("/api/staff/search?q=swimming+pools+hot+tubs+saunas")
+    assert status == 200 and json.loads(text)["results"][0]["source"] == STORED
+
+    # Delete it: gone from the list, the folder, sources.toml and the index.
+    browser.get(url + "/admin/documents")
+    _row(browser, STORED).find_element(By.TAG_NAME, "a").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "delete-form"))
+    browser.find_element(By.ID, "delete").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#jobs [data-state='running'], "
+                                                              "#jobs [data-state='queued']"), timeout=120)
+    assert _row(browser, STORED) is None
+    assert not (app["settings"].corpus_dir / STORED).exists()
+    assert STORED not in (app["settings"].corpus_dir / "sources.toml").read_text()
+    status, _, text = staff.get("/api/staff/search?q=swimming+pools+hot+tubs+saunas")
+    assert all(r["source"] != STORED for r in json.loads(text)["results"])
+    assert _staff_ask(staff)["status"] == "out_of_scope"
+
+
+def test_refused_uploads_show_their_reason_and_change_nothing(app, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    admin = Client(app["url"])
+    assert admin.sign_in("manager", PASSWORDS["admin"])[0] == 303
+    before = _snapshot(app["settings"])
+    token = admin.csrf("/admin/documents")
+
+    def upload(filename, data, **fields):
+        body, kind = multipart({"csrf_token": token, **fields}, {"file": (filename, data)})
+        status, headers, text = admin.request("/admin/documents", "POST", body, {"Content-Type": kind})
+        return status, headers, html.unescape(text)
+
+    status, _, text = upload("scan.pdf", bytes(range(256)) * 64)  # binary data renamed .pdf
+    assert status == 400 and "scan.pdf was not added: not a readable PDF" in text and "Nothing was changed" in text
+    status, _, text = upload("big.txt", b"Microneedling aftercare. " * (LIMIT // 20))
+    assert status == 400 and "too large" in text and "the limit is 0.2 MB" in text
+    status, _, text = upload("notes.docx", b"PK\x03\x04 not text")
+    assert status == 400 and "only .txt, .md, .html, .pdf" in text
+    status, _, text = upload("existing.txt", b"x", audience="everyone")
+    assert status == 400 and "audience 'everyone'" in text
+    # Without the CSRF token nothing is read at all.
+    body, kind = multipart({}, {"file": ("fine.txt", b"Aftercare text that would be fine.")})
+    assert admin.request("/admin/documents", "POST", body, {"Content-Type": kind})[0] == 403
+    assert _snapshot(app["settings"]) == before
+    assert json.loads(admin.get("/admin/jobs")[2])["jobs"] == []  # no ingest was queued
+
+    # The browser shows the reason on the page.
+    browser.get(app["url"] + "/admin/documents")
+    if not browser.find_elements(By.ID, "upload-form"):
+        browser.find_element(By.ID, "name").send_keys("manager")
+        browser.find_element(By.ID, "password").send_keys(PASSWORDS["admin"])
+        browser.find_element(By.ID, "sign-in").click()
+        wait(browser, lambda d: d.find_elements(By.ID, "upload-form"))
+    fake = tmp_path / "photo.pdf"
+    fake.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)
+    browser.find_element(By.ID, "file").send_keys(str(fake))
+    browser.find_element(By.ID, "upload").click()
+    error = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".error"))[0]
+    assert "photo.pdf was not added: not a readable PDF" in error.text
+    assert _snapshot(app["settings"]) == before
+
+
+def test_a_client_path_never_reaches_the_disk(app):
+    admin = Client(app["url"])
+    assert admin.sign_in("manager", PASSWORDS["admin"])[0] == 303
+    token = admin.csrf("/admin/documents")
+    body, kind = multipart({"csrf_token": token}, {"file": ("../../outside/Evil Name.txt",
+                                                            b"Microneedling aftercare: keep the skin clean and calm.\n")})
+    status, headers, _ = admin.request("/admin/documents", "POST", body, {"Content-Type": kind})
+    assert status == 303
+    corpus = app["settings"].corpus_dir
+    assert (corpus / "Evil-Name.txt").exists() and not (corpus.parent / "outside").exists()
+    deadline = time.time() + 120
+    while not json.loads(admin.get("/admin/jobs")[2])["idle"] and time.time() < deadline:
+        time.sleep(0.5)
+    assert json.loads(admin.get("/admin/jobs")[2])["jobs"][0]["state"] == "done"
+    status, _, _ = admin.post_form("/admin/documents/Evil-Name.txt/delete", {}, csrf=True)
+    assert status == 303
