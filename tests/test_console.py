@@ -237,3 +237,55 @@ def test_a_client_path_never_reaches_the_disk(app):
     assert json.loads(admin.get("/admin/jobs")[2])["jobs"][0]["state"] == "done"
     status, _, _ = admin.post_form("/admin/documents/Evil-Name.txt/delete", {}, csrf=True)
     assert status == 303
+
+
+def test_insights_group_refusals_by_channel_and_export_them(app, browser):
+    from selenium.webdriver.common.by import By
+
+    url = app["url"]
+    for question in ("How much does a microneedling session cost?", "microneedling session price",
+                     "Can I pay in installments? mail me at jane.doe@example.com"):
+        assert _public_ask(app, question)["status"] == "out_of_scope"
+    staff = _staff(app)
+    assert _staff_ask(staff, "Do we waive the fee for a missed appointment?")["status"] == "out_of_scope"
+    answered = _public_ask(app, "How long do microneedling results last?")
+    assert request_json(url + "/api/feedback", method="POST",
+                        body={"answer_id": answered["answer_id"], "vote": "down"})[0] == 201
+
+    admin = Client(url)
+    assert admin.sign_in("manager", PASSWORDS["admin"])[0] == 303
+    assert staff.get("/admin/insights")[0] == 403 and staff.get("/admin/insights.csv")[0] == 403
+    status, headers, text = admin.get("/admin/insights.csv")
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(text)))
+    by_question = {r["question"]: r for r in rows}
+    assert by_question["Do we waive the fee for a missed appointment?"]["channel"] == "desk"
+    assert by_question["How much does a microneedling session cost?"]["channel"] == "api"
+    assert by_question["How much does a microneedling session cost?"]["kind"] == "refused"
+    assert by_question["How long do microneedling results last?"]["kind"] == "voted down"
+    # The two ways of asking the price are one group; the fee waiver is another.
+    assert by_question["microneedling session price"]["group"] == \
+        by_question["How much does a microneedling session cost?"]["group"]
+    assert by_question["Do we waive the fee for a missed appointment?"]["group"] != \
+        by_question["How much does a microneedling session cost?"]["group"]
+    assert "jane.doe@example.com" not in text and "[email]" in text
+
+    browser.get(url + "/admin/insights")
+    if not browser.find_elements(By.ID, "groups"):
+        browser.find_element(By.ID, "name").send_keys("manager")
+        browser.find_element(By.ID, "password").send_keys(PASSWORDS["admin"])
+        browser.find_element(By.ID, "sign-in").click()
+        wait(browser, lambda d: d.find_elements(By.ID, "groups"))
+    table = browser.find_element(By.ID, "groups").text
+    assert "waive the fee" in table and "desk" in table and "api" in table
+    assert browser.find_element(By.ID, "weeks").text.count("W") >= 1
+    assert axe_violations(browser) == []
+    browser.save_screenshot(str(ARTIFACTS / "console-insights.png"))
+    # "Add a document" opens the upload form with the question as its title.
+    link = browser.find_elements(By.LINK_TEXT, "Add a document")[0]
+    link.click()
+    wait(browser, lambda d: d.find_elements(By.ID, "upload-form"))
+    assert browser.find_element(By.ID, "title").get_attribute("value")

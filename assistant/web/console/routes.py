@@ -149,6 +149,7 @@ def install(app: FastAPI, assistant, feedback, settings) -> Console:
         return RedirectResponse("/admin/documents", status_code=303)
 
     install_documents(app, console)
+    install_insights(app, console)
     install_staff_api(app, console)
     app.add_middleware(RoleGuard, users=console.users, deny=console.deny)
     app.add_middleware(Sessions, secret=session_secret(settings.data_dir))
@@ -264,3 +265,23 @@ def install_documents(app: FastAPI, console: Console) -> None:
         job = queue.submit(f"deleted {name}")
         request.session["flash"] = {"notice": f"Deleted {name}; removing it from the index (job {job.id})."}
         return RedirectResponse("/admin/documents", status_code=303)
+
+
+def install_insights(app: FastAPI, console: Console) -> None:
+    from fastapi.responses import Response
+
+    from .insights import group_items, read_items, to_csv, weekly_counts
+
+    def groups():
+        return group_items(read_items(console.feedback.path), console.assistant.embedder)
+
+    @app.get("/admin/insights", include_in_schema=False)
+    def insights(request: Request):
+        items = read_items(console.feedback.path)
+        return console.render(request, "insights.html", title="Insights", page="insights",
+                              groups=group_items(items, console.assistant.embedder), weeks=weekly_counts(items))
+
+    @app.get("/admin/insights.csv", include_in_schema=False)
+    def insights_csv():
+        return Response(to_csv(groups()), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": 'attachment; filename="refused-and-voted-down.csv"', "Cache-Control": "no-store"})
