@@ -22,6 +22,8 @@ from tests.web_support import (ARTIFACTS, axe_violations, chromium, request, req
 pytestmark = pytest.mark.integration
 HOST = "mn-assistant-widget"
 PHONE = "+44 (20) 7946-0000"
+TITLE = "Radiance Skin Clinic"
+GREETING = "Hello! I answer questions about microneedling from the clinic's own leaflets."
 DOCS = PROJECT_ROOT / "docs"
 
 
@@ -98,7 +100,7 @@ def site():
 @pytest.fixture(scope="module")
 def server(real_settings, real_embedder, real_index_report, tmp_path_factory, site):
     settings = replace(real_settings, allowed_origins=site.url, rate_limit=100_000, clinic_phone=PHONE,
-                       widget_title="Server title", widget_greeting="Hello from the server.",
+                       widget_title=TITLE, widget_greeting=GREETING,
                        widget_starters="How many sessions will I need?|Is it permanent?", widget_accent="#225588")
     with serving(settings, real_embedder, tmp_path_factory.mktemp("feedback") / "f.sqlite3") as info:
         yield info
@@ -172,7 +174,7 @@ def _active_id(driver):
 def test_widget_config_comes_from_settings(server, site):
     status, config = request_json(server["url"] + "/api/widget-config", headers={"Origin": site.url})
     assert status == 200
-    assert config == {"title": "Server title", "greeting": "Hello from the server.", "accent": "#225588",
+    assert config == {"title": TITLE, "greeting": GREETING, "accent": "#225588",
                       "position": "right", "starters": ["How many sessions will I need?", "Is it permanent?"],
                       "phone": PHONE}
     _, headers, _ = request(server["url"] + "/api/widget-config", headers={"Origin": site.url})
@@ -219,7 +221,7 @@ def test_widget_on_a_host_page(server, site, browser):
         assert (_style(browser, field, "font-size"), _style(browser, field, "border-top-style")) == ("16px", "solid")
         assert _rect(browser, field)["height"] >= 44
         assert _find(browser, "#mnw-title").text == "Ask Radiance"  # data- attribute
-        assert _find(browser, "#mnw-greeting").text == "Hello from the server."  # server config
+        assert _find(browser, "#mnw-greeting").text == GREETING  # server config
         chips = _all(browser, "#mnw-starters button")
         assert [c.text for c in chips] == ["How many sessions will I need?", "Is it permanent?"]
         assert all(_rect(browser, c)["height"] >= 44 for c in chips)
@@ -374,6 +376,9 @@ def test_on_a_phone_the_panel_is_the_whole_screen_and_the_page_stays_put(server,
 
     site.host_page(server["url"] + "/widget.js")
     driver = chromium(390, 844)
+    # Chromium's window is at least 500 px wide: the phone is emulated (390×844 CSS px, touch).
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
     try:
         driver.get(site.url + "/")
         _open(driver)
@@ -513,9 +518,9 @@ def test_screenshot_of_the_widget_with_an_answer(server, browser):
     _open(browser)
     _find(browser, "#mnw-new").click()
     reply = _widget_ask(browser, "How long do microneedling results last?")
-    reply.find_element(By.CSS_SELECTOR, ".mnw-ref").click()
+    reply.find_element(By.CSS_SELECTOR, "summary").click()
     assert reply.find_element(By.CSS_SELECTOR, "details").get_attribute("open") is not None
-    browser.execute_script("arguments[0].scrollTop = 0", _find(browser, "#mnw-log"))
+    browser.execute_script("arguments[0].scrollTop = arguments[1].offsetTop - 60", _find(browser, "#mnw-log"), reply)
     browser.save_screenshot(str(ARTIFACTS / "widget.png"))
     if os.environ.get("WRITE_DOCS_SCREENSHOTS"):
         browser.save_screenshot(str(DOCS / "widget.png"))

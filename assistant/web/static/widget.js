@@ -146,8 +146,7 @@
     ".mnw-retry{min-height:44px;margin-top:8px;padding:8px 18px;border-radius:10px;border:0;",
     "background:var(--mnw-accent);color:var(--mnw-on-accent);font-weight:600}",
     ".mnw-sources{margin-top:8px;font-size:13px;white-space:normal}",
-    ".mnw-sources summary{display:flex;align-items:center;min-height:24px;cursor:pointer;color:#1a5fb4}",
-    ".mnw-sources summary::-webkit-details-marker{margin-right:6px}",
+    ".mnw-sources summary{display:list-item;min-height:24px;padding:2px 0;cursor:pointer;color:#1a5fb4}",
     ".mnw-sources ol{margin:6px 0 0;padding-left:22px}",
     ".mnw-sources li{margin:4px 0;padding:2px 4px;border-radius:6px}",
     ".mnw-sources li.mnw-hit{background:#fff3bf}",
@@ -176,7 +175,8 @@
     ".mnw-panel{top:0;right:0;bottom:0;left:0;width:100%;max-width:none;height:100%;max-height:none;border-radius:0}",
     ".mnw-left .mnw-panel{left:0}",
     ".mnw-open .mnw-bubble{display:none}",
-    ".mnw-votes button,.mnw-sources summary{min-height:44px;min-width:44px}",
+    ".mnw-votes button{min-height:44px;min-width:44px}",
+    ".mnw-sources summary{min-height:44px;padding:11px 0}",
     ".mnw-ref{padding:0 4px}",
     "}"
   ].join("\n");
@@ -439,11 +439,9 @@
     var wrap = el("div", {"class": "mnw-votes", "role": "group", "aria-label": "Was this helpful?"});
     var thanks = el("span", {"class": "mnw-thanks", "aria-live": "polite"});
     var buttons = [];
-    [["up", "👍", "Helpful"], ["down", "👎", "Not helpful"]].forEach(function (v) {
-      // The icon is hidden from assistive technology, so the button's name is its visible text.
-      var b = el("button", {"type": "button", "data-vote": v[0], "aria-pressed": String(data.voted === v[0])});
-      b.appendChild(el("span", {"aria-hidden": "true"}, v[1] + " "));
-      b.appendChild(document.createTextNode(v[2]));
+    // Words, not icons: the button's accessible name is exactly its visible text.
+    [["up", "Helpful"], ["down", "Not helpful"]].forEach(function (v) {
+      var b = el("button", {"type": "button", "data-vote": v[0], "aria-pressed": String(data.voted === v[0])}, v[1]);
       b.disabled = !!data.voted;
       b.addEventListener("click", function () {
         buttons.forEach(function (x) { x.disabled = true; });
