@@ -104,3 +104,10 @@ def test_widget_settings_are_checked_with_clear_messages():
                            "WIDGET_STARTERS": "Does it hurt? | How long does it last?"})
     assert (s.widget_accent, s.widget_position, s.clinic_phone) == ("#A36", "left", "+44 (20) 7946-0000")
     assert s.starters == ["Does it hurt?", "How long does it last?"]
+
+
+def test_widget_config_is_built_from_settings():
+    from assistant.web.widget_config import widget_config
+
+    config = widget_config(Settings.from_env({"WIDGET_STARTERS": " a? | |b? ", "WIDGET_POSITION": "left"}))
+    assert config["starters"] == ["a?", "b?"] and config["position"] == "left" and config["phone"] == ""

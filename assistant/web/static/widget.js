@@ -187,8 +187,6 @@
   host.style.setProperty("all", "initial", "important");
   host.style.setProperty("display", "block", "important");
   var shadow = host.attachShadow({mode: "open"});
-  var style = el("style");
-  style.textContent = CSS;
   var root = el("div", {"class": "mnw-root"});
 
   var bubble = el("button", {"class": "mnw-bubble", "type": "button", "id": "mnw-bubble",
@@ -241,7 +239,15 @@
   panel.appendChild(form);
   root.appendChild(bubble);
   root.appendChild(panel);
-  shadow.appendChild(style);
+  // A constructed style sheet where the browser has them: a page's Content-Security-Policy that
+  // forbids inline <style> does not apply to it.
+  try {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+  } catch (e) {
+    shadow.appendChild(el("style", {}, CSS));
+  }
   shadow.appendChild(root);
   (document.body || document.documentElement).appendChild(host);
 
@@ -258,7 +264,7 @@
       chip.addEventListener("click", function () { if (!pending) ask(q); });
       starters.appendChild(chip);
     });
-    starters.hidden = !config.starters.length || state.messages.length > 0;
+    starters.hidden = !config.starters.length || messages.childElementCount > 0;
   }
 
   // --- the conversation, kept in sessionStorage ---
@@ -472,7 +478,6 @@
   function showError(box, question, message) {
     box.className = "mnw-msg mnw-bot mnw-error";
     box.setAttribute("data-status", "error");
-    box.setAttribute("role", "alert");
     box.textContent = "";
     box.appendChild(el("p", {"class": "mnw-answer"}, message));
     var help = el("p", {"class": "mnw-help"});
