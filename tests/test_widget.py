@@ -386,9 +386,15 @@ def test_on_a_phone_the_panel_is_the_whole_screen_and_the_page_stays_put(server,
         driver.save_screenshot(str(ARTIFACTS / "widget-phone.png"))
         if os.environ.get("WRITE_DOCS_SCREENSHOTS"):
             driver.save_screenshot(str(DOCS / "widget-phone.png"))
-        # A swipe over the panel's header moves nothing behind it.
+        # Wheel over the panel's header, then over the conversation: the conversation scrolls
+        # (so the wheel events were handled, in order), the page behind does not.
+        _widget_ask(driver, "Is it permanent?")
+        log = _find(driver, "#mnw-log")
+        driver.execute_script("arguments[0].scrollTop = 0", log)
         ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(_find(driver, ".mnw-head")), 0, 800).perform()
-        ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(_find(driver, "#mnw-log")), 0, 3000).perform()
+        ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(log), 0, 5000).perform()
+        wait(driver, lambda d: d.execute_script(
+            "var l = arguments[0]; return l.scrollTop + l.clientHeight >= l.scrollHeight - 1", log))
         assert driver.execute_script("return scrollY") == 0
         # Closed, the page scrolls again (so the check above could fail).
         _find(driver, "#mnw-close").click()
