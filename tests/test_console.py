@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from tests.console_support import PASSWORDS, Client, add_user, console_settings, ingest, multipart, text_pdf
-from tests.web_support import ARTIFACTS, axe_violations, chromium, request_json, serving, wait
+from tests.web_support import ARTIFACTS, axe_violations, chromium, request, request_json, serving, wait
 
 pytestmark = pytest.mark.integration
 
@@ -289,3 +289,81 @@ def test_insights_group_refusals_by_channel_and_export_them(app, browser):
     link.click()
     wait(browser, lambda d: d.find_elements(By.ID, "upload-form"))
     assert browser.find_element(By.ID, "title").get_attribute("value")
+
+
+def test_widget_settings_apply_without_a_restart(app, browser):
+    from selenium.webdriver.common.by import By
+
+    url, site = app["url"], "https://www.radiance-clinic.example"
+    status, headers, _ = request(url + "/api/widget-config", headers={"Origin": site})
+    assert status == 200 and "access-control-allow-origin" not in {k.lower() for k in headers}
+
+    browser.get(url + "/admin/widget")
+    if not browser.find_elements(By.ID, "widget-form"):
+        browser.find_element(By.ID, "name").send_keys("manager")
+        browser.find_element(By.ID, "password").send_keys(PASSWORDS["admin"])
+        browser.find_element(By.ID, "sign-in").click()
+        wait(browser, lambda d: d.find_elements(By.ID, "widget-form"))
+    assert f'src="{url}/widget.js"' in browser.find_element(By.ID, "snippet").text.replace("&quot;", '"')
+    # The preview is the real widget, and follows the form as it is typed.
+    title = browser.find_element(By.ID, "title")
+    title.clear()
+    title.send_keys("Ask Radiance")
+    wait(browser, lambda d: "Ask+Radiance" in d.find_element(By.ID, "preview").get_attribute("src"))
+    browser.switch_to.frame(browser.find_element(By.ID, "preview"))
+    wait(browser, lambda d: d.execute_script(
+        "var s = document.querySelector('script[src=\"/widget.js\"]');"
+        "return s && s.dataset.title === 'Ask Radiance' && document.body.children.length > 2"))
+    browser.switch_to.default_content()
+
+    origins = browser.find_element(By.ID, "allowed_origins")
+    origins.clear()
+    origins.send_keys(site + "/\nnot a site")
+    browser.find_element(By.ID, "save-widget").click()
+    error = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".error"))[0]
+    assert "Not saved" in error.text and "not a site" in error.text
+    assert not (app["settings"].data_dir / "widget.toml").exists()
+
+    origins = browser.find_element(By.ID, "allowed_origins")
+    origins.clear()
+    origins.send_keys(site)
+    browser.execute_script("document.getElementById('accent').value = '#0b6e4f';"
+                           "document.getElementById('position-left').checked = true;")
+    starters = browser.find_element(By.ID, "starters")
+    starters.clear()
+    starters.send_keys("Does it hurt?\nHow many sessions?")
+    phone = browser.find_element(By.ID, "phone")
+    phone.clear()
+    phone.send_keys("+44 20 7946 0000")
+    browser.find_element(By.ID, "save-widget").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))
+    assert axe_violations(browser, include="main") == []
+    browser.save_screenshot(str(ARTIFACTS / "console-widget.png"))
+
+    status, headers, body = request(url + "/api/widget-config", headers={"Origin": site})
+    assert headers.get("access-control-allow-origin") == site  # the allowlist changed, no restart
+    config = json.loads(body)
+    assert config["title"] == "Ask Radiance" and config["accent"] == "#0b6e4f" and config["position"] == "left"
+    assert config["starters"] == ["Does it hurt?", "How many sessions?"] and config["phone"] == "+44 20 7946 0000"
+    status, headers, _ = request(url + "/api/widget-config", headers={"Origin": "https://elsewhere.example"})
+    assert "access-control-allow-origin" not in {k.lower() for k in headers}
+
+
+def test_environment_variables_win_over_saved_widget_settings(tmp_path):
+    from assistant.errors import ConfigError
+    from assistant.settings import Settings
+    from assistant.web.console.widget_settings import WidgetSettings
+
+    env = Settings.from_env({"WIDGET_TITLE": "From the environment", "DATA_DIR": str(tmp_path)})
+    store = WidgetSettings(env)
+    assert store.locked() == {"title": "WIDGET_TITLE"}
+    store.save({"title": "Saved title", "greeting": "Saved greeting", "accent": "#123456"})
+    config = store.config()
+    assert config["title"] == "From the environment"
+    assert config["greeting"] == "Saved greeting" and config["accent"] == "#123456"
+    # The same store without the variable takes the saved greeting; the saved title was never stored.
+    plain = WidgetSettings(Settings.from_env({"DATA_DIR": str(tmp_path)}))
+    assert plain.config()["title"] == Settings().widget_title and plain.config()["greeting"] == "Saved greeting"
+    with pytest.raises(ConfigError, match="Accent colour 'blue' must be a hex colour"):
+        store.save({"accent": "blue"})
+    assert store.config()["accent"] == "#123456"

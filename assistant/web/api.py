@@ -163,6 +163,18 @@ async def _too_large(limit: int, send) -> None:
     await response({"type": "http"}, None, send)
 
 
+class SiteCORS(CORSMiddleware):
+    """CORS whose allowlist is read on each request (``origins()``), so the console can change the
+    widget's sites without a restart."""
+
+    def __init__(self, app, origins, **options) -> None:
+        super().__init__(app, allow_origins=(), **options)
+        self.origins = origins
+
+    def is_allowed_origin(self, origin: str) -> bool:
+        return origin in self.origins()
+
+
 def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     """The API around an ``Assistant``; CORS admits only ``settings.allowed_origins``."""
     settings = assistant.settings
@@ -173,9 +185,11 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RateLimit, per_minute=settings.rate_limit)
     app.add_middleware(SecurityHeaders)
-    if settings.origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Content-Type"], allow_credentials=False)
+    # What the widget shows and which sites may call the API; the console layers its saved values here.
+    app.state.widget_config = lambda: widget_config(settings)
+    app.state.allowed_origins = lambda: settings.origins
+    app.add_middleware(SiteCORS, origins=lambda: app.state.allowed_origins(), allow_methods=["GET", "POST"],
+                       allow_headers=["Content-Type"], allow_credentials=False)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -255,7 +269,7 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     @app.get("/api/widget-config", summary="What the website widget shows: title, greeting, colour, corner, "
              "starter questions, clinic phone")
     def widget_settings():
-        return widget_config(settings)
+        return app.state.widget_config()
 
     @app.get("/examples/widget.html", include_in_schema=False)
     def example_page():

@@ -150,6 +150,7 @@ def install(app: FastAPI, assistant, feedback, settings) -> Console:
 
     install_documents(app, console)
     install_insights(app, console)
+    install_widget_settings(app, console)
     install_staff_api(app, console)
     app.add_middleware(RoleGuard, users=console.users, deny=console.deny)
     app.add_middleware(Sessions, secret=session_secret(settings.data_dir))
@@ -285,3 +286,53 @@ def install_insights(app: FastAPI, console: Console) -> None:
     def insights_csv():
         return Response(to_csv(groups()), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": 'attachment; filename="refused-and-voted-down.csv"', "Cache-Control": "no-store"})
+
+
+def install_widget_settings(app: FastAPI, console: Console) -> None:
+    from urllib.parse import urlencode
+
+    from ...errors import ConfigError
+    from .widget_settings import FIELDS, WidgetSettings
+
+    store = WidgetSettings(console.settings)
+    # The API's widget configuration and CORS allowlist now come from the saved values.
+    app.state.widget_config = store.config
+    app.state.allowed_origins = store.origins
+
+    def page(request: Request, status: int = 200, values: dict | None = None, **context):
+        form = store.form()
+        if values:  # a refused save shows what was typed, not the stored values
+            form.values.update({k: v for k, v in values.items() if k not in form.locked})
+        base = str(request.base_url).rstrip("/")
+        preview_values = {k: v for k, v in form.values.items() if k != "allowed_origins"}
+        return console.render(request, "widget.html", status, title="Widget", page="widget", form=form,
+                              snippet=f'<script src="{base}/widget.js" defer></script>',
+                              preview="/admin/widget/preview?" + urlencode(preview_values), **context)
+
+    @app.get("/admin/widget", include_in_schema=False)
+    def widget(request: Request):
+        return page(request)
+
+    @app.post("/admin/widget", include_in_schema=False)
+    async def save_widget(request: Request):
+        form = await console.form(request)
+        values = {k: str(form.get(k)) for k in FIELDS if form.get(k) is not None}
+        try:
+            store.save(values)
+        except ConfigError as exc:
+            return page(request, 400, values=values, error=f"Not saved: {exc}.")
+        request.session["flash"] = {"notice": "Saved: the widget shows these settings from its next page load."}
+        return RedirectResponse("/admin/widget", status_code=303)
+
+    @app.get("/admin/widget/preview", include_in_schema=False)
+    def preview(request: Request):
+        """The real widget on a blank page, with the form's current values as data- attributes."""
+        config = store.config()
+        query = request.query_params
+        for key in ("title", "greeting", "accent", "position", "phone"):
+            if key in query:
+                config[key] = query[key]
+        if "starters" in query:
+            config["starters"] = [q.strip() for q in query["starters"].replace("\r", "").split("\n")
+                                  for q in q.split("|") if q.strip()]
+        return console.templates.TemplateResponse(request, "widget_preview.html", {"c": config})

@@ -54,3 +54,31 @@
     }, 1000);
   }
 })();
+
+// Widget settings: the preview follows the form as it is typed; the snippet copies.
+(function () {
+  "use strict";
+  var form = document.getElementById("widget-form");
+  var frame = document.getElementById("preview");
+  if (form && frame) {
+    var timer = null;
+    form.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var params = new URLSearchParams();
+        new FormData(form).forEach(function (value, key) {
+          if (key !== "csrf_token" && key !== "allowed_origins") params.append(key, value);
+        });
+        frame.src = "/admin/widget/preview?" + params.toString();
+      }, 300);
+    });
+  }
+  var copy = document.getElementById("copy-snippet");
+  if (copy && navigator.clipboard) {
+    copy.addEventListener("click", function () {
+      navigator.clipboard.writeText(document.getElementById("snippet").textContent).then(function () {
+        copy.textContent = "Copied";
+      });
+    });
+  }
+})();
