@@ -95,7 +95,7 @@ def build_desk_page(assistant, feedback=None):
     def passages_for(query: str) -> str:
         if not query or not query.strip():
             return ""
-        return passages_html(scored_passages(assistant, query), query_stems(query, correct), threshold)
+        return passages_html(query, scored_passages(assistant, query), query_stems(query, correct), threshold)
 
     def decide(query: str):
         if not query or not query.strip():

@@ -74,10 +74,11 @@ def reply_html(answer: Answer, clinic_phone: str = "") -> str:
     number when one is configured, and carries no caveat: nothing should soften it."""
     if answer.status == URGENT:
         call = f"<p>{_call_link(clinic_phone)}</p>" if clinic_phone else ""
-        return (f'<div class="reply reply-urgent" data-status="{URGENT}"><p class="urgent-label">'
+        return (f'<div class="reply reply-{URGENT}"><p class="urgent-label">'
                 f'<span class="urgent-icon">⚠</span> Urgent</p><p class="answer">{as_text(answer.answer)}</p>'
                 f"{call}</div>")
-    parts = [f'<div class="reply reply-{html.escape(answer.status)}" data-status="{html.escape(answer.status)}">',
+    # The status is a class: Gradio's sanitiser keeps classes and drops data- attributes.
+    parts = [f'<div class="reply reply-{html.escape(answer.status)}">',
              f'<p class="answer">{_markers(as_text(answer.answer))}</p>']
     if answer.status != ANSWERED and clinic_phone:
         parts.append(f"<p>{_call_link(clinic_phone)}</p>")
@@ -190,9 +191,11 @@ def trim_around(text: str, anchor: str = "", stems: set[str] | None = None, limi
     return ("… " if begin > 0 else "") + window + (" …" if end < len(text) else "")
 
 
-def passages_html(passages: list[Passage], stems: set[str], threshold: float) -> str:
+def passages_html(query: str, passages: list[Passage], stems: set[str], threshold: float) -> str:
+    """The ranked passages as a list named after the query they match."""
+    name = html.escape(f"Passages matching “{query.strip()}”")
     if not passages:
-        return '<p class="desk-empty">No passages found.</p>'
+        return f'<ol class="passages" aria-label="{name}"><li class="passage">No passages found.</li></ol>'
     items = []
     for p in passages:
         label = relevance_label(p.probability, threshold)
@@ -202,4 +205,4 @@ def passages_html(passages: list[Passage], stems: set[str], threshold: float) ->
             f'{html.escape(p.title)} — {html.escape(p.section)}</span> '
             f'<span class="relevance relevance-{label.split()[0]}">{label}</span></div>'
             f'<p class="passage-text">{text}</p></li>')
-    return f'<ol class="passages" aria-label="Matching passages">{"".join(items)}</ol>'
+    return f'<ol class="passages" aria-label="{name}">{"".join(items)}</ol>'
