@@ -27,7 +27,7 @@ main.contain, main.contain > .column { min-height: 0 !important; }
 #chat-starters button { flex: 1 1 auto; min-width: 0; min-height: 44px; font-weight: 500; }
 #chat-input textarea { font-size: 16px; }
 #chatbot .reply p, #chatbot .question { margin: 0 0 0.4rem; }
-#chatbot .marker { font-size: 0.75em; font-weight: 600; padding: 0 0.1em; }
+#chatbot .marker { font-size: 0.75em; font-weight: 600; padding: 0 0.1em; line-height: 0; }
 #chatbot .sources summary { cursor: pointer; font-weight: 600; font-size: 0.9rem; min-height: 24px; }
 #chatbot .sources ol { margin: 0.3rem 0 0.4rem 1.2rem; font-size: 0.9rem; }
 #chatbot .source-title { font-weight: 600; }

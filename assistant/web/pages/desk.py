@@ -54,7 +54,8 @@ _COPY_JS = """(answer, caveat) => {
 
 def scored_passages(assistant, query: str, k: int = PASSAGES) -> list[Passage]:
     """The top ``k`` passages for the query, each with the relevance model's probability for its
-    best sentence (the one the answerer would quote), which the label is read from."""
+    best sentence (the one the answerer would quote), which the label is read from; the most
+    likely to answer first (retrieval's fused rank breaks ties)."""
     docs = assistant.lookup(query, k)
     if not docs:
         return []
@@ -68,7 +69,7 @@ def scored_passages(assistant, query: str, k: int = PASSAGES) -> list[Passage]:
         m, top = d.metadata, best.get(d.metadata["chunk_id"])
         passages.append(Passage(m["rank"], m["title"], m["section"], d.page_content,
                                 top.probability if top else 0.0, top.unit.text if top else ""))
-    return passages
+    return sorted(passages, key=lambda p: (-p.probability, p.rank))
 
 
 def status_line(status: dict) -> str:
