@@ -167,6 +167,10 @@ def test_a_reply_is_put_in_the_log_once_whole(server, browser):
     _ask(browser, "What happens right after a session?")
     texts = browser.execute_script("return window.__replyTexts")
     assert texts and len(set(texts)) == 1
+    # Each message is read as shown, not by a name holding its HTML source.
+    names = browser.execute_script(
+        "return [...document.querySelectorAll('#chatbot [aria-label]')].map(e => e.getAttribute('aria-label'))")
+    assert not [n for n in names if "<" in n or "message:" in n]
 
 
 def test_chat_page_fits_a_phone(server, phone):

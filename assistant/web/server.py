@@ -30,4 +30,4 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     api.add_api_route("/desk", lambda: RedirectResponse("desk/"), include_in_schema=False)
     api = gr.mount_gradio_app(api, desk, path="/desk", css=desk_page.CSS, **mount)
     chat = chat_page.build_chat_page(assistant, feedback).queue(default_concurrency_limit=settings.concurrency)
-    return gr.mount_gradio_app(api, chat, path="/", css=chat_page.CSS, **mount)
+    return gr.mount_gradio_app(api, chat, path="/", css=chat_page.CSS, js=chat_page.JS, **mount)

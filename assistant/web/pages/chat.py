@@ -44,6 +44,16 @@ main.contain, main.contain > .column { min-height: 0 !important; }
   text-decoration: underline; padding: 0; min-height: 24px; }
 """
 
+# Gradio names each message by its raw content, so a screen reader would read a reply's HTML
+# source ("bot's message: <div class=..."). Without that name the message is read as shown.
+JS = """() => {
+  const unname = () => document.querySelectorAll('#chatbot [data-testid="bot"][aria-label], '
+    + '#chatbot [data-testid="user"][aria-label]').forEach(e => e.removeAttribute('aria-label'));
+  new MutationObserver(unname).observe(document.body,
+    {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label']});
+  unname();
+}"""
+
 
 def greeting(topic: str) -> str:
     return (f"**Hello!** Ask me about {as_text(topic)}. I answer from the clinic's own documents and show "
