@@ -70,6 +70,7 @@ class Settings:
     allowed_origins: str = ""  # comma-separated sites allowed to call the API (the widget's hosts)
     max_body_bytes: int = 16_384  # larger API request bodies get 413
     rate_limit: int = 60  # API requests per minute per client address; 0 turns the limit off
+    clinic_phone: str = ""  # the clinic's number as people write it; urgent replies link to it (tel:)
 
     # Clinic console (/admin)
     login_rate_limit: str = "5/minute"  # sign-in attempts per account name (`limits` syntax)

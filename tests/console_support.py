@@ -137,3 +137,33 @@ def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
                 "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
     out += f"--{boundary}--\r\n".encode()
     return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+def make_account(data_dir, name: str = "frontdesk", role: str = "staff") -> tuple[str, str]:
+    """An account in the app's data folder (read on every request: no restart needed)."""
+    from assistant.web.console.accounts import UserStore
+
+    UserStore(data_dir / "users.toml").add(name, role, PASSWORDS[role])
+    return name, PASSWORDS[role]
+
+
+def sign_in_browser(driver, url: str, name: str, password: str, then: str = "/desk/") -> None:
+    """Sign the browser in through the console's form; it then opens ``then``."""
+    from selenium.webdriver.common.by import By
+
+    from tests.web_support import wait
+
+    driver.get(f"{url}/admin/login?next={then}")
+    wait(driver, lambda d: d.find_elements(By.ID, "login-form"))
+    driver.find_element(By.ID, "name").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "sign-in").click()
+    wait(driver, lambda d: not d.find_elements(By.ID, "login-form"))
+
+
+def session_cookie(url: str, name: str, password: str) -> str:
+    """A signed-in session's Cookie header, for clients other than a browser (gradio_client)."""
+    client = Client(url)
+    status, headers, _ = client.sign_in(name, password)
+    assert status == 303, status
+    return "; ".join(f"{c.name}={c.value}" for c in client.jar)

@@ -1,0 +1,146 @@
+"""The front-desk page (mounted at /desk/): search the clinic's documents while on the phone.
+
+Passages follow the receptionist's typing; the answer is decided only after a pause in typing
+or on Enter, so it never shows the refusal for a half-typed question.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from . import record_question
+from ...ingest.loading import STAFF
+from .render import Passage, passages_html, plain_reply, query_stems, relevance_label
+
+# The answer is decided once typing pauses this long. Ordinary typists leave about 240 ms
+# between keys on average, and slow ones rarely over 500 ms (Dhakal et al., CHI 2018, 136M
+# keystrokes); 800 ms is a pause, not a gap between two letters.
+PAUSE_MS = 800
+PASSAGES = 5
+
+CSS = """
+.gradio-container { max-width: 980px !important; margin: 0 auto !important; }
+#desk-title h1 { font-size: 1.3rem; margin: 0; }
+#desk-status p { margin: 0; font-size: 0.85rem; }
+#desk-caveat p { font-size: 0.85rem; margin: 0; color: #4b5563; }
+.dark #desk-caveat p { color: #d1d5db; }
+#desk-copy-row button { flex: 0 0 auto; min-width: 10rem; min-height: 44px; }
+#desk-copied { font-size: 0.85rem; min-height: 1.2em; }
+.passages { list-style: none; padding: 0; margin: 0; }
+.passage { border-top: 1px solid var(--border-color-primary); padding: 0.5rem 0; }
+.passage-head { display: flex; flex-wrap: wrap; gap: 0.25rem 0.75rem; align-items: baseline; }
+.passage-doc { font-weight: 600; }
+.relevance { white-space: nowrap; font-size: 0.8rem; padding: 0.05rem 0.5rem; border-radius: 999px;
+  border: 1px solid currentColor; }
+.relevance-strong { color: #05603a; }
+.relevance-fair { color: #7a4d00; }
+.relevance-weak { color: #4b5563; }
+.passage-text { margin: 0.25rem 0 0; }
+.passage-text mark { background: #fde68a; color: #111827; padding: 0 0.1em; border-radius: 2px; }
+"""
+
+_PAUSE_JS = ("() => { clearTimeout(window.__deskPause); window.__deskPause = setTimeout(() => "
+             f"document.querySelector('#desk-decide')?.click(), {PAUSE_MS}); }}")
+_ENTER_JS = "(q) => { clearTimeout(window.__deskPause); return q; }"
+# The Clipboard API needs a secure context; a front desk on http://clinic-pc:7860 is not one,
+# so the older copy command is the fallback there.
+_COPY_JS = """(answer, caveat) => {
+  const text = %s;
+  const done = () => { const s = document.querySelector('#desk-copied'); if (s) s.textContent = %s; };
+  if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done); return; }
+  const area = document.createElement('textarea'); area.value = text; document.body.appendChild(area);
+  area.select(); document.execCommand('copy'); area.remove(); done();
+}"""
+
+
+def scored_passages(assistant, query: str, k: int = PASSAGES) -> list[Passage]:
+    """The top ``k`` passages for the query, each with the relevance model's probability for its
+    best sentence (the one the answerer would quote), which the label is read from; the most
+    likely to answer first (retrieval's fused rank breaks ties)."""
+    docs = assistant.lookup(query, k, audience=STAFF)  # the desk sees staff-only documents too
+    if not docs:
+        return []
+    steps = assistant.steps
+    state = steps.gather(steps.contextualise({"question": query, "history": []}) | {"passages": docs})
+    best = {}
+    for scored in state["evidence"].units:  # best first
+        best.setdefault(scored.unit.chunk_id, scored)
+    passages = []
+    for d in docs:
+        m, top = d.metadata, best.get(d.metadata["chunk_id"])
+        passages.append(Passage(m["rank"], m["title"], m["section"], d.page_content,
+                                top.probability if top else 0.0, top.unit.text if top else ""))
+    return sorted(passages, key=lambda p: (-p.probability, p.rank))
+
+
+def status_line(status: dict) -> str:
+    if not status["ready"]:
+        return "The documents are not indexed yet: run `python ingest.py`."
+    when = status.get("ingested_at") or ""
+    try:
+        when = datetime.fromisoformat(when).strftime("%-d %b %Y, %H:%M %Z").strip()
+    except ValueError:
+        pass
+    return f"Searching {status['files']} documents ({status['chunks']} passages), updated {when}."
+
+
+def build_desk_page(assistant, feedback=None):
+    """The front-desk page; refused questions it decides are recorded in ``feedback`` when given."""
+    import gradio as gr
+
+    settings = assistant.settings
+    threshold = assistant.steps.scorer.model.threshold
+
+    def correct(word: str) -> str:
+        return assistant.steps.snapshots().vocabulary.correct(word)
+
+    def passages_for(query: str) -> str:
+        if not query or not query.strip():
+            return ""
+        return passages_html(query, scored_passages(assistant, query), query_stems(query, correct), threshold)
+
+    def decide(query: str):
+        if not query or not query.strip():
+            return gr.update(value="", label="Answer"), ""
+        answer = assistant.ask(query, audience=STAFF)
+        if feedback is not None:
+            record_question(feedback, answer, "desk")
+        caveat = "" if answer.status == "urgent" else answer.caveat
+        return gr.update(value=plain_reply(answer, caveat=False), label=f"Answer for “{query.strip()}”"), caveat
+
+    def lookup(query: str) -> dict:
+        """The answer (plain text with its caveat) and the ranked passages with their relevance label."""
+        answer = assistant.ask(query, audience=STAFF)
+        if feedback is not None:
+            record_question(feedback, answer, "desk")
+        return {"answer": plain_reply(answer), "status": answer.status, "passages": [
+            {"rank": p.rank, "title": p.title, "section": p.section, "text": p.text,
+             "relevance": relevance_label(p.probability, threshold)} for p in scored_passages(assistant, query)]}
+
+    with gr.Blocks(title="Front desk lookup", analytics_enabled=False) as page:
+        gr.Markdown("# Front desk lookup", elem_id="desk-title")
+        status = gr.Markdown(status_line(assistant.status()), elem_id="desk-status")
+        query = gr.Textbox(label="Search the clinic's documents", placeholder="e.g. redness after treatment",
+                           elem_id="desk-query", autofocus=True, max_length=settings.max_question_chars)
+        answer = gr.Textbox(label="Answer", lines=5, max_lines=14, interactive=False, elem_id="desk-answer")
+        caveat = gr.Markdown(elem_id="desk-caveat")
+        with gr.Row(elem_id="desk-copy-row"):
+            copy_plain = gr.Button("Copy answer", size="sm", elem_id="desk-copy")
+            copy_caveat = gr.Button("Copy with caveat", size="sm", elem_id="desk-copy-caveat")
+            gr.HTML('<span id="desk-copied" role="status"></span>', padding=False)
+        passages = gr.HTML(elem_id="desk-passages", padding=False)
+        decide_button = gr.Button("Answer now", visible="hidden", elem_id="desk-decide")
+
+        query.change(passages_for, query, passages, trigger_mode="always_last", show_progress="hidden",
+                     api_visibility="private")
+        query.change(None, None, None, js=_PAUSE_JS)
+        query.submit(decide, query, [answer, caveat], js=_ENTER_JS, api_visibility="private",
+                     trigger_mode="always_last")
+        decide_button.click(decide, query, [answer, caveat], api_visibility="private", show_progress="hidden",
+                            trigger_mode="always_last")
+        copy_plain.click(None, [answer, caveat], None, js=_COPY_JS % ("answer", "'Answer copied.'"))
+        copy_caveat.click(None, [answer, caveat], None,
+                          js=_COPY_JS % ("caveat ? answer + '\\n\\n' + caveat : answer", "'Answer and caveat copied.'"))
+        gr.api(lookup, api_name="lookup", concurrency_limit=settings.concurrency)
+        page.load(lambda: status_line(assistant.status()), None, status, api_visibility="private")
+    return page
