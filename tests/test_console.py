@@ -72,6 +72,42 @@ def _staff_ask(client, question=QUESTION):
     return json.loads(text)
 
 
+def _ask_widget(driver, url, question=QUESTION):
+    """Ask through the website widget on the example host page; the reply element."""
+    from tests.test_widget import _open, _widget_ask
+
+    driver.get(url + "/examples/widget.html")
+    _open(driver)
+    return _widget_ask(driver, question)
+
+
+def _ask_desk(driver, url, question=QUESTION) -> str:
+    """Ask on the front-desk page (the browser is signed in); the answer box's text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver.get(url + "/desk/")
+    box = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#desk-query textarea"))
+    box.send_keys(question)
+    box.send_keys(Keys.ENTER)
+    label = "Answer for “" + question + "”"
+    wait(driver, lambda d: label in d.find_element(By.ID, "desk-answer").text
+         and d.find_element(By.CSS_SELECTOR, "#desk-answer textarea").get_attribute("value"))
+    return driver.find_element(By.CSS_SELECTOR, "#desk-answer textarea").get_attribute("value")
+
+
+def _page_shot(driver, name):
+    """A screenshot of the whole page (the window grown to its height), for the README's docs/ pictures."""
+    width, height = driver.execute_script(
+        "return [document.documentElement.clientWidth, document.documentElement.scrollHeight]")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": min(max(height, 600), 2400), "deviceScaleFactor": 1, "mobile": False})
+    try:
+        driver.save_screenshot(str(ARTIFACTS / name))
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
 def _row(driver, name):
     from selenium.webdriver.common.by import By
 
@@ -99,7 +135,7 @@ def test_sign_in_upload_answer_restrict_and_delete_in_the_browser(app, browser, 
     browser.get(url + "/admin")
     wait(browser, lambda d: d.find_elements(By.ID, "login-form"))
     assert axe_violations(browser) == []
-    browser.save_screenshot(str(ARTIFACTS / "console-login.png"))
+    _page_shot(browser, "console-login.png")
     browser.find_element(By.ID, "name").send_keys("manager")
     browser.find_element(By.ID, "password").send_keys(PASSWORDS["admin"])
     browser.find_element(By.ID, "sign-in").click()
@@ -134,19 +170,24 @@ def test_sign_in_upload_answer_restrict_and_delete_in_the_browser(app, browser, 
     sources = (app["settings"].corpus_dir / "sources.toml").read_text()
     assert f'["{STORED}"]' in sources and 'title = "Aftercare sheet"' in sources
     assert "# Metadata the loader reads" in sources  # the file's own comments are kept
-    browser.save_screenshot(str(ARTIFACTS / "console-documents.png"))
+    _page_shot(browser, "console-documents.png")
 
-    # The public API answers from it, citing it.
+    # The public API and the widget answer from it, citing it.
     answer = _public_ask(app)
     assert answer["status"] == "answered", answer
     assert any(c["source"] == STORED for c in answer["citations"]) and "72 hours" in answer["answer"]
+    reply = _ask_widget(browser, url)
+    assert reply.get_attribute("data-status") == "answered"
+    assert "72 hours" in reply.get_attribute("textContent") and "Aftercare sheet" in reply.get_attribute("textContent")
+    browser.get(url + "/admin/documents")
+    row = _row(browser, STORED)
 
     # Its page: what cleaning left out; then make it staff-only.
     row.find_element(By.TAG_NAME, "a").click()
     wait(browser, lambda d: d.find_elements(By.ID, "edit-form"))
     assert "What cleaning leaves out" in browser.page_source
     assert axe_violations(browser) == []
-    browser.save_screenshot(str(ARTIFACTS / "console-document.png"))
+    _page_shot(browser, "console-document.png")
     Select(browser.find_element(By.ID, "audience")).select_by_value("staff")
     browser.find_element(By.ID, "save").click()
     _wait_indexed(browser, STORED, "staff")
@@ -154,6 +195,9 @@ def test_sign_in_upload_answer_restrict_and_delete_in_the_browser(app, browser, 
 
     refused = _public_ask(app)
     assert refused["status"] == "out_of_scope" and not refused["citations"], refused
+    assert _ask_widget(browser, url).get_attribute("data-status") == "out_of_scope"
+    # The front desk (open to this admin too) still answers from it.
+    assert "72 hours" in _ask_desk(browser, url)
     status, found = request_json(url + "/api/search?q=" + "swimming+pools+hot+tubs+saunas")
     assert status == 200 and all(r["source"] != STORED for r in found["results"])
     staff = _staff(app)
@@ -284,7 +328,7 @@ def test_insights_group_refusals_by_channel_and_export_them(app, browser):
     assert "waive the fee" in table and "desk" in table and "api" in table
     assert browser.find_element(By.ID, "weeks").text.count("W") >= 1
     assert axe_violations(browser) == []
-    browser.save_screenshot(str(ARTIFACTS / "console-insights.png"))
+    _page_shot(browser, "console-insights.png")
     # "Add a document" opens the upload form with the question as its title.
     link = browser.find_elements(By.LINK_TEXT, "Add a document")[0]
     link.click()
@@ -339,7 +383,7 @@ def test_widget_settings_apply_without_a_restart(app, browser):
     browser.find_element(By.ID, "save-widget").click()
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))
     assert axe_violations(browser, include="main") == []
-    browser.save_screenshot(str(ARTIFACTS / "console-widget.png"))
+    _page_shot(browser, "console-widget.png")
 
     status, headers, body = request(url + "/api/widget-config", headers={"Origin": site})
     assert headers.get("access-control-allow-origin") == site  # the allowlist changed, no restart
@@ -368,3 +412,42 @@ def test_environment_variables_win_over_saved_widget_settings(tmp_path):
     with pytest.raises(ConfigError, match="Accent colour 'blue' must be a hex colour"):
         store.save({"accent": "blue"})
     assert store.config()["accent"] == "#123456"
+
+
+def test_changes_queue_behind_a_running_ingest_and_the_index_keeps_serving(app):
+    from assistant.index import ChromaIndex, open_client
+
+    admin = Client(app["url"])
+    assert admin.sign_in("manager", PASSWORDS["admin"])[0] == 303
+    token = admin.csrf("/admin/documents")
+    names = ["queue-one.txt", "queue-two.txt"]
+    texts = [b"Queued notes one\n\nMicroneedling pens are cleaned with a hospital-grade disinfectant after each use.\n",
+             b"Queued notes two\n\nThe treatment room is kept at a comfortable temperature for every session.\n"]
+
+    def jobs():
+        return json.loads(admin.get("/admin/jobs")[2])["jobs"]
+
+    # Another ingest (as `python ingest.py` would) holds the index's lock while two changes arrive.
+    holder = ChromaIndex(open_client(app["settings"]), app["settings"].collection)
+    holder.acquire_ingest_lock()
+    try:
+        for name, text in zip(names, texts):
+            body, kind = multipart({"csrf_token": token}, {"file": (name, text)})
+            assert admin.request("/admin/documents", "POST", body, {"Content-Type": kind})[0] == 303
+        deadline = time.time() + 60
+        while not (jobs()[1]["stage"] == "waiting") and time.time() < deadline:
+            time.sleep(0.2)
+        first, second = jobs()[1], jobs()[0]  # newest first
+        assert (first["state"], first["stage"], second["state"]) == ("running", "waiting", "queued")
+        assert "another ingest is running" in first["message"]
+        assert _public_ask(app, "How long do microneedling results last?")["status"] == "answered"
+    finally:
+        holder.release_ingest_lock()
+    deadline = time.time() + 120
+    while not json.loads(admin.get("/admin/jobs")[2])["idle"] and time.time() < deadline:
+        time.sleep(0.5)
+    assert [j["state"] for j in jobs()[:2]] == ["done", "done"]
+    _, _, page = admin.get("/admin/documents")
+    for name in names:
+        assert f'data-name="{name}" data-status="indexed"' in page
+        assert admin.post_form(f"/admin/documents/{name}/delete", {})[0] == 303
