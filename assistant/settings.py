@@ -116,14 +116,6 @@ class Settings:
             problems.append(f"LLM_TIMEOUT={self.llm_timeout} must be a positive number of seconds")
         if self.rate_limit < 0:
             problems.append(f"RATE_LIMIT={self.rate_limit} must be 0 (off) or a positive number per minute")
-        try:
-            from limits import parse
-
-            for name in ("login_rate_limit", "login_address_rate_limit"):
-                parse(getattr(self, name))
-        except (ImportError, ValueError):
-            problems.append(f"LOGIN_RATE_LIMIT={self.login_rate_limit!r} and LOGIN_ADDRESS_RATE_LIMIT="
-                            f"{self.login_address_rate_limit!r} must read like '5/minute'")
         if not self.collection.replace("-", "").replace("_", "").isalnum():
             problems.append(f"COLLECTION={self.collection!r} may only hold letters, digits, '-' and '_'")
         problems += _widget_problems(self)

@@ -13,6 +13,7 @@ from typing import Callable
 
 from starlette.middleware.sessions import SessionMiddleware
 
+from ...errors import ConfigError
 from .accounts import UserStore
 
 SESSION_COOKIE = "console_session"
@@ -78,11 +79,18 @@ class LoginLimiter:
     client address, each counted on its own (moving window, the `limits` package, in memory)."""
 
     def __init__(self, per_name: str, per_address: str) -> None:
+        # Checked here, where it is used, not in Settings: importing `limits` takes a tenth of a
+        # second that every command would pay.
         from limits import parse
         from limits.storage import MemoryStorage
         from limits.strategies import MovingWindowRateLimiter
 
-        self.per_name, self.per_address = parse(per_name), parse(per_address)
+        try:
+            self.per_name, self.per_address = parse(per_name), parse(per_address)
+        except ValueError:
+            raise ConfigError(f"LOGIN_RATE_LIMIT={per_name!r} and LOGIN_ADDRESS_RATE_LIMIT={per_address!r} must "
+                              "read like '5/minute' or '20 per hour'. Fix the environment variable and start "
+                              "again.") from None
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def attempt(self, name: str, address: str) -> bool:
