@@ -1,4 +1,5 @@
-"""One ASGI app: the JSON API and widget (FastAPI) with the Gradio pages mounted at /."""
+"""One ASGI app: the JSON API and widget (FastAPI) with the Gradio pages mounted at /, behind
+one front door (gate.py); and the uvicorn configuration it is served with."""
 
 from __future__ import annotations
 
@@ -8,17 +9,44 @@ from ..settings import Settings
 def create_web_app(settings: Settings, assistant=None, feedback=None):
     """Build (and warm up) everything the server needs; nothing listens until it is run."""
     import gradio as gr
+    from starlette.middleware.cors import CORSMiddleware
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from .api import create_api
-    from .feedback import FeedbackStore
+    from .gate import FrontDoor
     from ..service import build_assistant
     from .ui import build_ui
 
     assistant = assistant or build_assistant(settings)
     assistant.warm_up()
-    feedback = feedback or FeedbackStore(settings.feedback_path)
+    feedback = feedback or settings.feedback_store()
     api = create_api(assistant, feedback)
-    demo = build_ui(assistant, feedback).queue(default_concurrency_limit=settings.concurrency)
-    # No file serving beyond Gradio's own assets, no monitoring, no server-side rendering.
-    return gr.mount_gradio_app(api, demo, path="/", show_error=False, enable_monitoring=False,
-                               ssr_mode=False, allowed_paths=[], footer_links=[])
+    # api_open=False: Gradio's REST routes (/run/...) cannot skip the queue and its concurrency limit.
+    demo = build_ui(assistant, feedback).queue(default_concurrency_limit=settings.concurrency, api_open=False)
+    # No file serving beyond Gradio's own assets, no uploads, no monitoring, no server-side rendering.
+    app = gr.mount_gradio_app(api, demo, path="/", show_error=False, enable_monitoring=False, ssr_mode=False,
+                              allowed_paths=[], footer_links=[], max_file_size=0)
+    app = FrontDoor(app, settings)
+    if settings.origins:
+        # Outside the front door, so a 413 or 429 carries the CORS headers the widget needs to read it.
+        app = CORSMiddleware(app, allow_origins=settings.origins, allow_methods=["GET", "POST"],
+                             allow_headers=["Content-Type"], allow_credentials=False)
+    # Forwarded client addresses are believed only from the configured proxies (none by default).
+    return ProxyHeadersMiddleware(app, trusted_hosts=settings.proxies)
+
+
+def server_config(app, settings: Settings):
+    """How `python app.py` (and the tests) serve the app with uvicorn."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning",
+        # No access log: request lines carry search queries, which may hold contact details.
+        access_log=False,
+        # The proxy headers are handled in create_web_app, from FORWARDED_ALLOW_IPS only.
+        proxy_headers=False, server_header=False,
+        # Idle keep-alive connections are closed after 5 s; past this many open connections new
+        # ones get 503 at once, so slow clients cannot take every socket.
+        timeout_keep_alive=5, limit_concurrency=settings.max_connections,
+        h11_max_incomplete_event_size=16_384,
+    )
