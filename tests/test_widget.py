@@ -346,9 +346,13 @@ def test_the_conversation_survives_reloads_until_new_chat(server, site, browser)
 def test_escape_closes_and_focus_returns_to_the_bubble(server, site, browser):
     from selenium.webdriver.common.keys import Keys
 
-    site.host_page(server["url"] + "/widget.js")
+    # In the left corner, and with a colour that is not a hex colour (ignored: the server's is used).
+    site.host_page(server["url"] + "/widget.js", position="left", accent="red;background:url(//evil.example)")
     browser.get(site.url + "/")
     bubble = _find(browser, "#mnw-bubble")
+    wait(browser, lambda d: _find(d, ".mnw-root").get_attribute("data-config") == "loaded")
+    assert _rect(browser, bubble)["left"] == 20
+    assert _style(browser, bubble, "background-color") == "rgb(34, 85, 136)"  # WIDGET_ACCENT=#225588
     assert bubble.get_attribute("aria-expanded") == "false" and not _find(browser, "#mnw-panel").is_displayed()
     _open(browser)
     assert bubble.get_attribute("aria-expanded") == "true" and _active_id(browser) == "mnw-input"
@@ -378,6 +382,13 @@ def test_on_a_phone_the_panel_is_the_whole_screen_and_the_page_stays_put(server,
         panel = _rect(driver, _find(driver, "#mnw-panel"))
         assert (panel["top"], panel["left"], panel["width"], panel["height"]) == (0, 0, width, height)
         assert _style(driver, driver.find_element("tag name", "html"), "overflow-y") == "hidden"
+        # Modal there: Tab from the last control comes back to the first one inside the panel.
+        assert _find(driver, "#mnw-panel").get_attribute("aria-modal") == "true"
+        from selenium.webdriver.common.keys import Keys
+
+        driver.execute_script("arguments[0].focus()", _find(driver, "#mnw-send"))
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        assert _active_id(driver) == "mnw-new"
         reply = _widget_ask(driver, "How long do microneedling results last?")
         from selenium.webdriver.common.by import By
 
