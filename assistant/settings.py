@@ -7,6 +7,7 @@ Nothing else in the package reads ``os.environ``: entry points call
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
@@ -78,6 +79,15 @@ class Settings:
     forwarded_allow_ips: str = ""
     feedback_retention_days: int = 90  # asked questions and votes older than this are purged
 
+    # Website widget (served by GET /api/widget-config; data- attributes on the script tag win)
+    widget_title: str = "Microneedling questions"
+    widget_greeting: str = ("Hello! Ask me anything about microneedling. I answer from the clinic's own "
+                            "information and show where each answer comes from.")
+    widget_accent: str = "#7b3f61"  # a hex colour: #rgb or #rrggbb
+    widget_position: str = "right"  # corner of the bubble: left or right
+    widget_starters: str = "How long do the results last?|How many sessions will I need?|Is it permanent?"
+    clinic_phone: str = ""  # shown in urgent replies and errors as a tel: link when set
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
         """Build settings from defaults, then environment variables, then keyword overrides."""
@@ -113,6 +123,7 @@ class Settings:
             problems.append(f"RATE_LIMIT={self.rate_limit} must be 0 (off) or a positive number per minute")
         if not self.collection.replace("-", "").replace("_", "").isalnum():
             problems.append(f"COLLECTION={self.collection!r} may only hold letters, digits, '-' and '_'")
+        problems += _widget_problems(self)
         if problems:
             raise ConfigError("; ".join(problems) + ". Fix the environment variable and start again.")
         return self
@@ -124,6 +135,11 @@ class Settings:
     @property
     def proxies(self) -> list[str]:
         return [p.strip() for p in self.forwarded_allow_ips.split(",") if p.strip()]
+
+    @property
+    def starters(self) -> list[str]:
+        """The widget's starter questions (WIDGET_STARTERS, separated by '|')."""
+        return [q.strip() for q in self.widget_starters.split("|") if q.strip()]
 
     @property
     def feedback_path(self) -> Path:
@@ -138,6 +154,31 @@ class Settings:
     @property
     def model_path(self) -> str:
         return self.embedding_model or _default_model_path()
+
+
+HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+PHONE = re.compile(r"[0-9 +()\-]+")
+MAX_STARTERS = 6  # more chips than this push the greeting off a phone screen
+
+
+def _widget_problems(s: "Settings") -> list[str]:
+    problems = []
+    if not HEX_COLOUR.fullmatch(s.widget_accent):
+        problems.append(f"WIDGET_ACCENT={s.widget_accent!r} must be a hex colour such as '#7b3f61' or '#a36'")
+    if s.widget_position not in ("left", "right"):
+        problems.append(f"WIDGET_POSITION={s.widget_position!r} must be 'left' or 'right'")
+    if s.clinic_phone and not (PHONE.fullmatch(s.clinic_phone) and sum(c.isdigit() for c in s.clinic_phone) >= 3):
+        problems.append(f"CLINIC_PHONE={s.clinic_phone!r} must be a phone number: digits, spaces, '+', '(', ')' "
+                        "and '-' only, e.g. '+44 20 7946 0000'")
+    if not s.widget_title.strip():
+        problems.append("WIDGET_TITLE is empty: give the widget a title, e.g. 'Questions about microneedling'")
+    if len(s.starters) > MAX_STARTERS:
+        problems.append(f"WIDGET_STARTERS has {len(s.starters)} questions: give at most {MAX_STARTERS}, "
+                        "separated by '|'")
+    if any(len(q) > s.max_question_chars for q in s.starters):
+        problems.append(f"WIDGET_STARTERS: each question must be at most MAX_QUESTION_CHARS={s.max_question_chars} "
+                        "characters")
+    return problems
 
 
 def _parse(name: str, type_name, raw: str):

@@ -53,6 +53,30 @@ def serving(settings, embedder, feedback_path):
         thread.join(timeout=10)
 
 
+@contextlib.contextmanager
+def serving_markup_corpus(root):
+    """The app over a corpus that itself carries markup and scripts, served like the real one
+    (``root``: an empty folder for its corpus, index and feedback)."""
+    from assistant.embeddings import get_embedder
+    from assistant.index import ChromaIndex, open_client
+    from assistant.ingest.ingestion import run_ingest
+    from assistant.settings import Settings
+
+    corpus = root / "corpus"
+    corpus.mkdir()
+    (corpus / "aftercare.txt").write_text(
+        "Aftercare after microneedling\n\n"
+        "Keep treated skin clean <img src=x onerror=\"window.__pwned=1\"> and use gentle products for a few days "
+        "after microneedling <script>window.__pwned=2</script> to help healing.\n\n"
+        "Avoid direct sun after microneedling and use a mineral sunscreen <b>every day</b> while skin heals.\n",
+        encoding="utf-8")
+    settings = Settings.from_env({}, corpus_dir=corpus, data_dir=root / "data", rate_limit=100_000)
+    embedder = get_embedder(settings)
+    run_ingest(settings, embedder, ChromaIndex(open_client(settings), settings.collection), progress=False)
+    with serving(settings, embedder, root / "f.sqlite3") as info:
+        yield info
+
+
 def request(url, method="GET", body=None, headers=None, raw=None, timeout=30):
     """(status, headers, body bytes); HTTP errors are returned, not raised."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)

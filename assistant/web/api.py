@@ -1,7 +1,7 @@
 """The JSON API and the website widget, served by FastAPI (the Gradio app is mounted beside them).
 
 POST /api/ask, POST /api/ask/stream, GET /api/search, POST /api/feedback, GET /healthz, GET /widget.js,
-GET /examples/widget.html; OpenAPI docs at /docs.
+GET /api/widget-config, GET /examples/widget.html; OpenAPI docs at /docs.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..answer.answering import INVALID, Answer
 from ..errors import AssistantError
 from .feedback import FeedbackStore, Vote
+from .widget_config import widget_config
 
 STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger(__name__)
@@ -165,6 +166,11 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     @app.get("/widget.js", include_in_schema=False)
     def widget():
         return FileResponse(STATIC / "widget.js", media_type="text/javascript")
+
+    @app.get("/api/widget-config", summary="What the website widget shows: title, greeting, colour, corner, "
+             "starter questions, clinic phone")
+    def widget_settings():
+        return widget_config(settings)
 
     @app.get("/examples/widget.html", include_in_schema=False)
     def example_page():
