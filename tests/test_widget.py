@@ -256,9 +256,11 @@ def test_widget_on_a_host_page(server, site, browser):
         votes = reply.find_element(By.CSS_SELECTOR, ".mnw-votes")
         wait(browser, lambda d: votes.get_attribute("data-voted"))
         assert votes.get_attribute("data-voted") == "up"
-        rows = sqlite3.connect(server["feedback"].path).execute(
-            "SELECT question, vote FROM votes WHERE vote = 'up'").fetchall()
-        assert ("How long do microneedling results last?", "up") in rows
+        db = sqlite3.connect(server["feedback"].path)
+        rows = db.execute("SELECT question, vote, channel FROM votes WHERE vote = 'up'").fetchall()
+        assert ("How long do microneedling results last?", "up", "widget") in rows
+        asked = db.execute("SELECT channel FROM questions WHERE question = 'How long do microneedling results last?'")
+        assert ("widget",) in asked.fetchall()  # the clinic's report tells the widget's questions apart
 
         refusal = _widget_ask(browser, "How much does it cost?")
         assert refusal.get_attribute("data-status") == "out_of_scope"
@@ -346,9 +348,13 @@ def test_the_conversation_survives_reloads_until_new_chat(server, site, browser)
 def test_escape_closes_and_focus_returns_to_the_bubble(server, site, browser):
     from selenium.webdriver.common.keys import Keys
 
-    site.host_page(server["url"] + "/widget.js")
+    # In the left corner, and with a colour that is not a hex colour (ignored: the server's is used).
+    site.host_page(server["url"] + "/widget.js", position="left", accent="red;background:url(//evil.example)")
     browser.get(site.url + "/")
     bubble = _find(browser, "#mnw-bubble")
+    wait(browser, lambda d: _find(d, ".mnw-root").get_attribute("data-config") == "loaded")
+    assert _rect(browser, bubble)["left"] == 20
+    assert _style(browser, bubble, "background-color") == "rgb(34, 85, 136)"  # WIDGET_ACCENT=#225588
     assert bubble.get_attribute("aria-expanded") == "false" and not _find(browser, "#mnw-panel").is_displayed()
     _open(browser)
     assert bubble.get_attribute("aria-expanded") == "true" and _active_id(browser) == "mnw-input"
@@ -378,6 +384,13 @@ def test_on_a_phone_the_panel_is_the_whole_screen_and_the_page_stays_put(server,
         panel = _rect(driver, _find(driver, "#mnw-panel"))
         assert (panel["top"], panel["left"], panel["width"], panel["height"]) == (0, 0, width, height)
         assert _style(driver, driver.find_element("tag name", "html"), "overflow-y") == "hidden"
+        # Modal there: Tab from the last control comes back to the first one inside the panel.
+        assert _find(driver, "#mnw-panel").get_attribute("aria-modal") == "true"
+        from selenium.webdriver.common.keys import Keys
+
+        driver.execute_script("arguments[0].focus()", _find(driver, "#mnw-send"))
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        assert _active_id(driver) == "mnw-new"
         reply = _widget_ask(driver, "How long do microneedling results last?")
         from selenium.webdriver.common.by import By
 
@@ -431,6 +444,7 @@ def test_timeout_and_server_error_show_the_phone_and_retry_works(flaky, browser)
             assert PHONE in error.text
             assert error.find_element(By.CSS_SELECTOR, "a[href^='tel:']").get_attribute("href") == "tel:+442079460000"
             assert _find(browser, "#mnw-log").get_attribute("aria-busy") == "false"
+            assert axe_violations(browser, include=HOST) == []  # the widget only: the page is ugly on purpose
             flaky.mode = "ok"
             before = len(_all(browser, ".mnw-bot")) - 1
             error.find_element(By.CSS_SELECTOR, "button.mnw-retry").click()

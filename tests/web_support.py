@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 
 import pytest
 
@@ -30,12 +31,13 @@ def serving(settings, embedder, feedback_path):
 
     from assistant.service import build_assistant
     from assistant.web.feedback import FeedbackStore
-    from assistant.web.server import create_web_app
+    from assistant.web.server import create_web_app, server_config
 
     feedback = FeedbackStore(feedback_path)
     app = create_web_app(settings, build_assistant(settings, embedder=embedder), feedback)
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    # The server exactly as app.py configures it, on a loopback port.
+    srv = uvicorn.Server(server_config(app, replace(settings, host="127.0.0.1", port=port)))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.time() + 60

@@ -314,7 +314,7 @@
     panel.hidden = !open;
     root.classList.toggle("mnw-open", open);
     bubble.setAttribute("aria-expanded", String(open));
-    lockPage(open && phone.matches);
+    fullScreen(open && phone.matches);
     if (open) {
       input.focus();
       var last = messages.lastElementChild;
@@ -324,11 +324,30 @@
     }
   }
 
-  if (phone.addEventListener) phone.addEventListener("change", function () { lockPage(isOpen() && phone.matches); });
+  // On a phone the open panel covers the page: it is modal there, so the page is locked and
+  // Tab stays inside the panel (the page behind cannot be seen).
+  function fullScreen(on) {
+    lockPage(on);
+    if (on) panel.setAttribute("aria-modal", "true");
+    else panel.removeAttribute("aria-modal");
+  }
+
+  function keepTabInside(event) {
+    var focusable = Array.prototype.filter.call(
+      panel.querySelectorAll("button, input, a[href], summary, [tabindex='0']"),
+      function (n) { return !n.disabled && n.getClientRects().length; });
+    if (!focusable.length) return;
+    var first = focusable[0], last = focusable[focusable.length - 1], here = shadow.activeElement;
+    if (event.shiftKey && here === first) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && here === last) { event.preventDefault(); first.focus(); }
+  }
+
+  if (phone.addEventListener) phone.addEventListener("change", function () { fullScreen(isOpen() && phone.matches); });
   bubble.addEventListener("click", function () { setOpen(!isOpen()); });
   close.addEventListener("click", function () { setOpen(false); });
   root.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && isOpen()) { event.preventDefault(); setOpen(false); }
+    if (event.key === "Tab" && isOpen() && phone.matches) keepTabInside(event);
   });
   newChat.addEventListener("click", function () {
     if (pending) { // forget the question that is out: its reply would land in the new chat
@@ -453,7 +472,7 @@
         buttons.forEach(function (x) { x.disabled = true; });
         b.setAttribute("aria-pressed", "true");
         fetch(base + "/api/feedback", {method: "POST", headers: {"Content-Type": "application/json"},
-                                       body: JSON.stringify({answer_id: data.answer_id, vote: v[0]})})
+                                       body: JSON.stringify({answer_id: data.answer_id, vote: v[0], channel: "widget"})})
           .then(function (r) { return r.ok ? v[0] : "failed"; }, function () { return "failed"; })
           .then(function (result) {
             wrap.setAttribute("data-voted", result);
@@ -505,7 +524,7 @@
   function streamAnswer(question, box, signal) {
     var shown = null;
     return fetch(base + "/api/ask/stream", {method: "POST", headers: {"Content-Type": "application/json"},
-                                            body: JSON.stringify({question: question,
+                                            body: JSON.stringify({question: question, channel: "widget",
                                                                   history: state.history.slice(-HISTORY_SENT)}),
                                             signal: signal})
       .then(function (r) {
