@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import record_question
+from ...answer.answering import URGENT
+from ...answer.guards import is_text
 from .render import Passage, passages_html, plain_reply, query_stems, relevance_label
 
 # The answer is decided once typing pauses this long. Ordinary typists leave about 240 ms
@@ -56,6 +58,8 @@ def scored_passages(assistant, query: str, k: int = PASSAGES) -> list[Passage]:
     """The top ``k`` passages for the query, each with the relevance model's probability for its
     best sentence (the one the answerer would quote), which the label is read from; the most
     likely to answer first (retrieval's fused rank breaks ties)."""
+    if not is_text(query):  # a lone surrogate: no passage matches what cannot be encoded
+        return []
     docs = assistant.lookup(query, k)
     if not docs:
         return []
@@ -104,7 +108,7 @@ def build_desk_page(assistant, feedback=None):
         answer = assistant.ask(query)
         if feedback is not None:
             record_question(feedback, answer, "desk")
-        caveat = "" if answer.status == "urgent" else answer.caveat
+        caveat = "" if answer.status == URGENT else answer.caveat
         return gr.update(value=plain_reply(answer, caveat=False), label=f"Answer for “{query.strip()}”"), caveat
 
     def lookup(query: str) -> dict:

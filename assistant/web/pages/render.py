@@ -11,7 +11,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from ...answer.answering import ANSWERED, URGENT, Answer, Citation
+from ...answer.answering import ANSWERED, OUT_OF_SCOPE, URGENT, Answer, Citation
 from ...ingest.cleaning import CONTEXT_JOINER
 from ...text import content_words, normalize, stem
 
@@ -80,7 +80,7 @@ def reply_html(answer: Answer, clinic_phone: str = "") -> str:
     # The status is a class: Gradio's sanitiser keeps classes and drops data- attributes.
     parts = [f'<div class="reply reply-{html.escape(answer.status)}">',
              f'<p class="answer">{_markers(as_text(answer.answer))}</p>']
-    if answer.status != ANSWERED and clinic_phone:
+    if answer.status == OUT_OF_SCOPE and clinic_phone:  # "please contact our front desk"
         parts.append(f"<p>{_call_link(clinic_phone)}</p>")
     if answer.status == ANSWERED and answer.citations:
         items = []
