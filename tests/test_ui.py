@@ -93,6 +93,10 @@ def test_long_passages_are_trimmed_around_the_match():
     by_word = trim_around(text, "", query_stems("sessions"), limit=120)
     assert "sessions" in by_word
     assert trim_around("Short passage.", "") == "Short passage."
+    # With a sentence start in the room before the match, the window starts there.
+    text = f"{filler}. Lead sentence. The number of sessions varies. {filler}"
+    assert trim_around(text, "The number of sessions varies.", limit=120).startswith(
+        "… Lead sentence. The number of sessions varies. word0")
 
 
 def test_passages_show_labels_not_scores():
