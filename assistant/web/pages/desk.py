@@ -13,9 +13,9 @@ from ...answer.answering import URGENT
 from ...answer.guards import is_text
 from .render import Passage, passages_html, plain_reply, query_stems, relevance_label
 
-# The answer is decided once typing pauses this long. Ordinary typists leave about 240 ms
-# between keys on average, and slow ones rarely over 500 ms (Dhakal et al., CHI 2018, 136M
-# keystrokes); 800 ms is a pause, not a gap between two letters.
+# The answer is decided once typing pauses this long. Typists leave about 240 ms between keys on
+# average (Dhakal et al., CHI 2018, 136M keystrokes); 800 ms, over three times that, is a pause
+# rather than a gap between two letters. Not measured on receptionists: tune it if they find it slow.
 PAUSE_MS = 800
 PASSAGES = 5
 
