@@ -52,9 +52,11 @@ def test_urgent_reply_stands_out_with_the_clinic_number_and_no_caveat():
     assert CAVEAT not in plain_reply(urgent)
 
 
-def test_refusal_carries_the_caveat_and_no_sources():
+def test_refusal_carries_the_caveat_no_sources_and_the_number_to_call():
     refusal = reply_html(Answer("q", OUT_OF_SCOPE, REFUSAL))
-    assert "Sources" not in refusal and shown(refusal).count(CAVEAT) == 1
+    assert "Sources" not in refusal and shown(refusal).count(CAVEAT) == 1 and "tel:" not in refusal
+    assert 'href="tel:5550100"' in reply_html(Answer("q", OUT_OF_SCOPE, REFUSAL), clinic_phone="555 0100")
+    assert "tel:" not in reply_html(Answer("", "invalid", "Please type a question."), clinic_phone="555 0100")
 
 
 def test_tel_link_keeps_digits_and_a_leading_plus():
@@ -91,6 +93,10 @@ def test_long_passages_are_trimmed_around_the_match():
     by_word = trim_around(text, "", query_stems("sessions"), limit=120)
     assert "sessions" in by_word
     assert trim_around("Short passage.", "") == "Short passage."
+    # With a sentence start in the room before the match, the window starts there.
+    text = f"{filler}. Lead sentence. The number of sessions varies. {filler}"
+    assert trim_around(text, "The number of sessions varies.", limit=120).startswith(
+        "… Lead sentence. The number of sessions varies. word0")
 
 
 def test_passages_show_labels_not_scores():
@@ -102,3 +108,9 @@ def test_passages_show_labels_not_scores():
 def test_status_line_shows_a_readable_date_not_an_iso_timestamp():
     line = status_line({"ready": True, "files": 2, "chunks": 33, "ingested_at": "2026-11-25T18:47:03+00:00"})
     assert "25 Nov 2026, 18:47" in line and "T18" not in line
+
+
+def test_desk_passages_for_text_that_cannot_be_encoded_are_none():
+    from assistant.web.pages.desk import scored_passages
+
+    assert scored_passages(object(), "\ud800 sessions") == []

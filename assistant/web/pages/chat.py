@@ -40,7 +40,7 @@ main.contain, main.contain > .column { min-height: 0 !important; }
 #chatbot .reply-urgent .answer { font-weight: 600; }
 #chatbot a.call { display: inline-block; padding: 0.6rem 0.9rem; min-height: 44px; box-sizing: border-box;
   border-radius: 6px; background: #b42318; color: #fff !important; font-weight: 700; text-decoration: none; }
-#chatbot .reply-out_of_scope a.call, #chatbot .reply-invalid a.call { background: none; color: inherit !important;
+#chatbot .reply-out_of_scope a.call { background: none; color: inherit !important;
   text-decoration: underline; padding: 0; min-height: 24px; }
 """
 

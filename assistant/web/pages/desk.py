@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import record_question
+from ...answer.answering import URGENT
+from ...answer.guards import is_text
 from ...ingest.loading import STAFF
 from .render import Passage, passages_html, plain_reply, query_stems, relevance_label
 
-# The answer is decided once typing pauses this long. Ordinary typists leave about 240 ms
-# between keys on average, and slow ones rarely over 500 ms (Dhakal et al., CHI 2018, 136M
-# keystrokes); 800 ms is a pause, not a gap between two letters.
+# The answer is decided once typing pauses this long. Typists leave about 240 ms between keys on
+# average (Dhakal et al., CHI 2018, 136M keystrokes); 800 ms, over three times that, is a pause
+# rather than a gap between two letters. Not measured on receptionists: tune it if they find it slow.
 PAUSE_MS = 800
 PASSAGES = 5
 
@@ -57,6 +59,8 @@ def scored_passages(assistant, query: str, k: int = PASSAGES) -> list[Passage]:
     """The top ``k`` passages for the query, each with the relevance model's probability for its
     best sentence (the one the answerer would quote), which the label is read from; the most
     likely to answer first (retrieval's fused rank breaks ties)."""
+    if not is_text(query):  # a lone surrogate: no passage matches what cannot be encoded
+        return []
     docs = assistant.lookup(query, k, audience=STAFF)  # the desk sees staff-only documents too
     if not docs:
         return []
@@ -105,7 +109,7 @@ def build_desk_page(assistant, feedback=None):
         answer = assistant.ask(query, audience=STAFF)
         if feedback is not None:
             record_question(feedback, answer, "desk")
-        caveat = "" if answer.status == "urgent" else answer.caveat
+        caveat = "" if answer.status == URGENT else answer.caveat
         return gr.update(value=plain_reply(answer, caveat=False), label=f"Answer for “{query.strip()}”"), caveat
 
     def lookup(query: str) -> dict:
