@@ -353,9 +353,13 @@ def test_markup_from_the_corpus_and_history_stays_text(hostile_server, browser):
 def test_pages_have_no_serious_accessibility_violations(server, browser, path, ready):
     from selenium.webdriver.common.by import By
 
+    browser.get_log("browser")  # drop what earlier pages logged
     if path.startswith("/desk"):
         _open_desk(browser, server, path)
     else:
         browser.get(server["url"] + path)
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ready))
     assert axe_violations(browser) == []
+    # The pages run whole under their Content-Security-Policy: nothing of theirs was blocked.
+    blocked = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert blocked == []

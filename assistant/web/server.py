@@ -24,7 +24,7 @@ class SiteCORS(CORSMiddleware):
 def create_web_app(settings: Settings, assistant=None, feedback=None):
     """Build (and warm up) everything the server needs; nothing listens until it is run."""
     import gradio as gr
-    from fastapi.responses import RedirectResponse
+    from fastapi.responses import FileResponse, RedirectResponse
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from .api import create_api
@@ -51,7 +51,9 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     api.add_api_route("/desk", lambda: RedirectResponse("desk/"), include_in_schema=False)
     api = gr.mount_gradio_app(api, desk, path="/desk", css=desk_page.CSS, **mount)
     chat = chat_page.build_chat_page(assistant, feedback).queue(**queue)
-    app = gr.mount_gradio_app(api, chat, path="/", css=chat_page.CSS, js=chat_page.JS, **mount)
+    api.add_api_route("/pages/chat.js", lambda: FileResponse(chat_page.SCRIPT, media_type="text/javascript"),
+                      include_in_schema=False)
+    app = gr.mount_gradio_app(api, chat, path="/", css=chat_page.CSS, head=chat_page.HEAD, **mount)
     app = FrontDoor(app, settings)
     # Outside the front door, so a 413 or 429 carries the CORS headers the widget needs to read it.
     # The allowlist is the console's saved sites over ALLOWED_ORIGINS, read per request.

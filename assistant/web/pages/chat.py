@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ...answer.answering import Answer
 from . import record_question
 from .render import as_text, plain_reply, question_html, reply_html
@@ -44,15 +46,9 @@ main.contain, main.contain > .column { min-height: 0 !important; }
   text-decoration: underline; padding: 0; min-height: 24px; }
 """
 
-# Gradio names each message by its raw content, so a screen reader would read a reply's HTML
-# source ("bot's message: <div class=..."). Without that name the message is read as shown.
-JS = """() => {
-  const unname = () => document.querySelectorAll('#chatbot [data-testid="bot"][aria-label], '
-    + '#chatbot [data-testid="user"][aria-label]').forEach(e => e.removeAttribute('aria-label'));
-  new MutationObserver(unname).observe(document.body,
-    {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label']});
-  unname();
-}"""
+# The accessible-name fix for the messages (see the file); served at /pages/chat.js.
+SCRIPT = Path(__file__).resolve().parent / "static" / "chat.js"
+HEAD = '<script src="/pages/chat.js" defer></script>'
 
 
 def greeting(topic: str) -> str:
@@ -148,8 +144,9 @@ def build_chat_page(assistant, feedback=None):
         message.submit(submit, [message, chatbot, asked], [message, chatbot, asked], **turn)
         for button, question in zip(starter_buttons, STARTERS):
             button.click(ask(question), [chatbot, asked], [message, chatbot, asked], **turn)
+        # Through the queue: the front door closes Gradio's queue-skipping /run routes (gate.py).
         chatbot.change(lambda messages: gr.Row(visible=not messages), chatbot, starters, api_visibility="private",
-                       show_progress="hidden", queue=False)
+                       show_progress="hidden")
         chatbot.retry(retry, [chatbot, asked], [message, chatbot, asked], **turn)
         chatbot.clear(lambda: [], None, asked, api_visibility="private")  # its own trash button
         chatbot.like(on_vote, api_visibility="private")
