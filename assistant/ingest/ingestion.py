@@ -26,6 +26,7 @@ from ..settings import Settings
 log = logging.getLogger(__name__)
 
 # Bump when cleaning or chunking rules change, so the next ingest re-processes every file.
+# 4: chunks and units carry their document's audience, and chunks their file version.
 PIPELINE_VERSION = "4"
 
 
@@ -109,7 +110,8 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
         if files.get(meta["source"]) == meta.get("file_version"):
             old_by_source.setdefault(meta["source"], []).append(row)
 
-    # Files whose bytes did not change keep their chunks as they are: no cleaning, no embedding.
+    # Files whose bytes and sources.toml entry did not change keep their chunks as they are: no
+    # cleaning, no embedding.
     to_process = set(files) if explain else set(files) - set(old_by_source)
     loaded = load_corpus(settings.corpus_dir, only=to_process)
     report.skipped = loaded.skipped

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import AssistantError, IngestBusyError
-from ...ingest.loading import (AUDIENCES, METADATA_FILE, PUBLIC, SUPPORTED_SUFFIXES, corpus_files, load_corpus,
+from ...ingest.loading import (AUDIENCES, METADATA_FILE, PUBLIC, corpus_files, load_corpus,
                                read_metadata)
 from ...ingest.structure import Dropped
 

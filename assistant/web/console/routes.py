@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -104,8 +103,7 @@ def install(app: FastAPI, assistant, feedback, settings) -> Console:
         message = "the form's security token is missing or out of date: reload the page and try again"
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": message}, status_code=403)
-        return console.render(request, "denied.html", 403, title="Not accepted", message=message,
-                              home=request.headers.get("referer") and "/admin" or "/admin")
+        return console.render(request, "denied.html", 403, title="Not accepted", message=message, home="/admin")
 
     app.mount("/admin/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
 

@@ -10,7 +10,6 @@ import tempfile
 import threading
 import tomllib
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 
 from ...errors import ConfigError
 from ...settings import Settings, _widget_problems
