@@ -22,17 +22,16 @@ def main() -> int:
     try:
         import uvicorn
 
-        from assistant.web.server import create_web_app
+        from assistant.web.server import create_web_app, server_config
 
         settings = Settings.from_env()
-        app = create_web_app(settings)
+        server = uvicorn.Server(server_config(create_web_app(settings), settings))
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"Microneedling assistant on http://{settings.host}:{settings.port} "
           f"(API docs at /docs, widget at /widget.js)", flush=True)
-    # No access log: request lines carry search queries, which may hold contact details.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    server.run()
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m assistant ask|lookup|report ...` (a stable contract for other tools)."""
+"""Command line: `python -m assistant ask|lookup|report|purge ...` (a stable contract for other tools)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     lookup.add_argument("--json", action="store_true")
     report = sub.add_parser("report", help="questions most often refused and answers most often voted down")
     report.add_argument("--limit", type=int, default=10)
+    purge = sub.add_parser("purge", help="delete recorded questions and votes older than the retention limit")
+    purge.add_argument("--days", type=int, default=None,
+                       help="keep this many days instead of FEEDBACK_RETENTION_DAYS (default 90)")
     return parser
 
 
@@ -33,13 +36,8 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin, stdout: TextI
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         settings = Settings.from_env()
-        if args.command == "report":
-            from .web.feedback import FeedbackStore
-
-            if not settings.feedback_path.exists():
-                raise AssistantError(f"no feedback yet at {settings.feedback_path}: it fills as people use the app.")
-            print(FeedbackStore(settings.feedback_path).report(args.limit), file=stdout)
-            return 0
+        if args.command in ("report", "purge"):
+            return _feedback_command(args, settings, stdout)
         from .service import build_assistant
 
         assistant = build_assistant(settings)
@@ -55,6 +53,27 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin, stdout: TextI
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _feedback_command(args, settings: Settings, stdout: TextIO) -> int:
+    import sqlite3
+
+    if not settings.feedback_path.exists():
+        raise AssistantError(f"no feedback yet at {settings.feedback_path}: it fills as people use the app.")
+    store = settings.feedback_store()
+    try:
+        if args.command == "report":
+            print(store.report(args.limit), file=stdout)
+        else:
+            if args.days is not None and args.days < 0:
+                raise AssistantError(f"--days {args.days} must be 0 or more")
+            gone = store.purge(args.days)
+            days = store.retention_days if args.days is None else args.days
+            print(f"deleted {gone} questions and votes older than {days} days", file=stdout)
+    except sqlite3.Error as exc:
+        raise AssistantError(f"cannot read the feedback store {settings.feedback_path} ({exc}): check that the "
+                             "data folder is readable and writable and the file is not damaged.") from None
     return 0
 
 

@@ -10,40 +10,87 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from .errors import IndexNotReadyError, IngestBusyError
+from .errors import AssistantError, IndexNotReadyError, IndexUnreachableError, IndexWriteError, IngestBusyError
 
 # A lock older than this is taken to be left by a crashed ingest on another machine.
 LOCK_STALE_SECONDS = 6 * 3600
 from .settings import Settings
 
 
-def open_client(settings: Settings):
+def open_client(settings: Settings, fresh: bool = False):
     """A Chroma client, with anonymized telemetry off: the server at CHROMA_HOST:CHROMA_PORT
-    when CHROMA_HOST is set (several app replicas can share it), else the folder DATA_DIR/chroma."""
+    when CHROMA_HOST is set (several app replicas can share it), else the folder DATA_DIR/chroma.
+
+    Every request to a server times out after INDEX_TIMEOUT seconds, so a hung server cannot
+    hold a worker forever. ``fresh`` opens the folder anew (after it was replaced on disk).
+    """
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
-        try:
-            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
-                                         settings=chroma_settings)
-            client.heartbeat()
-        except Exception as exc:
-            raise IndexNotReadyError(
-                f"cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} ({exc}): "
-                "start it (`chroma run --path DIR --port PORT`) or unset CHROMA_HOST to use the local folder."
-            ) from None
-        return client
+        return _bounded(lambda: _http_client(settings, chroma_settings), settings.index_timeout,
+                        f"the Chroma server at {settings.chroma_host}:{settings.chroma_port}")
+    if fresh:
+        # Chroma keeps one system per folder for the life of the process; a folder deleted and
+        # built again on disk is only seen through a new one.
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
     path = settings.data_dir / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def index_file(settings: Settings) -> Path | None:
+    """The file whose identity says which folder index the process reads (None for a server)."""
+    return None if settings.chroma_host else settings.data_dir / "chroma" / "chroma.sqlite3"
+
+
+def _http_client(settings: Settings, chroma_settings):
+    import chromadb
+    import httpx
+
+    try:
+        client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+        # chromadb creates its HTTP session without a timeout and has no setting for one.
+        client._server._session.timeout = httpx.Timeout(settings.index_timeout)
+        client.heartbeat()
+    except Exception as exc:
+        raise IndexUnreachableError(
+            f"cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} ({exc}): "
+            "start it (`chroma run --path DIR --port PORT`) or unset CHROMA_HOST to use the local folder."
+        ) from None
+    return client
+
+
+def _bounded(make, seconds: float, what: str):
+    """``make()`` in a daemon thread, given up after ``seconds`` (a hung server may never answer)."""
+    result: dict = {}
+
+    def run():
+        try:
+            result["value"] = make()
+        except BaseException as exc:  # handed to the caller below
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True, name="open-index")
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise IndexUnreachableError(f"{what} did not answer within {seconds:g} s: check that it is running "
+                                    "and not overloaded, or raise INDEX_TIMEOUT.")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 @dataclass(frozen=True)
@@ -76,10 +123,15 @@ class Records:
 
 
 class ChromaIndex:
-    def __init__(self, client, name: str) -> None:
+    def __init__(self, client, name: str, opener=None) -> None:
         self.client = client
         self.name = name
+        self.opener = opener  # makes a new client when the store was replaced on disk
         self._held_lock: str | None = None  # the lock collection this object created
+
+    def reopen(self) -> None:
+        if self.opener is not None:
+            self.client = self.opener()
 
     # --- names -----------------------------------------------------------------------
     def _pointer_name(self) -> str:
@@ -93,10 +145,16 @@ class ChromaIndex:
 
     # --- reading ---------------------------------------------------------------------
     def active_build(self) -> BuildInfo | None:
+        """The build queries should read, None when there is none; IndexUnreachableError when
+        the store failed or did not answer (not the same as "no index")."""
+        from chromadb.errors import NotFoundError
+
         try:
             pointer = self.client.get_collection(self._pointer_name(), embedding_function=None)
-        except Exception:  # chromadb raises NotFoundError / ValueError depending on backend
+        except (NotFoundError, ValueError):  # the backends differ in how they say "no such collection"
             return None
+        except Exception as exc:
+            raise IndexUnreachableError(f"the index store failed: {exc.__class__.__name__}: {exc}") from None
         meta = pointer.metadata or {}
         if "build" not in meta or meta.get("build") == "none":
             return None
@@ -208,10 +266,16 @@ class ChromaIndex:
                     collection.add(ids=batch.ids, documents=batch.documents,
                                    metadatas=batch.metadatas, embeddings=batch.embeddings)
             self._activate(info)
-        except BaseException:
+        except BaseException as exc:
             for name in created:
                 self._delete(name)
-            raise
+            if isinstance(exc, (AssistantError, KeyboardInterrupt, SystemExit)) or not isinstance(exc, Exception):
+                raise
+            raise IndexWriteError(
+                f"could not write the new index build ({exc.__class__.__name__}: {exc}): the disk may be full or "
+                "the data folder read-only. Free space or fix its permissions, then run `python ingest.py` again; "
+                "the index in use is unchanged."
+            ) from exc
         self._delete_old_builds(keep={info.build, self._previous_build(info.build)})
 
     def _activate(self, info: BuildInfo) -> None:

@@ -12,7 +12,7 @@ from langchain_core.runnables import Runnable
 from .answer.answering import Answer, ExtractiveComposer
 from .answer.chain import Steps, build_chain
 from .embeddings import Embedder, get_serving_embedder
-from .errors import AssistantError
+from .errors import AssistantError, IndexUnreachableError
 from .answer.generation import LLMComposer, make_chat_model, make_condenser
 from .answer.guards import UrgentDetector, UrgentModel
 from .index import ChromaIndex, open_client
@@ -50,18 +50,31 @@ class Assistant:
             return run()
         except AssistantError:
             raise
-        except Exception:
-            # Two re-ingests in quick succession can delete the build a snapshot still reads
-            # from; reopen the current build and try once more. A second failure is real.
-            self.reader.refresh()
-            return run()
+        except Exception as exc:  # noqa: BLE001 - the store failed mid-read: which way, is decided below
+            failed = exc
+        # Two re-ingests in quick succession can delete the build a snapshot still reads from:
+        # then the pointer names a newer build, and the question is asked once more there.
+        # Otherwise the store itself failed (a server down or hung past INDEX_TIMEOUT).
+        build = self.reader.current().info.build
+        self.reader.refresh()
+        if self.reader.current().info.build == build:
+            raise IndexUnreachableError(f"the index store failed while answering: "
+                                        f"{failed.__class__.__name__}: {failed}") from None
+        return run()
 
     def status(self) -> dict:
-        info = self.index.active_build()
-        if info is None:
-            return {"ready": False, "chunks": 0, "files": 0, "embedding_model": self.embedder.name, "ingested_at": None}
-        return {"ready": True, "chunks": info.chunks, "sentences": info.units, "files": info.files,
-                "embedding_model": info.embedding_model, "ingested_at": info.ingested_at, "build": info.build}
+        """What is served, and whether the index can be read now (``index_error`` says why not:
+        answers then come from the build loaded before, when there is one)."""
+        self.reader.refresh()
+        try:
+            snapshot = self.reader.current()
+        except AssistantError as exc:
+            return {"ready": False, "serving": False, "chunks": 0, "files": 0, "embedding_model": self.embedder.name,
+                    "ingested_at": None, "index_error": str(exc)}
+        info = snapshot.info
+        return {"ready": not self.reader.problem, "serving": True, "chunks": info.chunks, "sentences": info.units,
+                "files": info.files, "embedding_model": info.embedding_model, "ingested_at": info.ingested_at,
+                "build": info.build, "index_error": self.reader.problem}
 
     def warm_up(self) -> None:
         """Load the model and open the index now, so the first visitor does not wait."""
@@ -76,7 +89,10 @@ class Assistant:
 def build_assistant(settings: Settings, embedder: Embedder | None = None, client=None, chat_model=None) -> Assistant:
     """Wire every stage; ``chat_model`` overrides the LLM_* settings (tests pass fake models)."""
     embedder = embedder or get_serving_embedder(settings)
-    index = ChromaIndex(client if client is not None else open_client(settings), settings.collection)
+    if client is None:
+        index = ChromaIndex(open_client(settings), settings.collection, opener=lambda: open_client(settings, fresh=True))
+    else:
+        index = ChromaIndex(client, settings.collection)
     reader = IndexReader(index, settings, embedder)
     retriever = HybridRetriever(snapshots=reader.current, embedder=embedder, k=settings.top_k,
                                 candidate_k=settings.candidate_k, rrf_k=settings.rrf_k)

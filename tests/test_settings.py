@@ -84,3 +84,30 @@ def test_evals_refuse_llm_answerer_without_a_model(monkeypatch, capsys):
     monkeypatch.delenv("LLM_PROVIDER", raising=False)
     assert main(["--answerer", "llm"]) == 2
     assert "--answerer llm needs a model" in capsys.readouterr().err
+
+
+def test_widget_settings_are_checked_with_clear_messages():
+    with pytest.raises(ConfigError, match=r"WIDGET_ACCENT='red' must be a hex colour such as '#7b3f61'"):
+        Settings.from_env({"WIDGET_ACCENT": "red"})
+    with pytest.raises(ConfigError, match=r"WIDGET_ACCENT='#12345' must be a hex colour"):
+        Settings.from_env({"WIDGET_ACCENT": "#12345"})
+    with pytest.raises(ConfigError, match="WIDGET_POSITION='top' must be 'left' or 'right'"):
+        Settings.from_env({"WIDGET_POSITION": "top"})
+    with pytest.raises(ConfigError, match="CLINIC_PHONE='call us!' must be a phone number: digits, spaces"):
+        Settings.from_env({"CLINIC_PHONE": "call us!"})
+    with pytest.raises(ConfigError, match="WIDGET_STARTERS has 7 questions: give at most 6"):
+        Settings.from_env({"WIDGET_STARTERS": "|".join("abcdefg")})
+    # Every problem at once, so one restart fixes them all.
+    with pytest.raises(ConfigError, match="WIDGET_ACCENT=.*WIDGET_POSITION="):
+        Settings.from_env({"WIDGET_ACCENT": "blue", "WIDGET_POSITION": "middle"})
+    s = Settings.from_env({"WIDGET_ACCENT": "#A36", "WIDGET_POSITION": "left", "CLINIC_PHONE": "+44 (20) 7946-0000",
+                           "WIDGET_STARTERS": "Does it hurt? | How long does it last?"})
+    assert (s.widget_accent, s.widget_position, s.clinic_phone) == ("#A36", "left", "+44 (20) 7946-0000")
+    assert s.starters == ["Does it hurt?", "How long does it last?"]
+
+
+def test_widget_config_is_built_from_settings():
+    from assistant.web.widget_config import widget_config
+
+    config = widget_config(Settings.from_env({"WIDGET_STARTERS": " a? | |b? ", "WIDGET_POSITION": "left"}))
+    assert config["starters"] == ["a?", "b?"] and config["position"] == "left" and config["phone"] == ""

@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 
 import pytest
 
@@ -30,12 +31,13 @@ def serving(settings, embedder, feedback_path):
 
     from assistant.service import build_assistant
     from assistant.web.feedback import FeedbackStore
-    from assistant.web.server import create_web_app
+    from assistant.web.server import create_web_app, server_config
 
     feedback = FeedbackStore(feedback_path)
     app = create_web_app(settings, build_assistant(settings, embedder=embedder), feedback)
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    # The server exactly as app.py configures it, on a loopback port.
+    srv = uvicorn.Server(server_config(app, replace(settings, host="127.0.0.1", port=port)))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.time() + 60
@@ -49,6 +51,30 @@ def serving(settings, embedder, feedback_path):
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serving_markup_corpus(root):
+    """The app over a corpus that itself carries markup and scripts, served like the real one
+    (``root``: an empty folder for its corpus, index and feedback)."""
+    from assistant.embeddings import get_embedder
+    from assistant.index import ChromaIndex, open_client
+    from assistant.ingest.ingestion import run_ingest
+    from assistant.settings import Settings
+
+    corpus = root / "corpus"
+    corpus.mkdir()
+    (corpus / "aftercare.txt").write_text(
+        "Aftercare after microneedling\n\n"
+        "Keep treated skin clean <img src=x onerror=\"window.__pwned=1\"> and use gentle products for a few days "
+        "after microneedling <script>window.__pwned=2</script> to help healing.\n\n"
+        "Avoid direct sun after microneedling and use a mineral sunscreen <b>every day</b> while skin heals.\n",
+        encoding="utf-8")
+    settings = Settings.from_env({}, corpus_dir=corpus, data_dir=root / "data", rate_limit=100_000)
+    embedder = get_embedder(settings)
+    run_ingest(settings, embedder, ChromaIndex(open_client(settings), settings.collection), progress=False)
+    with serving(settings, embedder, root / "f.sqlite3") as info:
+        yield info
 
 
 def request(url, method="GET", body=None, headers=None, raw=None, timeout=30):

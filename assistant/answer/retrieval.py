@@ -18,10 +18,13 @@ from langchain_core.retrievers import BaseRetriever
 
 from ..ingest.cleaning import CONTEXT_JOINER, unit_embedding_text
 from ..embeddings import Embedder
-from ..errors import IndexNotReadyError
-from ..index import BuildInfo, ChromaIndex
+from ..errors import IndexNotReadyError, IndexUnreachableError
+from ..index import BuildInfo, ChromaIndex, index_file
 from ..settings import Settings
 from ..text import content_words, is_word, stem
+
+
+log = logging.getLogger(__name__)
 
 
 def bm25_tokens(text: str) -> list[str]:
@@ -149,45 +152,91 @@ def _unit_records(ids, documents, metadatas, embeddings) -> list[UnitRecord]:
 
 
 class IndexReader:
-    """Hands out the current snapshot, re-opening it when ingest publishes a new build."""
+    """Hands out the current snapshot, re-opening it when ingest publishes a new build.
+
+    A snapshot is held in memory, so when the store fails or hangs (a Chroma server stopped, the
+    folder deleted) questions are still answered from the last build loaded, while ``problem``
+    says what is wrong for the health check. Only one thread looks at the store at a time; the
+    others keep answering meanwhile instead of queueing behind a slow store.
+    """
 
     def __init__(self, index: ChromaIndex, settings: Settings, embedder: Embedder, refresh_seconds: float = 2.0) -> None:
         self.index, self.settings, self.embedder = index, settings, embedder
         self.refresh_seconds = refresh_seconds
+        self.problem = ""  # why the store could not be read at the last look, "" when it could
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._file = index_file(settings)
+        self._file_id = _identity(self._file)
 
     def refresh(self) -> None:
         """Look at the pointer again on the next call (a build may have been deleted under us)."""
         self._checked = float("-inf")
 
     def current(self) -> Snapshot:
-        now = time.monotonic()
         snapshot = self._snapshot
-        if snapshot is not None and now - self._checked < self.refresh_seconds:
+        if snapshot is not None and time.monotonic() - self._checked < self.refresh_seconds:
             return snapshot
-        with self._lock:
-            for attempt in range(3):
-                info = self.index.require_active(self.settings)
-                self._checked = now
-                if self._snapshot is not None and self._snapshot.info.build == info.build:
-                    break
-                if info.embedding_model != self.embedder.name:
-                    raise IndexNotReadyError(
-                        f"the index was built with the embedding model {info.embedding_model!r} but "
-                        f"{self.embedder.name!r} is configured: run `python ingest.py --rebuild`."
-                    )
-                try:
-                    self._snapshot = Snapshot(self.index, info)
-                    break
-                except IndexNotReadyError:
-                    # Re-ingests in quick succession can delete the build we just read the
-                    # pointer for; the pointer then names a newer one. Give up only if it does not.
-                    latest = self.index.active_build()
-                    if attempt == 2 or latest is None or latest.build == info.build:
-                        raise
+        if not self._lock.acquire(timeout=0 if snapshot is not None else self.settings.index_timeout):
+            if snapshot is not None:
+                return snapshot  # another thread is looking at the store
+            raise IndexUnreachableError("the index is still being opened by another request: try again")
+        try:
+            try:
+                self._snapshot = self._load()
+                self.problem = ""
+            except IndexNotReadyError as exc:
+                if self._snapshot is None:
+                    raise
+                if self.problem != str(exc):
+                    log.warning("%s; answering from the build loaded before (%s)", exc, self._snapshot.info.build)
+                self.problem = str(exc)
+            finally:
+                self._checked = time.monotonic()
             return self._snapshot
+        finally:
+            self._lock.release()
+
+    def _load(self) -> Snapshot:
+        self._follow_the_folder()
+        for attempt in range(3):
+            info = self.index.require_active(self.settings)
+            if self._snapshot is not None and self._snapshot.info.build == info.build:
+                return self._snapshot
+            if info.embedding_model != self.embedder.name:
+                raise IndexNotReadyError(
+                    f"the index was built with the embedding model {info.embedding_model!r} but "
+                    f"{self.embedder.name!r} is configured: run `python ingest.py --rebuild`."
+                )
+            try:
+                return Snapshot(self.index, info)
+            except IndexNotReadyError:
+                # Re-ingests in quick succession can delete the build we just read the
+                # pointer for; the pointer then names a newer one. Give up only if it does not.
+                latest = self.index.active_build()
+                if attempt == 2 or latest is None or latest.build == info.build:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _follow_the_folder(self) -> None:
+        """A folder index deleted, or deleted and built again, on disk: say so, or open the new one."""
+        if self._file is None:
+            return
+        found = _identity(self._file)
+        if found is None:
+            raise IndexNotReadyError(f"the index folder {self._file.parent} is gone: run `python ingest.py`.")
+        if found != self._file_id:
+            self.index.reopen()
+            self._file_id = found
+
+
+def _identity(path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat() if path is not None else None
+    except FileNotFoundError:
+        return None
+    return (stat.st_dev, stat.st_ino) if stat else None
 
 
 def reciprocal_rank_fusion(rankings: list[list[str]], k: int) -> dict[str, float]:

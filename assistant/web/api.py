@@ -1,16 +1,15 @@
 """The JSON API and the website widget, served by FastAPI (the Gradio app is mounted beside them).
 
 POST /api/ask, POST /api/ask/stream, GET /api/search, POST /api/feedback, GET /healthz, GET /widget.js,
-GET /examples/widget.html; OpenAPI docs at /docs.
+GET /api/widget-config, GET /examples/widget.html; OpenAPI docs at /docs.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import logging
 import re
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from pathlib import Path
@@ -18,29 +17,37 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..answer.answering import INVALID, Answer
 from ..errors import AssistantError
 from .feedback import FeedbackStore, Vote
+from .widget_config import widget_config
 
 STATIC = Path(__file__).resolve().parent / "static"
+log = logging.getLogger(__name__)
 MAX_HISTORY_TURNS = 20
+
+
+# Who is asking, for the clinic's report: the website widget says so; other programs are "api".
+Channel = Literal["api", "widget"]
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: StrictStr
     history: list[StrictStr | dict[str, Any] | list[Any]] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
+    channel: Channel = "api"
 
 
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    answer_id: StrictStr
+    answer_id: StrictStr = Field(max_length=64)
     vote: Literal["up", "down"]
+    channel: Channel = "api"
 
 
 class RecentAnswers:
@@ -64,117 +71,13 @@ class RecentAnswers:
             return self._items.get(answer_id)
 
 
-class BodyLimit:
-    """ASGI middleware: a request body over ``limit`` bytes gets 413 before it is read whole."""
-
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await _too_large(self.limit, send)
-        received = 0
-
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise _BodyTooLarge()
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await _too_large(self.limit, send)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class RateLimit:
-    """ASGI middleware: at most ``per_minute`` API requests per client address (token bucket);
-    past that, 429 with Retry-After. Pages and the widget script are not counted."""
-
-    def __init__(self, app, per_minute: int) -> None:
-        self.app, self.rate = app, per_minute / 60.0
-        self.capacity = float(per_minute)
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, last time)
-        self._lock = threading.Lock()
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith("/api/") or self.rate <= 0:
-            return await self.app(scope, receive, send)
-        client = (scope.get("client") or ("unknown", 0))[0]
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(client, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            allowed = tokens >= 1.0
-            self._buckets[client] = (tokens - 1.0 if allowed else tokens, now)
-            if len(self._buckets) > 100_000:  # forget idle clients rather than grow forever
-                self._buckets.clear()
-        if allowed:
-            return await self.app(scope, receive, send)
-        wait = max(1, math.ceil((1.0 - tokens) / self.rate))
-        response = JSONResponse({"error": f"too many requests: try again in {wait} s"}, status_code=429,
-                                headers={"Retry-After": str(wait)})
-        await response(scope, receive, send)
-
-
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"SAMEORIGIN"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-]
-
-
-class SecurityHeaders:
-    """ASGI middleware: the same safe headers on every response, pages and API alike."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def with_headers(message):
-            if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    (k, v) for k, v in SECURITY_HEADERS if k not in present]
-                if scope["path"].startswith("/api/") and b"cache-control" not in present:
-                    message["headers"].append((b"cache-control", b"no-store"))
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
-
-
-async def _too_large(limit: int, send) -> None:
-    response = JSONResponse({"error": f"request body too large: send at most {limit} bytes"}, status_code=413)
-    await response({"type": "http"}, None, send)
-
-
 def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
-    """The API around an ``Assistant``; CORS admits only ``settings.allowed_origins``."""
+    """The API around an ``Assistant`` (limits, CORS and headers are the front door's: see server.py)."""
     settings = assistant.settings
     recent = RecentAnswers()
-    app = FastAPI(title="Microneedling assistant API", version="1",
-                  description="Grounded answers from the clinic's documents, with citations and a fixed caveat.")
-    # Added innermost first: CORS ends up outermost, so even a 413 or 429 carries its headers.
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RateLimit, per_minute=settings.rate_limit)
-    app.add_middleware(SecurityHeaders)
-    if settings.origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Content-Type"], allow_credentials=False)
+    # Swagger UI from the installed package, not a CDN: no internet at run time, nothing unpinned.
+    app = FastAPIOffline(title="Microneedling assistant API", version="1", redoc_url=None,
+                         description="Grounded answers from the clinic's documents, with citations and a fixed caveat.")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -191,11 +94,13 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
 
     @app.exception_handler(AssistantError)
     async def _not_ready(request: Request, exc: AssistantError):
-        return JSONResponse({"error": str(exc)}, status_code=503)
+        # The operator's message (it may name folders) goes to the log; the visitor gets the public one.
+        log.warning("%s", exc)
+        return JSONResponse({"error": exc.public}, status_code=503, headers={"Retry-After": "30"})
 
     def answer_json(body: AskRequest) -> tuple[Answer, dict]:
         answer = assistant.ask(body.question, body.history)
-        feedback.record_question(answer.question, answer.status)
+        feedback.record_question(answer.question, answer.status, channel=body.channel)
         return answer, answer.to_json() | {"answer_id": recent.add(answer)}
 
     @app.post("/api/ask", summary="Answer a question", response_description="The CLI's --json object plus answer_id")
@@ -232,24 +137,40 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
             {"rank": d.metadata["rank"], "title": d.metadata["title"], "section": d.metadata["section"],
              "source": d.metadata["source"], "score": d.metadata["score"], "text": d.page_content} for d in docs]}
 
-    @app.post("/api/feedback", summary="Vote on an answer", status_code=201)
-    def vote(body: FeedbackRequest):
+    @app.post("/api/feedback", summary="Vote on an answer (a second vote on the same answer replaces the first)",
+              status_code=201)
+    def vote(body: FeedbackRequest, request: Request):
         found = recent.get(body.answer_id)
         if found is None:
             return JSONResponse({"error": "unknown or expired answer_id: vote on an answer from this server"},
                                 status_code=404)
         answer, chunk_ids = found
-        feedback.record_vote(Vote(answer.question, answer.status, chunk_ids, body.vote))
-        return {"stored": True}
+        voter = request.client.host if request.client else ""
+        stored = feedback.record_vote(Vote(answer.question, answer.status, chunk_ids, body.vote,
+                                           answer_id=body.answer_id, voter=voter, channel=body.channel))
+        return {"stored": stored}
 
-    @app.get("/healthz", summary="Whether the index is ready, and how big it is")
+    @app.get("/healthz", summary="Whether the index can be read and feedback stored, and what is served")
     def health():
         status = assistant.status()
-        return JSONResponse(status, status_code=200 if status["ready"] else 503)
+        # Ready means the index answers now; a feedback store that cannot write is reported
+        # but does not take the app out of service (answers are still sent).
+        public = {k: v for k, v in status.items() if k != "index_error"}
+        public["index"] = {"ok": status["ready"], "serving": status["serving"],
+                           "error": "the index cannot be read" if status["index_error"] else ""}
+        if status["index_error"]:
+            log.warning("health: %s", status["index_error"])
+        public["feedback"] = feedback.health()
+        return JSONResponse(public, status_code=200 if status["ready"] else 503)
 
     @app.get("/widget.js", include_in_schema=False)
     def widget():
         return FileResponse(STATIC / "widget.js", media_type="text/javascript")
+
+    @app.get("/api/widget-config", summary="What the website widget shows: title, greeting, colour, corner, "
+             "starter questions, clinic phone")
+    def widget_settings():
+        return widget_config(settings)
 
     @app.get("/examples/widget.html", include_in_schema=False)
     def example_page():

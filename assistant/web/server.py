@@ -1,5 +1,6 @@
-"""One ASGI app: the JSON API and widget (FastAPI) with the Gradio pages mounted beside them:
-the patient chat at / and the front desk at /desk/."""
+"""One ASGI app: the JSON API and widget (FastAPI) with the Gradio pages mounted beside them (the
+patient chat at /, the front desk at /desk/), behind one front door (gate.py); and the uvicorn
+configuration it is served with."""
 
 from __future__ import annotations
 
@@ -10,24 +11,54 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     """Build (and warm up) everything the server needs; nothing listens until it is run."""
     import gradio as gr
     from fastapi.responses import RedirectResponse
+    from starlette.middleware.cors import CORSMiddleware
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from .api import create_api
-    from .feedback import FeedbackStore
-    from .pages import chat as chat_page, desk as desk_page
+    from .gate import FrontDoor
+    from .pages import add_scripts, chat as chat_page, desk as desk_page
     from ..service import build_assistant
 
     assistant = assistant or build_assistant(settings)
     assistant.warm_up()
-    feedback = feedback or FeedbackStore(settings.feedback_path)
+    feedback = feedback or settings.feedback_store()
     api = create_api(assistant, feedback)
-    # No file serving beyond Gradio's own assets, no monitoring, no server-side rendering.
-    mount = dict(show_error=False, enable_monitoring=False, ssr_mode=False, allowed_paths=[], footer_links=[])
+    # api_open=False: Gradio's REST routes (/run/...) cannot skip the queue and its concurrency limit.
+    queue = dict(default_concurrency_limit=settings.concurrency, api_open=False)
+    # No file serving beyond Gradio's own assets, no uploads, no monitoring, no server-side rendering.
+    mount = dict(show_error=False, enable_monitoring=False, ssr_mode=False, allowed_paths=[], footer_links=[],
+                 max_file_size=0)
     # Each page is an app of its own, so the patient page carries nothing of the desk's (and the
     # desk can get its own sign-in). The desk is mounted first: the mount at / takes every path.
-    desk = desk_page.build_desk_page(assistant, feedback).queue(default_concurrency_limit=settings.concurrency)
     # A mount answers only below its path: /desk itself is sent on to /desk/ (relative, so it
     # also works behind a proxy that serves the app under a prefix).
     api.add_api_route("/desk", lambda: RedirectResponse("desk/"), include_in_schema=False)
-    api = gr.mount_gradio_app(api, desk, path="/desk", css=desk_page.CSS, **mount)
-    chat = chat_page.build_chat_page(assistant, feedback).queue(default_concurrency_limit=settings.concurrency)
-    return gr.mount_gradio_app(api, chat, path="/", css=chat_page.CSS, js=chat_page.JS, **mount)
+    add_scripts(api)
+    desk = desk_page.build_desk_page(assistant, feedback).queue(**queue)
+    api = gr.mount_gradio_app(api, desk, path="/desk", css=desk_page.CSS, head=desk_page.HEAD, **mount)
+    chat = chat_page.build_chat_page(assistant, feedback).queue(**queue)
+    app = gr.mount_gradio_app(api, chat, path="/", css=chat_page.CSS, head=chat_page.HEAD, **mount)
+    app = FrontDoor(app, settings)
+    if settings.origins:
+        # Outside the front door, so a 413 or 429 carries the CORS headers the widget needs to read it.
+        app = CORSMiddleware(app, allow_origins=settings.origins, allow_methods=["GET", "POST"],
+                             allow_headers=["Content-Type"], allow_credentials=False)
+    # Forwarded client addresses are believed only from the configured proxies (none by default).
+    return ProxyHeadersMiddleware(app, trusted_hosts=settings.proxies)
+
+
+def server_config(app, settings: Settings):
+    """How `python app.py` (and the tests) serve the app with uvicorn."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning",
+        # No access log: request lines carry search queries, which may hold contact details.
+        access_log=False,
+        # The proxy headers are handled in create_web_app, from FORWARDED_ALLOW_IPS only.
+        proxy_headers=False, server_header=False,
+        # Idle keep-alive connections are closed after 5 s; past this many open connections new
+        # ones get 503 at once, so slow clients cannot take every socket.
+        timeout_keep_alive=5, limit_concurrency=settings.max_connections,
+        h11_max_incomplete_event_size=16_384,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from ...answer.answering import Answer
 from . import record_question
 from .render import as_text, plain_reply, question_html, reply_html
@@ -46,14 +48,15 @@ main.contain, main.contain > .column { min-height: 0 !important; }
 
 # Gradio names each message by its raw content, so a screen reader would read a reply's HTML
 # source ("bot's message: <div class=..."). Without that name the message is read as shown.
-JS = """() => {
+SCRIPT = """(() => {
   const unname = () => document.querySelectorAll('#chatbot [data-testid="bot"][aria-label], '
     + '#chatbot [data-testid="user"][aria-label]').forEach(e => e.removeAttribute('aria-label'));
-  new MutationObserver(unname).observe(document.body,
+  new MutationObserver(unname).observe(document.documentElement,
     {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label']});
   unname();
-}"""
-
+})();
+"""
+HEAD = '<script src="pages/chat.js"></script>'  # relative: the page is at the app's root
 
 def greeting(topic: str) -> str:
     return (f"**Hello!** Ask me about {as_text(topic)}. I answer from the clinic's own documents and show "
@@ -109,7 +112,7 @@ def build_chat_page(assistant, feedback=None):
         """One question, the reply as plain text with its sources and caveat (for programs; no history)."""
         return plain_reply(answer_for(message, []))
 
-    def on_vote(data: gr.LikeData):
+    def on_vote(data: gr.LikeData, request: gr.Request):
         value = data.value
         if isinstance(value, list):
             value = " ".join(v.get("value", "") if isinstance(v, dict) else str(v) for v in value)
@@ -120,11 +123,15 @@ def build_chat_page(assistant, feedback=None):
             return
         from ..feedback import Vote
 
+        # One vote per visitor (the browser session) and reply: changing it replaces it. The
+        # reply's text is in the id, so a retried reply at the same place is a new answer.
+        reply_id = hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=8).hexdigest()
         feedback.record_vote(Vote(answer.question, answer.status, tuple(c.chunk_id for c in answer.citations),
-                                  "up" if data.liked else "down"))
+                                  "up" if data.liked else "down", answer_id=f"chat:{data.index}:{reply_id}",
+                                  voter=getattr(request, "session_hash", "") or "", channel="chat"))
 
     # Gradio injects event data by the annotation's class; postponed annotations are strings here.
-    on_vote.__annotations__["data"] = gr.LikeData
+    on_vote.__annotations__.update(data=gr.LikeData, request=gr.Request)
 
     title = f"{settings.topic[:1].upper()}{settings.topic[1:]} questions"
     with gr.Blocks(title=title, analytics_enabled=False, fill_height=True) as page:
@@ -140,7 +147,7 @@ def build_chat_page(assistant, feedback=None):
         # without list items, which axe-core rejects); they send on click and go once the
         # conversation starts.
         with gr.Row(elem_id="chat-starters") as starters:
-            starter_buttons = [gr.Button(q, size="sm", variant="secondary") for q in STARTERS]
+            starter_buttons = [gr.Button(q, size="sm", variant="secondary", elem_classes="starter") for q in STARTERS]
         message = gr.Textbox(show_label=False, placeholder="Type your question…", elem_id="chat-input",
                              submit_btn=True, max_length=settings.max_question_chars, lines=1, max_lines=4)
         limit = settings.concurrency
@@ -149,7 +156,7 @@ def build_chat_page(assistant, feedback=None):
         for button, question in zip(starter_buttons, STARTERS):
             button.click(ask(question), [chatbot, asked], [message, chatbot, asked], **turn)
         chatbot.change(lambda messages: gr.Row(visible=not messages), chatbot, starters, api_visibility="private",
-                       show_progress="hidden", queue=False)
+                       show_progress="hidden")
         chatbot.retry(retry, [chatbot, asked], [message, chatbot, asked], **turn)
         chatbot.clear(lambda: [], None, asked, api_visibility="private")  # its own trash button
         chatbot.like(on_vote, api_visibility="private")

@@ -1,8 +1,17 @@
 /* Microneedling assistant widget: add
  *   <script src="https://YOUR-ASSISTANT-HOST/widget.js" defer></script>
- * to any page. It adds a chat bubble that talks to this server's /api/ask.
- * Everything shown is set with textContent: no HTML from a question, an answer or the
- * documents is ever rendered. No key or secret is needed or stored. */
+ * to any page. It adds a chat bubble that talks to this server's /api/ask/stream.
+ *
+ * Options (data- attributes on the script tag; they win over GET /api/widget-config):
+ *   data-title, data-greeting, data-accent (#rgb or #rrggbb), data-position (left|right),
+ *   data-starters ("question one|question two"), data-phone (the clinic's number),
+ *   data-timeout (seconds to wait for an answer, default 20).
+ *
+ * Everything lives in a shadow root with its own reset, so the host page's CSS cannot reach in
+ * and the widget's cannot leak out. Everything shown is set with textContent: no HTML from a
+ * question, an answer, the documents or the configuration is ever rendered. No key or secret is
+ * needed or stored. The conversation is kept in sessionStorage (this tab, this site), so it
+ * survives reloads and page changes until "New chat". */
 (function () {
   "use strict";
   if (window.__microneedlingWidget) return;
@@ -10,116 +19,521 @@
 
   var script = document.currentScript;
   var base = script ? new URL(script.src, document.baseURI).origin : window.location.origin;
-  var history = [];
+  var attrs = (script && script.dataset) || {};
+  var HEX = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
+  var PHONE = /^[0-9 +()\-]+$/;
+  var DEFAULTS = {title: "Microneedling questions", greeting: "Hello! Ask me anything about microneedling.",
+                  accent: "#7b3f61", position: "right", starters: [], phone: ""};
+  // 20 s: the server answers in well under a second, and a language model (if enabled) has
+  // its own 20 s limit; past that the visitor is better served by a retry or a phone call.
+  var timeoutMs = (parseFloat(attrs.timeout) > 0 ? parseFloat(attrs.timeout) : 20) * 1000;
+  var storeKey = "mn-assistant:" + base;
+  var HISTORY_SENT = 6; // past questions sent with a new one, for follow-ups ("and for that?")
+  var KEPT_MESSAGES = 60; // older messages are dropped from sessionStorage
 
-  function el(tag, attrs, text) {
+  // --- configuration: defaults, then the server's, then the script tag's data- attributes ---
+
+  function cleanConfig(raw, from) {
+    var out = {};
+    if (!raw || typeof raw !== "object") return out;
+    ["title", "greeting"].forEach(function (k) {
+      if (typeof raw[k] === "string" && raw[k].trim()) out[k] = raw[k].trim();
+    });
+    if (typeof raw.accent === "string") {
+      if (HEX.test(raw.accent.trim())) out.accent = raw.accent.trim();
+      else warn(from + ": accent " + JSON.stringify(raw.accent) + " is not a hex colour such as #7b3f61; ignored");
+    }
+    if (typeof raw.position === "string") {
+      if (raw.position === "left" || raw.position === "right") out.position = raw.position;
+      else warn(from + ": position must be left or right; ignored");
+    }
+    if (typeof raw.phone === "string") {
+      if (!raw.phone.trim() || PHONE.test(raw.phone.trim())) out.phone = raw.phone.trim();
+      else warn(from + ": phone may hold only digits, spaces and +()-; ignored");
+    }
+    var starters = raw.starters;
+    if (typeof starters === "string") starters = starters.split("|");
+    if (Array.isArray(starters)) {
+      out.starters = starters.filter(function (q) { return typeof q === "string" && q.trim(); })
+        .map(function (q) { return q.trim(); });
+    }
+    return out;
+  }
+
+  function warn(text) { if (window.console) console.warn("microneedling widget: " + text); }
+
+  var fromTag = cleanConfig({title: attrs.title, greeting: attrs.greeting, accent: attrs.accent,
+                             position: attrs.position, starters: attrs.starters, phone: attrs.phone},
+                            "data- attribute");
+  var config = Object.assign({}, DEFAULTS, fromTag);
+
+  // --- a few small helpers ---
+
+  function el(tag, props, text) {
     var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    Object.keys(props || {}).forEach(function (k) { node.setAttribute(k, props[k]); });
     if (text !== undefined) node.textContent = text;
     return node;
   }
 
-  var style = el("style");
-  style.textContent = [
-    ".mnw-bubble{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;",
-    "background:#7b3f61;color:#fff;font:600 22px sans-serif;cursor:pointer;box-shadow:0 4px 12px rgba(0,0,0,.25);z-index:2147483000}",
-    ".mnw-panel{position:fixed;right:20px;bottom:88px;width:360px;max-width:calc(100vw - 40px);height:520px;",
-    "max-height:calc(100vh - 120px);display:none;flex-direction:column;background:#fff;border-radius:12px;",
-    "box-shadow:0 8px 30px rgba(0,0,0,.3);font:14px/1.45 sans-serif;color:#222;z-index:2147483000;overflow:hidden}",
-    ".mnw-panel.mnw-open{display:flex}",
-    ".mnw-head{background:#7b3f61;color:#fff;padding:10px 14px;font-weight:600;display:flex;justify-content:space-between}",
-    ".mnw-head button{background:none;border:0;color:#fff;font-size:18px;cursor:pointer}",
-    ".mnw-log{flex:1;overflow-y:auto;padding:10px 12px}",
-    ".mnw-msg{margin:8px 0;padding:8px 10px;border-radius:8px;white-space:pre-wrap}",
-    ".mnw-user{background:#f1e6ec;margin-left:40px}",
-    ".mnw-bot{background:#f5f5f5;margin-right:20px}",
-    ".mnw-urgent{background:#fdecea;border:1px solid #d93025}",
-    ".mnw-notes{margin:6px 0 0;padding-left:18px;font-size:12px;color:#444}",
-    ".mnw-caveat{margin-top:6px;font-size:12px;font-style:italic;color:#555}",
-    ".mnw-votes{margin-top:6px}.mnw-votes button{border:1px solid #ccc;background:#fff;border-radius:4px;cursor:pointer;margin-right:4px}",
-    ".mnw-votes button[disabled]{opacity:.5;cursor:default}",
-    ".mnw-form{display:flex;border-top:1px solid #eee}",
-    ".mnw-form input{flex:1;border:0;padding:12px;font:inherit}",
-    ".mnw-form button{border:0;background:#7b3f61;color:#fff;padding:0 16px;cursor:pointer}"
-  ].join("");
-  document.head.appendChild(style);
+  function telHref(phone) { return "tel:" + phone.replace(/[^0-9+]/g, ""); }
 
-  var bubble = el("button", {"class": "mnw-bubble", "type": "button", "aria-label": "Ask about microneedling",
-                             "id": "mnw-bubble"}, "?");
-  var panel = el("div", {"class": "mnw-panel", "role": "dialog", "aria-label": "Microneedling questions", "id": "mnw-panel"});
+  function luminance(hex) {
+    var h = hex.slice(1);
+    if (h.length === 3) h = h.replace(/./g, "$&$&");
+    return [0, 2, 4].map(function (i) {
+      var c = parseInt(h.slice(i, i + 2), 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    }).reduce(function (sum, c, i) { return sum + c * [0.2126, 0.7152, 0.0722][i]; }, 0);
+  }
+
+  // White text on the accent when it reads well enough (WCAG AA, 4.5:1), else near-black.
+  function textOn(hex) { return 1.05 / (luminance(hex) + 0.05) >= 4.5 ? "#ffffff" : "#111111"; }
+
+  function squash(text) { return String(text || "").replace(/\s+/g, " ").trim().toLowerCase(); }
+
+  // --- the widget's own styles, inside its shadow root ---
+
+  var CSS = [
+    // The host element takes nothing from the page (important rules of a shadow tree's own
+    // :host win over the page's important rules) and lays nothing out itself.
+    ":host{all:initial !important;display:block !important;position:static !important}",
+    ".mnw-root{all:initial;font-family:system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;",
+    "font-size:15px;line-height:1.45;color:#1f1f1f;--mnw-accent:#7b3f61;--mnw-on-accent:#fff}",
+    ".mnw-root *,.mnw-root *::before,.mnw-root *::after{box-sizing:border-box;font-family:inherit;",
+    "letter-spacing:normal;text-transform:none;text-shadow:none}",
+    "[hidden]{display:none !important}",
+    "button,input,summary,a{font:inherit;color:inherit}",
+    "button{cursor:pointer;margin:0}",
+    ":focus-visible{outline:3px solid #1a5fb4;outline-offset:2px}",
+    ".mnw-sr{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);",
+    "white-space:nowrap;border:0}",
+    ".mnw-bubble{position:fixed;right:20px;bottom:20px;width:60px;height:60px;border-radius:50%;border:0;padding:0;",
+    "display:flex;align-items:center;justify-content:center;background:var(--mnw-accent);color:var(--mnw-on-accent);",
+    "box-shadow:0 4px 14px rgba(0,0,0,.28);z-index:2147483000}",
+    ".mnw-bubble svg{width:28px;height:28px;fill:currentColor}",
+    ".mnw-left .mnw-bubble{left:20px;right:auto}",
+    ".mnw-panel{position:fixed;right:20px;bottom:92px;width:380px;max-width:calc(100vw - 40px);height:600px;",
+    "max-height:calc(100vh - 112px);display:flex;flex-direction:column;background:#fff;border-radius:14px;",
+    "box-shadow:0 10px 36px rgba(0,0,0,.3);overflow:hidden;z-index:2147483001}",
+    ".mnw-left .mnw-panel{left:20px;right:auto}",
+    ".mnw-head{display:flex;align-items:center;gap:4px;padding:6px 6px 6px 16px;background:var(--mnw-accent);",
+    "color:var(--mnw-on-accent)}",
+    ".mnw-head h2{flex:1;margin:0;font-size:16px;font-weight:600;line-height:1.3}",
+    ".mnw-head button{min-width:44px;min-height:44px;border:0;border-radius:8px;background:transparent;",
+    "color:inherit;font-size:14px;padding:0 10px}",
+    ".mnw-head button:hover{background:rgba(127,127,127,.25)}",
+    ".mnw-head .mnw-close{font-size:26px;line-height:1;padding:0}",
+    ".mnw-log{position:relative;flex:1;overflow-y:auto;overscroll-behavior:contain;padding:12px 14px}",
+    ".mnw-greeting{margin:4px 0 10px;padding:10px 12px;border-radius:12px;background:#f3f3f5}",
+    ".mnw-starters{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 8px}",
+    ".mnw-starters button{min-height:44px;padding:8px 14px;border-radius:22px;border:2px solid var(--mnw-accent);",
+    "background:#fff;color:#1f1f1f;text-align:left;font-size:14px}",
+    ".mnw-starters button:hover{background:#f3f3f5}",
+    ".mnw-msg{margin:10px 0;padding:10px 12px;border-radius:12px;white-space:pre-wrap;overflow-wrap:anywhere}",
+    ".mnw-user{margin-left:48px;background:var(--mnw-accent);color:var(--mnw-on-accent)}",
+    ".mnw-bot{margin-right:24px;background:#f3f3f5}",
+    ".mnw-answer{margin:0}",
+    ".mnw-ref{display:inline;min-width:0;border:0;padding:0 1px;background:none;color:#1a5fb4;",
+    "text-decoration:underline;font-size:.85em;vertical-align:baseline}",
+    ".mnw-urgent{background:#fdecea;border:2px solid #b3261e;color:#3b0b08}",
+    ".mnw-urgent .mnw-answer{font-weight:600}",
+    ".mnw-icon{display:inline-block;margin-right:6px;color:#b3261e;font-size:18px;line-height:1}",
+    ".mnw-call{display:flex;align-items:center;justify-content:center;min-height:44px;margin-top:10px;",
+    "padding:8px 14px;border-radius:10px;background:#b3261e;color:#fff;font-weight:600;text-decoration:none}",
+    ".mnw-error{background:#fff4e5;border:2px solid #8a5300}",
+    ".mnw-error a{color:#1a5fb4}",
+    ".mnw-retry{min-height:44px;margin-top:8px;padding:8px 18px;border-radius:10px;border:0;",
+    "background:var(--mnw-accent);color:var(--mnw-on-accent);font-weight:600}",
+    ".mnw-sources{margin-top:8px;font-size:13px;white-space:normal}",
+    ".mnw-sources summary{display:list-item;min-height:24px;padding:2px 0;cursor:pointer;color:#1a5fb4}",
+    ".mnw-sources ol{margin:6px 0 0;padding-left:22px}",
+    ".mnw-sources li{margin:4px 0;padding:2px 4px;border-radius:6px}",
+    ".mnw-sources li.mnw-hit{background:#fff3bf}",
+    ".mnw-src-title{font-weight:600}",
+    ".mnw-quote{display:block;margin-top:2px;color:#444;font-style:italic}",
+    ".mnw-caveat{margin:8px 0 0;font-size:12.5px;color:#555;white-space:normal}",
+    ".mnw-votes{display:flex;align-items:center;gap:6px;margin-top:8px;white-space:normal}",
+    ".mnw-votes button{min-height:28px;min-width:28px;padding:2px 10px;border:1px solid #8c8c8c;",
+    "border-radius:14px;background:#fff;color:#1f1f1f;font-size:13px}",
+    ".mnw-votes button[aria-pressed=true]{background:#e4e4ea;border-color:#1f1f1f}",
+    ".mnw-votes button[disabled]{cursor:default}",
+    ".mnw-thanks{font-size:12.5px;color:#555}",
+    ".mnw-typing{display:inline-flex;gap:4px;padding:4px 0}",
+    ".mnw-typing i{width:8px;height:8px;border-radius:50%;background:#767676;animation:mnw-blink 1.2s infinite}",
+    ".mnw-typing i:nth-child(2){animation-delay:.2s}.mnw-typing i:nth-child(3){animation-delay:.4s}",
+    "@keyframes mnw-blink{0%,80%,100%{opacity:.25}40%{opacity:1}}",
+    "@media (prefers-reduced-motion:reduce){.mnw-typing i{animation:none}}",
+    ".mnw-form{display:flex;gap:6px;padding:8px;border-top:1px solid #e3e3e3;background:#fff}",
+    ".mnw-form input{flex:1;min-width:0;min-height:44px;padding:8px 12px;border:1px solid #8c8c8c;",
+    "border-radius:10px;font-size:16px;background:#fff;color:#1f1f1f}",
+    ".mnw-form button{min-height:44px;min-width:64px;padding:0 16px;border:0;border-radius:10px;",
+    "background:var(--mnw-accent);color:var(--mnw-on-accent);font-weight:600}",
+    ".mnw-form button[disabled]{opacity:.6;cursor:default}",
+    // A phone: the open panel is the whole screen (the page behind it is locked by script).
+    "@media (max-width:480px){",
+    ".mnw-panel{top:0;right:0;bottom:0;left:0;width:100%;max-width:none;height:100%;max-height:none;border-radius:0}",
+    ".mnw-left .mnw-panel{left:0}",
+    ".mnw-open .mnw-bubble{display:none}",
+    ".mnw-votes button{min-height:44px;min-width:44px}",
+    ".mnw-sources summary{min-height:44px;padding:11px 0}",
+    ".mnw-ref{padding:0 4px}",
+    "}"
+  ].join("\n");
+
+  // --- the DOM, inside a shadow root ---
+
+  var host = el("mn-assistant-widget");
+  host.style.setProperty("all", "initial", "important");
+  host.style.setProperty("display", "block", "important");
+  var shadow = host.attachShadow({mode: "open"});
+  var root = el("div", {"class": "mnw-root"});
+
+  var bubble = el("button", {"class": "mnw-bubble", "type": "button", "id": "mnw-bubble",
+                             "aria-expanded": "false", "aria-controls": "mnw-panel"});
+  var bubbleLabel = el("span", {"class": "mnw-sr"});
+  bubble.appendChild(bubbleLabel);
+  var SVG = "http://www.w3.org/2000/svg";
+  var icon = document.createElementNS(SVG, "svg");
+  icon.setAttribute("viewBox", "0 0 24 24");
+  icon.setAttribute("aria-hidden", "true");
+  icon.setAttribute("focusable", "false");
+  var iconPath = document.createElementNS(SVG, "path");
+  iconPath.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+  icon.appendChild(iconPath);
+  bubble.appendChild(icon);
+
+  var panel = el("section", {"class": "mnw-panel", "id": "mnw-panel", "role": "dialog",
+                             "aria-labelledby": "mnw-title"});
+  panel.hidden = true;
   var head = el("div", {"class": "mnw-head"});
-  head.appendChild(el("span", {}, "Microneedling questions"));
-  var close = el("button", {"type": "button", "aria-label": "Close"}, "×");
+  var title = el("h2", {"id": "mnw-title"});
+  var newChat = el("button", {"type": "button", "class": "mnw-new", "id": "mnw-new"}, "New chat");
+  var close = el("button", {"type": "button", "class": "mnw-close", "id": "mnw-close", "aria-label": "Close"}, "×");
+  head.appendChild(title);
+  head.appendChild(newChat);
   head.appendChild(close);
-  var log = el("div", {"class": "mnw-log", "aria-live": "polite", "id": "mnw-log"});
+
+  // Not a live region itself: the separate one below reads each new reply once.
+  var log = el("div", {"class": "mnw-log", "id": "mnw-log", "role": "region", "aria-label": "Conversation",
+                       "aria-busy": "false", "tabindex": "0"});
+  var greeting = el("p", {"class": "mnw-greeting", "id": "mnw-greeting"});
+  var starters = el("div", {"class": "mnw-starters", "id": "mnw-starters", "role": "group",
+                            "aria-label": "Suggested questions"});
+  var messages = el("div", {"class": "mnw-messages", "id": "mnw-messages"});
+  log.appendChild(greeting);
+  log.appendChild(starters);
+  log.appendChild(messages);
+  var announcer = el("div", {"class": "mnw-sr", "id": "mnw-announce", "aria-live": "polite", "aria-atomic": "true"});
+
   var form = el("form", {"class": "mnw-form"});
   var input = el("input", {"type": "text", "maxlength": "1000", "placeholder": "Type your question…",
-                           "aria-label": "Your question", "id": "mnw-input"});
+                           "aria-label": "Your question", "id": "mnw-input", "autocomplete": "off",
+                           "enterkeyhint": "send"});
   var send = el("button", {"type": "submit", "id": "mnw-send"}, "Send");
   form.appendChild(input);
   form.appendChild(send);
   panel.appendChild(head);
   panel.appendChild(log);
+  panel.appendChild(announcer);
   panel.appendChild(form);
-  document.body.appendChild(bubble);
-  document.body.appendChild(panel);
-
-  function toggle(open) {
-    panel.classList.toggle("mnw-open", open);
-    if (open) input.focus();
+  root.appendChild(bubble);
+  root.appendChild(panel);
+  // A constructed style sheet where the browser has them: a page's Content-Security-Policy that
+  // forbids inline <style> does not apply to it.
+  try {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+  } catch (e) {
+    shadow.appendChild(el("style", {}, CSS));
   }
-  bubble.addEventListener("click", function () { toggle(!panel.classList.contains("mnw-open")); });
-  close.addEventListener("click", function () { toggle(false); });
+  shadow.appendChild(root);
+  (document.body || document.documentElement).appendChild(host);
+
+  function applyConfig() {
+    root.classList.toggle("mnw-left", config.position === "left");
+    root.style.setProperty("--mnw-accent", config.accent); // validated as a hex colour above
+    root.style.setProperty("--mnw-on-accent", textOn(config.accent));
+    title.textContent = config.title;
+    bubbleLabel.textContent = config.title;
+    greeting.textContent = config.greeting;
+    starters.textContent = "";
+    config.starters.forEach(function (q) {
+      var chip = el("button", {"type": "button"}, q);
+      chip.addEventListener("click", function () { if (!pending) ask(q); });
+      starters.appendChild(chip);
+    });
+    starters.hidden = !config.starters.length || messages.childElementCount > 0;
+  }
+
+  // --- the conversation, kept in sessionStorage ---
+
+  function load() {
+    try {
+      var saved = JSON.parse(window.sessionStorage.getItem(storeKey) || "null");
+      if (saved && Array.isArray(saved.messages) && Array.isArray(saved.history)) return saved;
+    } catch (e) { /* storage blocked or corrupt: start afresh */ }
+    return {messages: [], history: []};
+  }
+
+  function save() {
+    state.messages = state.messages.slice(-KEPT_MESSAGES);
+    state.history = state.history.slice(-HISTORY_SENT);
+    try { window.sessionStorage.setItem(storeKey, JSON.stringify(state)); } catch (e) { /* private mode */ }
+  }
+
+  var state = load();
+  var pending = null; // {controller, timer} while a question is out
+  var replyCount = 0;
+
+  // --- open, close, the page behind on a phone ---
+
+  var phone = window.matchMedia("(max-width: 480px)");
+  var lockedStyles = null;
+
+  function lockPage(lock) {
+    var nodes = [document.documentElement, document.body].filter(Boolean);
+    if (lock && !lockedStyles) {
+      lockedStyles = nodes.map(function (n) {
+        return [n.style.getPropertyValue("overflow"), n.style.getPropertyPriority("overflow")];
+      });
+      nodes.forEach(function (n) { n.style.setProperty("overflow", "hidden", "important"); });
+    } else if (!lock && lockedStyles) {
+      nodes.forEach(function (n, i) {
+        if (lockedStyles[i][0]) n.style.setProperty("overflow", lockedStyles[i][0], lockedStyles[i][1]);
+        else n.style.removeProperty("overflow");
+      });
+      lockedStyles = null;
+    }
+  }
+
+  function isOpen() { return !panel.hidden; }
+
+  function setOpen(open) {
+    panel.hidden = !open;
+    root.classList.toggle("mnw-open", open);
+    bubble.setAttribute("aria-expanded", String(open));
+    fullScreen(open && phone.matches);
+    if (open) {
+      input.focus();
+      var last = messages.lastElementChild;
+      if (last) scrollToStart(last);
+    } else {
+      bubble.focus();
+    }
+  }
+
+  // On a phone the open panel covers the page: it is modal there, so the page is locked and
+  // Tab stays inside the panel (the page behind cannot be seen).
+  function fullScreen(on) {
+    lockPage(on);
+    if (on) panel.setAttribute("aria-modal", "true");
+    else panel.removeAttribute("aria-modal");
+  }
+
+  function keepTabInside(event) {
+    var focusable = Array.prototype.filter.call(
+      panel.querySelectorAll("button, input, a[href], summary, [tabindex='0']"),
+      function (n) { return !n.disabled && n.getClientRects().length; });
+    if (!focusable.length) return;
+    var first = focusable[0], last = focusable[focusable.length - 1], here = shadow.activeElement;
+    if (event.shiftKey && here === first) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && here === last) { event.preventDefault(); first.focus(); }
+  }
+
+  if (phone.addEventListener) phone.addEventListener("change", function () { fullScreen(isOpen() && phone.matches); });
+  bubble.addEventListener("click", function () { setOpen(!isOpen()); });
+  close.addEventListener("click", function () { setOpen(false); });
+  root.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && isOpen()) { event.preventDefault(); setOpen(false); }
+    if (event.key === "Tab" && isOpen() && phone.matches) keepTabInside(event);
+  });
+  newChat.addEventListener("click", function () {
+    if (pending) { // forget the question that is out: its reply would land in the new chat
+      var cancelled = pending;
+      pending = null;
+      window.clearTimeout(cancelled.timer);
+      cancelled.controller.abort();
+    }
+    state = {messages: [], history: []};
+    save();
+    messages.textContent = "";
+    announcer.textContent = "";
+    starters.hidden = !config.starters.length;
+    log.scrollTop = 0;
+    input.focus();
+  });
+
+  // New content is read from its start: the top of the element goes to the top of the log.
+  function scrollToStart(node) {
+    log.scrollTop += node.getBoundingClientRect().top - log.getBoundingClientRect().top - 8;
+  }
+
+  function announce(text) {
+    // Emptied first so the same text twice is still read; only the new reply is in here.
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = text; }, 60);
+  }
+
+  // --- messages ---
 
   function addUser(text) {
-    log.appendChild(el("div", {"class": "mnw-msg mnw-user"}, text));
-    log.scrollTop = log.scrollHeight;
+    var node = el("div", {"class": "mnw-msg mnw-user"}, text);
+    messages.appendChild(node);
+    return node;
   }
 
-  function addReply(data, box) {
-    box = box || el("div", {"class": "mnw-msg mnw-bot"});
-    box.className = "mnw-msg mnw-bot" + (data.status === "urgent" ? " mnw-urgent" : "");
-    box.setAttribute("data-status", data.status || "error");
+  function renderAnswer(text, citations, sourceIds, openSource) {
+    var p = el("p", {"class": "mnw-answer"});
+    var known = {};
+    citations.forEach(function (c) { known[c.n] = true; });
+    String(text || "").split(/(\[\d+\])/).forEach(function (part) {
+      var m = /^\[(\d+)\]$/.exec(part);
+      if (m && known[m[1]]) {
+        var ref = el("button", {"type": "button", "class": "mnw-ref", "aria-label": "Source " + m[1],
+                                "aria-controls": sourceIds[m[1]]}, part);
+        ref.addEventListener("click", function () { openSource(Number(m[1])); });
+        p.appendChild(ref);
+      } else if (part) {
+        p.appendChild(document.createTextNode(part));
+      }
+    });
+    return p;
+  }
+
+  function renderSources(data, sourceIds) {
+    var details = el("details", {"class": "mnw-sources"});
+    details.appendChild(el("summary", {}, "Sources (" + data.citations.length + ")"));
+    var list = el("ol");
+    var shown = squash(data.answer);
+    data.citations.forEach(function (c) {
+      var li = el("li", {"value": String(c.n), "id": sourceIds[c.n], "tabindex": "-1"});
+      li.appendChild(el("span", {"class": "mnw-src-title"}, c.title || "Clinic information"));
+      if (c.section && c.section !== c.title) li.appendChild(document.createTextNode(" — " + c.section));
+      // The quote only where it adds something: a lead-in or heading the answer does not
+      // show, or a model's paraphrase; a quote the answer already shows word for word is left out.
+      if (c.quote && shown.indexOf(squash(c.quote)) < 0) {
+        li.appendChild(el("q", {"class": "mnw-quote"}, c.quote));
+      }
+      list.appendChild(li);
+    });
+    details.appendChild(list);
+    return details;
+  }
+
+  function callLink(label) {
+    return el("a", {"class": "mnw-call", "href": telHref(config.phone)}, label + " " + config.phone);
+  }
+
+  function renderReply(data, box, index) {
+    var status = data.status || "error";
+    var urgent = status === "urgent";
+    box.className = "mnw-msg mnw-bot" + (urgent ? " mnw-urgent" : "");
+    box.setAttribute("data-status", status);
     box.textContent = "";
-    box.appendChild(el("div", {"class": "mnw-answer"}, data.answer || data.error || "Something went wrong."));
-    if (data.citations && data.citations.length) {
-      var notes = el("ol", {"class": "mnw-notes"});
-      data.citations.forEach(function (c) {
-        notes.appendChild(el("li", {"value": String(c.n)}, c.title + " — " + c.section + ": “" + c.quote + "”"));
-      });
-      box.appendChild(notes);
+    var citations = Array.isArray(data.citations) ? data.citations : [];
+    var sourceIds = {};
+    citations.forEach(function (c) { sourceIds[c.n] = "mnw-r" + index + "-s" + c.n; });
+    var details = null;
+
+    function openSource(n) {
+      details.open = true;
+      var item = details.querySelector("#" + sourceIds[n]);
+      details.querySelectorAll("li").forEach(function (li) { li.classList.toggle("mnw-hit", li === item); });
+      scrollToStart(item);
+      item.focus({preventScroll: true});
     }
-    if (data.caveat) box.appendChild(el("div", {"class": "mnw-caveat"}, data.caveat));
-    if (data.answer_id) box.appendChild(votes(data.answer_id));
-    log.appendChild(box);
-    log.scrollTop = log.scrollHeight;
+
+    var answer = renderAnswer(data.answer, citations, sourceIds, openSource);
+    if (urgent) answer.insertBefore(el("span", {"class": "mnw-icon", "aria-hidden": "true"}, "⚠"), answer.firstChild);
+    box.appendChild(answer);
+    if (urgent && config.phone) box.appendChild(callLink("Call the clinic:"));
+    if (citations.length) {
+      details = renderSources(data, sourceIds);
+      box.appendChild(details);
+    }
+    // The caveat once, quietly, under an answer; never under an urgent message, where it
+    // would weaken it. The API keeps it on every reply.
+    if (data.caveat && !urgent && status !== "invalid") box.appendChild(el("p", {"class": "mnw-caveat"}, data.caveat));
+    if (data.answer_id && !urgent && status !== "invalid") box.appendChild(votes(data));
+    return box;
   }
 
-  function votes(answerId) {
-    var wrap = el("div", {"class": "mnw-votes"});
-    [["up", "Helpful", "This answer helped"], ["down", "Not helpful", "This answer did not help"]].forEach(function (v) {
-      var b = el("button", {"type": "button", "aria-label": v[2], "data-vote": v[0]}, v[1]);
+  function votes(data) {
+    var wrap = el("div", {"class": "mnw-votes", "role": "group", "aria-label": "Was this helpful?"});
+    var thanks = el("span", {"class": "mnw-thanks", "aria-live": "polite"});
+    var buttons = [];
+    // Words, not icons: the button's accessible name is exactly its visible text.
+    [["up", "Helpful"], ["down", "Not helpful"]].forEach(function (v) {
+      var b = el("button", {"type": "button", "data-vote": v[0], "aria-pressed": String(data.voted === v[0])}, v[1]);
+      b.disabled = !!data.voted;
       b.addEventListener("click", function () {
-        wrap.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
+        buttons.forEach(function (x) { x.disabled = true; });
+        b.setAttribute("aria-pressed", "true");
         fetch(base + "/api/feedback", {method: "POST", headers: {"Content-Type": "application/json"},
-                                       body: JSON.stringify({answer_id: answerId, vote: v[0]})})
-          .then(function (r) { wrap.setAttribute("data-voted", r.ok ? v[0] : "failed"); })
-          .catch(function () { wrap.setAttribute("data-voted", "failed"); });
+                                       body: JSON.stringify({answer_id: data.answer_id, vote: v[0], channel: "widget"})})
+          .then(function (r) { return r.ok ? v[0] : "failed"; }, function () { return "failed"; })
+          .then(function (result) {
+            wrap.setAttribute("data-voted", result);
+            if (result === "failed") {
+              thanks.textContent = "Your vote could not be sent.";
+              buttons.forEach(function (x) { x.disabled = false; x.setAttribute("aria-pressed", "false"); });
+              return;
+            }
+            thanks.textContent = "Thank you!";
+            data.voted = v[0];
+            save();
+          });
       });
+      buttons.push(b);
       wrap.appendChild(b);
     });
+    if (data.voted) wrap.setAttribute("data-voted", data.voted);
+    wrap.appendChild(thanks);
     return wrap;
   }
 
+  function showError(box, question, message) {
+    box.className = "mnw-msg mnw-bot mnw-error";
+    box.setAttribute("data-status", "error");
+    box.textContent = "";
+    box.appendChild(el("p", {"class": "mnw-answer"}, message));
+    var help = el("p", {"class": "mnw-help"});
+    if (config.phone) {
+      help.appendChild(document.createTextNode("You can also call the clinic on "));
+      help.appendChild(el("a", {"href": telHref(config.phone)}, config.phone));
+      help.appendChild(document.createTextNode("."));
+    } else {
+      help.textContent = "Please try again in a moment.";
+    }
+    box.appendChild(help);
+    var retry = el("button", {"type": "button", "class": "mnw-retry"}, "Retry");
+    retry.addEventListener("click", function () {
+      if (pending) return;
+      box.remove();
+      ask(question, true);
+    });
+    box.appendChild(retry);
+    scrollToStart(box);
+  }
+
+  // --- asking ---
+
   // Reads /api/ask/stream: one JSON object a line, sentences ("delta") then the whole reply ("done").
-  function streamAnswer(question, box) {
-    var shown = el("div", {"class": "mnw-answer"});
-    box.appendChild(shown);
-    log.appendChild(box);
+  function streamAnswer(question, box, signal) {
+    var shown = null;
     return fetch(base + "/api/ask/stream", {method: "POST", headers: {"Content-Type": "application/json"},
-                                            body: JSON.stringify({question: question, history: history.slice(-6)})})
+                                            body: JSON.stringify({question: question, channel: "widget",
+                                                                  history: state.history.slice(-HISTORY_SENT)}),
+                                            signal: signal})
       .then(function (r) {
-        if (!r.ok || !r.body) return r.json();
+        if (!r.ok || !r.body) {
+          return r.json().catch(function () { return {}; }).then(function (body) {
+            body.httpStatus = r.status;
+            return body;
+          });
+        }
         var reader = r.body.getReader(), decoder = new TextDecoder(), buffer = "", final = null;
         function pump() {
           return reader.read().then(function (chunk) {
@@ -130,28 +544,104 @@
               if (!line.trim()) return;
               var msg = JSON.parse(line);
               if (msg.type === "delta") {
+                if (!shown) {
+                  box.textContent = "";
+                  shown = box.appendChild(el("p", {"class": "mnw-answer"}));
+                  scrollToStart(box);
+                }
                 shown.textContent = (shown.textContent ? shown.textContent + " " : "") + msg.text;
-                log.scrollTop = log.scrollHeight;
               } else if (msg.type === "done") { final = msg; }
             });
-            return chunk.done ? final : pump();
+            return chunk.done ? (final || {httpStatus: r.status}) : pump();
           });
         }
         return pump();
       });
   }
 
+  function ask(question, retrying) {
+    if (!question.trim() || pending) return;
+    if (!retrying) addUser(question);
+    starters.hidden = true;
+    var box = el("div", {"class": "mnw-msg mnw-bot", "data-status": "pending"});
+    var typing = el("span", {"class": "mnw-typing"});
+    typing.appendChild(el("i"));
+    typing.appendChild(el("i"));
+    typing.appendChild(el("i"));
+    typing.appendChild(el("span", {"class": "mnw-sr"}, "The assistant is typing"));
+    box.appendChild(typing);
+    messages.appendChild(box);
+    log.scrollTop = log.scrollHeight;
+    log.setAttribute("aria-busy", "true");
+    send.disabled = true;
+    var controller = new AbortController();
+    var timedOut = false;
+    var mine = pending = {controller: controller, timer: window.setTimeout(function () {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs)};
+
+    streamAnswer(question, box, controller.signal)
+      .then(function (data) {
+        if (mine !== pending) return;
+        if (data.status && data.answer) {
+          var index = replyCount++;
+          var reply = {status: data.status, answer: data.answer, caveat: data.caveat, answer_id: data.answer_id,
+                       citations: (data.citations || []).map(function (c) {
+                         return {n: c.n, title: c.title, section: c.section, quote: c.quote};
+                       })};
+          renderReply(reply, box, index);
+          state.messages.push({role: "user", text: question}, {role: "bot", data: reply});
+          if (data.status !== "invalid") state.history.push(question);
+          save();
+          scrollToStart(box);
+          announce((data.status === "urgent" ? "Urgent: " : "") + data.answer.replace(/\s*\[\d+\]/g, "") +
+                   (data.status === "urgent" && config.phone ? " Call the clinic: " + config.phone : ""));
+        } else {
+          var status = data.httpStatus || 0;
+          var message = status >= 400 && status < 500 && data.error ? "Sorry, that did not work: " + data.error
+            : "Sorry, the assistant cannot answer right now.";
+          showError(box, question, message);
+          announce(message);
+        }
+      })
+      .catch(function () {
+        if (mine !== pending) return; // "New chat" cancelled it
+        var message = timedOut ? "Sorry, the assistant is taking too long to answer."
+          : "Sorry, the assistant cannot be reached right now.";
+        showError(box, question, message);
+        announce(message);
+      })
+      .then(function () {
+        window.clearTimeout(mine.timer);
+        if (pending === mine) pending = null;
+        if (pending) return;
+        log.setAttribute("aria-busy", "false");
+        send.disabled = false;
+        if (isOpen()) input.focus();
+      });
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var question = input.value;
-    if (!question.trim()) return;
+    if (!question.trim() || pending) return;
     input.value = "";
-    addUser(question);
-    send.disabled = true;
-    var box = el("div", {"class": "mnw-msg mnw-bot", "data-status": "pending"});
-    streamAnswer(question, box)
-      .then(function (data) { addReply(data || {}, box); history.push(question); })
-      .catch(function () { addReply({error: "The assistant cannot be reached right now. Please call the clinic."}, box); })
-      .then(function () { send.disabled = false; input.focus(); });
+    ask(question);
   });
+
+  // --- start: the saved conversation, then the server's configuration under the tag's ---
+
+  state.messages.forEach(function (m) {
+    if (m.role === "user") addUser(m.text);
+    else if (m.role === "bot" && m.data) messages.appendChild(renderReply(m.data, el("div"), replyCount++));
+  });
+  applyConfig();
+  fetch(base + "/api/widget-config")
+    .then(function (r) { return r.ok ? r.json() : {}; })
+    .then(function (server) {
+      config = Object.assign({}, DEFAULTS, cleanConfig(server, "/api/widget-config"), fromTag);
+      applyConfig();
+      root.setAttribute("data-config", "loaded");
+    }, function () { root.setAttribute("data-config", "default"); });
 })();
