@@ -8,13 +8,6 @@ from ...answer.answering import Answer
 from . import record_question
 from .render import as_text, plain_reply, question_html, reply_html
 
-STARTERS = [
-    "How long do microneedling results last?",
-    "Is microneedling permanent?",
-    "Does microneedling help with acne scars?",
-    "What happens right after a session?",
-]
-
 # One screen, phone or desktop: the page itself never scrolls; the conversation is the one
 # scroll area, between the title and the input. Gradio's fill_height stretches the chat but
 # lets it grow past the screen, so the column is held to the viewport's height here.
@@ -57,11 +50,6 @@ SCRIPT = """(() => {
 })();
 """
 HEAD = '<script src="pages/chat.js"></script>'  # relative: the page is at the app's root
-
-def greeting(topic: str) -> str:
-    return (f"**Hello!** Ask me about {as_text(topic)}. I answer from the clinic's own documents and show "
-            "where each answer comes from.")
-
 
 def build_chat_page(assistant, feedback=None):
     """The patient chat page; ``assistant`` is a service.Assistant, ``feedback`` a FeedbackStore
@@ -141,19 +129,21 @@ def build_chat_page(assistant, feedback=None):
         # document is text. Sources and caveat are part of each reply's HTML (escaped text).
         chatbot = gr.Chatbot(label="Conversation", show_label=False, sanitize_html=True, scale=1, height="100%",
                              buttons=["copy"], elem_id="chatbot", latex_delimiters=[],
-                             placeholder=greeting(settings.topic))
+                             placeholder=as_text(settings.widget_greeting))
         asked = gr.State([])  # the raw questions so far, for follow-ups
-        # Starter questions as plain buttons (Gradio's chatbot examples sit in a role="list"
+        # The widget's greeting and starter questions (WIDGET_GREETING, WIDGET_STARTERS): one
+        # configuration for both places patients ask. Starter questions as plain buttons (Gradio's chatbot examples sit in a role="list"
         # without list items, which axe-core rejects); they send on click and go once the
         # conversation starts.
         with gr.Row(elem_id="chat-starters") as starters:
-            starter_buttons = [gr.Button(q, size="sm", variant="secondary", elem_classes="starter") for q in STARTERS]
+            starter_buttons = [gr.Button(q, size="sm", variant="secondary", elem_classes="starter")
+                               for q in settings.starters]
         message = gr.Textbox(show_label=False, placeholder="Type your question…", elem_id="chat-input",
                              submit_btn=True, max_length=settings.max_question_chars, lines=1, max_lines=4)
         limit = settings.concurrency
         turn = dict(concurrency_limit=limit, api_visibility="private", show_progress="minimal")
         message.submit(submit, [message, chatbot, asked], [message, chatbot, asked], **turn)
-        for button, question in zip(starter_buttons, STARTERS):
+        for button, question in zip(starter_buttons, settings.starters):
             button.click(ask(question), [chatbot, asked], [message, chatbot, asked], **turn)
         chatbot.change(lambda messages: gr.Row(visible=not messages), chatbot, starters, api_visibility="private",
                        show_progress="hidden")
