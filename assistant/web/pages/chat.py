@@ -132,9 +132,9 @@ def build_chat_page(assistant, feedback=None):
                              placeholder=as_text(settings.widget_greeting))
         asked = gr.State([])  # the raw questions so far, for follow-ups
         # The widget's greeting and starter questions (WIDGET_GREETING, WIDGET_STARTERS): one
-        # configuration for both places patients ask. Starter questions as plain buttons (Gradio's chatbot examples sit in a role="list"
-        # without list items, which axe-core rejects); they send on click and go once the
-        # conversation starts.
+        # configuration for both places patients ask. The starters are plain buttons (Gradio's
+        # chatbot examples sit in a role="list" without list items, which axe-core rejects); they
+        # send on click and go once the conversation starts.
         with gr.Row(elem_id="chat-starters") as starters:
             starter_buttons = [gr.Button(q, size="sm", variant="secondary", elem_classes="starter")
                                for q in settings.starters]

@@ -41,11 +41,12 @@ CSS = """
 .passage-text mark { background: #fde68a; color: #111827; padding: 0 0.1em; border-radius: 2px; }
 """
 
-# The page's behaviour in the browser. Typing (an input event in the search box) restarts the pause; when it runs out, the hidden
-# "Answer now" button asks for the answer; Enter asks at once (Gradio's submit) and cancels the
-# pause. The copy buttons copy the answer box, with or without the caveat under it. The
-# Clipboard API needs a secure context; a front desk on http://clinic-pc:7860 is not one, so the
-# older copy command is the fallback there.
+# The page's behaviour in the browser (served as /pages/desk.js). Typing (an input event in the
+# search box) restarts the pause; when it runs out, the hidden "Answer now" button asks for the
+# answer; Enter asks at once (Gradio's submit) and cancels the pause. The copy buttons copy the
+# answer box, with or without the caveat under it. The Clipboard API needs a secure context; a
+# front desk on http://clinic-pc:7860 is not one, so the older copy command is the fallback there
+# (its scratch text area takes the focus: it is given back to the button).
 SCRIPT = """(() => {
   let pause;
   document.addEventListener('input', (event) => {
@@ -64,12 +65,13 @@ SCRIPT = """(() => {
       navigator.clipboard.writeText(text).then(() => copied(note));
       return;
     }
-    const area = document.createElement('textarea');
+    const back = document.activeElement, area = document.createElement('textarea');
     area.value = text;
     document.body.appendChild(area);
     area.select();
     document.execCommand('copy');
     area.remove();
+    if (back) back.focus();
     copied(note);
   };
   document.addEventListener('click', (event) => {
@@ -77,12 +79,16 @@ SCRIPT = """(() => {
     if (!button) return;
     const answer = document.querySelector('#desk-answer textarea')?.value || '';
     const caveat = (document.querySelector('#desk-caveat')?.innerText || '').trim();
-    if (button.id === 'desk-copy-caveat') copy(caveat ? answer + '\\n\\n' + caveat : answer, 'Answer and caveat copied.');
-    else copy(answer, 'Answer copied.');
+    if (button.id === 'desk-copy-caveat') {
+      copy(caveat ? answer + '\\n\\n' + caveat : answer, 'Answer and caveat copied.');
+    } else {
+      copy(answer, 'Answer copied.');
+    }
   });
 })();
 """ % PAUSE_MS
 HEAD = '<script src="../pages/desk.js"></script>'  # relative: the page is at <root>/desk/
+
 
 def scored_passages(assistant, query: str, k: int = PASSAGES) -> list[Passage]:
     """The top ``k`` passages for the query, each with the relevance model's probability for its
