@@ -4,6 +4,7 @@ test-artifacts/ (chat.png and desk.png are the README's docs/ pictures)."""
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from dataclasses import replace
@@ -12,12 +13,26 @@ import pytest
 
 from assistant.answer.answering import CAVEAT, REFUSAL
 from assistant.text import normalize, stem
+from assistant.settings import PROJECT_ROOT
 from assistant.web.pages.render import TRIM_CHARS, query_stems, tel_href
 from tests.console_support import make_account, sign_in_browser
-from tests.web_support import ARTIFACTS, axe_violations, chromium, request, serving, wait
+from tests.web_support import ARTIFACTS, axe_violations, chromium, request, serving, serving_markup_corpus, wait
 
 pytestmark = pytest.mark.integration
 PHONE = "+1 (555) 010-2000"
+DOCS = PROJECT_ROOT / "docs"
+
+
+def _screenshot(driver, name: str) -> None:
+    """Into test-artifacts/; with WRITE_DOCS_SCREENSHOTS=1 also into docs/ (the README's pictures)."""
+    driver.save_screenshot(str(ARTIFACTS / name))
+    if os.environ.get("WRITE_DOCS_SCREENSHOTS"):
+        driver.save_screenshot(str(DOCS / name))
+
+
+def _csp_blocked(driver) -> list[str]:
+    """What the page's Content-Security-Policy blocked since the log was last read."""
+    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +41,16 @@ def server(real_settings, real_embedder, real_index_report, tmp_path_factory):
     with serving(settings, real_embedder, tmp_path_factory.mktemp("feedback") / "f.sqlite3") as info:
         # The front desk is for signed-in staff (the console's accounts).
         yield info | {"settings": settings, "account": make_account(settings.data_dir)}
+
+
+def _open_desk(driver, info, path="/desk/"):
+    """Open the front desk, signing in with the server's staff account when the browser is not yet."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(info["url"] + path)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#login-form, #desk-query"))
+    if driver.find_elements(By.ID, "login-form"):
+        sign_in_browser(driver, info["url"], *info["account"], then=path)
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +68,6 @@ def phone():
                            {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
     yield driver
     driver.quit()
-
-
-def _open_desk(driver, info, path="/desk/"):
-    """Open the front desk, signing in with the server's staff account when the browser is not yet."""
-    from selenium.webdriver.common.by import By
-
-    driver.get(info["url"] + path)
-    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#login-form, #desk-query"))
-    if driver.find_elements(By.ID, "login-form"):
-        sign_in_browser(driver, info["url"], *info["account"], then=path)
 
 
 # --- the patient chat page -------------------------------------------------------------------
@@ -92,7 +107,7 @@ def test_gradio_chat_page_in_the_browser(server, browser):
         assert "Hello" in browser.find_element(By.ID, "chatbot").text
 
         # A starter question sends itself and is answered; the starters then make way.
-        starters = browser.find_elements(By.CSS_SELECTOR, "#chat-starters button")
+        starters = browser.find_elements(By.CSS_SELECTOR, "#chat-starters button.starter")
         assert len(starters) >= 3
         question = starters[0].text
         starters[0].click()
@@ -103,7 +118,7 @@ def test_gradio_chat_page_in_the_browser(server, browser):
         assert "reply-answered" in reply.get_attribute("class")
         markers = reply.find_elements(By.CSS_SELECTOR, ".answer sup.marker")
         assert markers and markers[0].text == "[1]"
-        assert not browser.find_elements(By.CSS_SELECTOR, "#chat-starters button")
+        assert not browser.find_elements(By.CSS_SELECTOR, "#chat-starters button.starter")
         # Sources are folded behind "Sources (n)": titles and sections, never file names.
         sources = reply.find_element(By.CSS_SELECTOR, "details.sources")
         assert sources.get_attribute("open") is None
@@ -129,8 +144,11 @@ def test_gradio_chat_page_in_the_browser(server, browser):
         db = sqlite3.connect(server["feedback"].path)
         wait(browser, lambda d: db.execute(
             "SELECT COUNT(*) FROM votes WHERE vote = 'down' AND question = 'how many sessions for that?'").fetchone()[0])
-        asked = [q for (q,) in db.execute("SELECT question FROM questions")]
-        assert question in asked
+        # Changing one's mind replaces the vote rather than adding one.
+        browser.find_elements(By.CSS_SELECTOR, "#chatbot button[aria-label='Like']")[-1].click()
+        wait(browser, lambda d: db.execute(
+            "SELECT vote FROM votes WHERE question = 'how many sessions for that?'").fetchall() == [("up",)])
+        assert (question, "chat") in db.execute("SELECT question, channel FROM questions").fetchall()
     finally:
         browser.save_screenshot(str(ARTIFACTS / "chat-desktop.png"))
 
@@ -138,6 +156,7 @@ def test_gradio_chat_page_in_the_browser(server, browser):
 def test_urgent_reply_calls_the_clinic_and_carries_no_caveat(server, browser):
     from selenium.webdriver.common.by import By
 
+    browser.get_log("browser")  # drop what earlier pages logged
     _open_chat(browser, server["url"])
     try:
         answered = _ask(browser, "Does microneedling help with acne scars?")
@@ -157,11 +176,11 @@ def test_urgent_reply_calls_the_clinic_and_carries_no_caveat(server, browser):
         # Every reply is on screen with its sources open for the check.
         for summary in browser.find_elements(By.CSS_SELECTOR, "#chatbot details.sources summary"):
             browser.execute_script("arguments[0].parentElement.open = true", summary)
-        assert axe_violations(browser) == []
+        assert axe_violations(browser) == [] and _csp_blocked(browser) == []
     finally:
         size = browser.get_window_size()
         browser.set_window_size(1100, 1500)  # tall enough for the three replies (docs/chat.png)
-        browser.save_screenshot(str(ARTIFACTS / "chat.png"))
+        _screenshot(browser, "chat.png")
         browser.set_window_size(size["width"], size["height"])
 
 
@@ -192,7 +211,7 @@ def test_chat_page_fits_a_phone(server, phone):
     try:
         height = phone.execute_script("return window.innerHeight")
         assert height == 844
-        starters = phone.find_elements(By.CSS_SELECTOR, "#chat-starters button")
+        starters = phone.find_elements(By.CSS_SELECTOR, "#chat-starters button.starter")
         assert starters and all(0 <= b.rect["y"] and b.rect["y"] + b.rect["height"] <= height for b in starters)
         box = phone.find_element(By.CSS_SELECTOR, "#chat-input textarea")
         assert box.rect["y"] + box.rect["height"] <= height and box.value_of_css_property("font-size") == "16px"
@@ -220,24 +239,34 @@ def _desk_answer(driver) -> str:
 
 
 def test_front_desk_lookup_in_the_browser(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
+    browser.get_log("browser")  # drop what earlier pages logged
     _open_desk(browser, server, "/desk")  # no trailing slash: sent on to /desk/
     try:
         box = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#desk-query textarea"))
         wait(browser, lambda d: d.switch_to.active_element == box)
         query = "how many sessions"
-        # Typed a key at a time; after each key, once the passages follow the text typed so far
-        # (the page has caught up with the receptionist), the answer box is sampled: it never
-        # shows the refusal a half-typed question would get.
-        samples = []
-        for n, ch in enumerate(query, start=1):
-            browser.switch_to.active_element.send_keys(ch)
-            name = f"Passages matching “{query[:n].strip()}”"
-            wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#desk-passages .passages[aria-label='{name}']"))
-            samples.append(_desk_answer(browser))
-        assert not any(REFUSAL in s for s in samples), samples
+        # Typed a key at a time at a brisk typist's pace (150 ms a key, under the pause), while
+        # the page records every value the answer box and the passages' caption take: the answer
+        # box never shows the refusal a half-typed question would get; the passages follow.
+        browser.execute_script("""
+            const seen = window.__deskSeen = {answers: [], captions: []};
+            const note = (list, value) => { if (list[list.length - 1] !== value) list.push(value); };
+            window.__deskWatch = setInterval(() => {
+              note(seen.answers, document.querySelector('#desk-answer textarea').value);
+              note(seen.captions, [...document.querySelectorAll('#desk-passages .passages-for')]
+                .map(e => e.textContent).join('|'));
+            }, 20);""")
+        typing = ActionChains(browser)
+        for ch in query:
+            typing.send_keys(ch).pause(0.15)
+        typing.perform()
+        seen = browser.execute_script("clearInterval(window.__deskWatch); return window.__deskSeen")
+        assert not any(REFUSAL in s for s in seen["answers"]), seen["answers"]
+        assert len({c for c in seen["captions"] if c}) >= 2, seen["captions"]
         browser.switch_to.active_element.send_keys(Keys.ENTER)
         answer = wait(browser, lambda d: _desk_answer(d) or False)
         assert "number of sessions" in answer and "[1]" in answer and "Sources:" in answer
@@ -270,8 +299,8 @@ def test_front_desk_lookup_in_the_browser(server, browser):
         wait(browser, lambda d: "caveat" in d.find_element(By.ID, "desk-copied").text)
         assert browser.execute_async_script(clipboard) == f"{answer}\n\n{CAVEAT}"
 
-        assert axe_violations(browser) == []
-        browser.save_screenshot(str(ARTIFACTS / "desk.png"))
+        assert axe_violations(browser) == [] and _csp_blocked(browser) == []
+        _screenshot(browser, "desk.png")
 
         # A question the desk cannot answer is recorded for the clinic's report.
         box = browser.find_element(By.CSS_SELECTOR, "#desk-query textarea")
@@ -280,8 +309,8 @@ def test_front_desk_lookup_in_the_browser(server, browser):
         box.send_keys(Keys.ENTER)
         wait(browser, lambda d: REFUSAL in _desk_answer(d))
         db = sqlite3.connect(server["feedback"].path)
-        assert ("What is the price of a session with parking?", "out_of_scope") in db.execute(
-            "SELECT question, status FROM questions").fetchall()
+        assert ("What is the price of a session with parking?", "out_of_scope", "desk") in db.execute(
+            "SELECT question, status, channel FROM questions").fetchall()
     finally:
         browser.save_screenshot(str(ARTIFACTS / "desk-last.png"))
 
@@ -301,25 +330,9 @@ def test_front_desk_answers_after_a_pause_without_enter(server, browser):
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory):
     """An app whose corpus itself carries markup and a script, served like the real one."""
-    from assistant.embeddings import get_embedder
-    from assistant.index import ChromaIndex, open_client
-    from assistant.ingest.ingestion import run_ingest
-    from assistant.settings import Settings
-
     root = tmp_path_factory.mktemp("hostile")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    (corpus / "aftercare.txt").write_text(
-        "Aftercare after microneedling\n\n"
-        "Keep treated skin clean <img src=x onerror=\"window.__pwned=1\"> and use gentle products for a few days "
-        "after microneedling <script>window.__pwned=2</script> to help healing.\n\n"
-        "Avoid direct sun after microneedling and use a mineral sunscreen <b>every day</b> while skin heals.\n",
-        encoding="utf-8")
-    settings = Settings.from_env({}, corpus_dir=corpus, data_dir=root / "data", rate_limit=100_000)
-    embedder = get_embedder(settings)
-    run_ingest(settings, embedder, ChromaIndex(open_client(settings), settings.collection), progress=False)
-    with serving(settings, embedder, root / "f.sqlite3") as info:
-        yield info | {"account": make_account(settings.data_dir)}
+    with serving_markup_corpus(root) as info:
+        yield info | {"account": make_account(root / "data")}
 
 
 def test_markup_from_the_corpus_and_history_stays_text(hostile_server, browser):
@@ -361,5 +374,4 @@ def test_pages_have_no_serious_accessibility_violations(server, browser, path, r
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ready))
     assert axe_violations(browser) == []
     # The pages run whole under their Content-Security-Policy: nothing of theirs was blocked.
-    blocked = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
-    assert blocked == []
+    assert _csp_blocked(browser) == []

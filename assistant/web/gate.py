@@ -44,14 +44,10 @@ SECURITY_HEADERS = [
 ]
 # Styles may be inline (Gradio's components set them at run time); scripts only from this server
 # or with the page's nonce; nothing may frame the pages but this site.
-_CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'{eval}; style-src 'self' 'unsafe-inline'; "
+_CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; media-src 'self' blob:; "
         "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'")
 _SCRIPT_TAG = re.compile(rb"<script\b(?![^>]*\bnonce=)", re.IGNORECASE)
-# The front desk's event handlers are JavaScript strings (pause before answering, copy), which Gradio
-# runs with new Function(): that page alone may evaluate code. It is for signed-in staff only
-# (the console's role guard), never a patient's page.
-_EVALUATING = ("/desk/",)
 _MAX_PAGE_BYTES = 8 * 1024 * 1024  # an HTML page larger than this is sent without a nonce (and its scripts blocked)
 
 
@@ -72,7 +68,7 @@ class FrontDoor:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = re.sub(r"/{2,}", "/", scope["path"])
-        send = _with_headers(send, api=path.startswith("/api/"), evaluates=path.startswith(_EVALUATING))
+        send = _with_headers(send, api=path.startswith("/api/"))
         if _CLOSED.search(path):
             return await _error(scope, send, 404, "not found")
         if self.limiter is not None and _is_work(scope["method"], path):
@@ -158,7 +154,7 @@ async def _no_body():
     return {"type": "http.disconnect"}
 
 
-def _with_headers(send, api: bool, evaluates: bool = False):
+def _with_headers(send, api: bool):
     """Security headers on every response (API answers are never cached); on HTML, a CSP with a
     fresh nonce on the page's scripts."""
     state: dict = {}
@@ -180,18 +176,18 @@ def _with_headers(send, api: bool, evaluates: bool = False):
             state["body"] += message.get("body", b"")
             if message.get("more_body") and len(state["body"]) <= _MAX_PAGE_BYTES:
                 return
-            await _send_page(send, state.pop("start"), state.pop("body"), message.get("more_body", False), evaluates)
+            await _send_page(send, state.pop("start"), state.pop("body"), message.get("more_body", False))
             return
         await send(message)
 
     return wrapped
 
 
-async def _send_page(send, start, body: bytes, more_body: bool, evaluates: bool = False) -> None:
+async def _send_page(send, start, body: bytes, more_body: bool) -> None:
     nonce = base64.b64encode(secrets.token_bytes(16)).decode()
     body = _SCRIPT_TAG.sub(f'<script nonce="{nonce}"'.encode(), body)
     headers = [(k, v) for k, v in start["headers"] if k.lower() not in (b"content-length", b"content-security-policy")]
-    headers += [(b"content-security-policy", _CSP.format(nonce=nonce, eval=" 'unsafe-eval'" if evaluates else "").encode())]
+    headers += [(b"content-security-policy", _CSP.format(nonce=nonce).encode())]
     if not more_body:
         headers.append((b"content-length", str(len(body)).encode()))
     await send(start | {"headers": headers})

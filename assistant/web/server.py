@@ -24,13 +24,13 @@ class SiteCORS(CORSMiddleware):
 def create_web_app(settings: Settings, assistant=None, feedback=None):
     """Build (and warm up) everything the server needs; nothing listens until it is run."""
     import gradio as gr
-    from fastapi.responses import FileResponse, RedirectResponse
+    from fastapi.responses import RedirectResponse
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from .api import create_api
     from .console import install_console
     from .gate import FrontDoor
-    from .pages import chat as chat_page, desk as desk_page
+    from .pages import add_scripts, chat as chat_page, desk as desk_page
     from ..service import build_assistant
 
     assistant = assistant or build_assistant(settings)
@@ -38,21 +38,20 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     feedback = feedback or settings.feedback_store()
     api = create_api(assistant, feedback)
     install_console(api, assistant, feedback, settings)  # before the Gradio pages claim "/"
+    # api_open=False: Gradio's REST routes (/run/...) cannot skip the queue and its concurrency limit.
+    queue = dict(default_concurrency_limit=settings.concurrency, api_open=False)
     # No file serving beyond Gradio's own assets, no uploads, no monitoring, no server-side rendering.
     mount = dict(show_error=False, enable_monitoring=False, ssr_mode=False, allowed_paths=[], footer_links=[],
                  max_file_size=0)
-    # api_open=False: Gradio's REST routes (/run/...) cannot skip the queue and its concurrency limit.
-    queue = dict(default_concurrency_limit=settings.concurrency, api_open=False)
     # Each page is an app of its own, so the patient page carries nothing of the desk's (and the
     # desk has the console's sign-in). The desk is mounted first: the mount at / takes every path.
-    desk = desk_page.build_desk_page(assistant, feedback).queue(**queue)
     # A mount answers only below its path: /desk itself is sent on to /desk/ (relative, so it
     # also works behind a proxy that serves the app under a prefix).
     api.add_api_route("/desk", lambda: RedirectResponse("desk/"), include_in_schema=False)
-    api = gr.mount_gradio_app(api, desk, path="/desk", css=desk_page.CSS, **mount)
+    add_scripts(api)
+    desk = desk_page.build_desk_page(assistant, feedback).queue(**queue)
+    api = gr.mount_gradio_app(api, desk, path="/desk", css=desk_page.CSS, head=desk_page.HEAD, **mount)
     chat = chat_page.build_chat_page(assistant, feedback).queue(**queue)
-    api.add_api_route("/pages/chat.js", lambda: FileResponse(chat_page.SCRIPT, media_type="text/javascript"),
-                      include_in_schema=False)
     app = gr.mount_gradio_app(api, chat, path="/", css=chat_page.CSS, head=chat_page.HEAD, **mount)
     app = FrontDoor(app, settings)
     # Outside the front door, so a 413 or 429 carries the CORS headers the widget needs to read it.

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
 
 from ...answer.answering import Answer
 from . import record_question
 from .render import as_text, plain_reply, question_html, reply_html
-
-STARTERS = [
-    "How long do microneedling results last?",
-    "Is microneedling permanent?",
-    "Does microneedling help with acne scars?",
-    "What happens right after a session?",
-]
 
 # One screen, phone or desktop: the page itself never scrolls; the conversation is the one
 # scroll area, between the title and the input. Gradio's fill_height stretches the chat but
@@ -46,15 +39,17 @@ main.contain, main.contain > .column { min-height: 0 !important; }
   text-decoration: underline; padding: 0; min-height: 24px; }
 """
 
-# The accessible-name fix for the messages (see the file); served at /pages/chat.js.
-SCRIPT = Path(__file__).resolve().parent / "static" / "chat.js"
-HEAD = '<script src="/pages/chat.js" defer></script>'
-
-
-def greeting(topic: str) -> str:
-    return (f"**Hello!** Ask me about {as_text(topic)}. I answer from the clinic's own documents and show "
-            "where each answer comes from.")
-
+# Gradio names each message by its raw content, so a screen reader would read a reply's HTML
+# source ("bot's message: <div class=..."). Without that name the message is read as shown.
+SCRIPT = """(() => {
+  const unname = () => document.querySelectorAll('#chatbot [data-testid="bot"][aria-label], '
+    + '#chatbot [data-testid="user"][aria-label]').forEach(e => e.removeAttribute('aria-label'));
+  new MutationObserver(unname).observe(document.documentElement,
+    {subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label']});
+  unname();
+})();
+"""
+HEAD = '<script src="pages/chat.js"></script>'  # relative: the page is at the app's root
 
 def build_chat_page(assistant, feedback=None):
     """The patient chat page; ``assistant`` is a service.Assistant, ``feedback`` a FeedbackStore
@@ -105,7 +100,7 @@ def build_chat_page(assistant, feedback=None):
         """One question, the reply as plain text with its sources and caveat (for programs; no history)."""
         return plain_reply(answer_for(message, []))
 
-    def on_vote(data: gr.LikeData):
+    def on_vote(data: gr.LikeData, request: gr.Request):
         value = data.value
         if isinstance(value, list):
             value = " ".join(v.get("value", "") if isinstance(v, dict) else str(v) for v in value)
@@ -116,11 +111,15 @@ def build_chat_page(assistant, feedback=None):
             return
         from ..feedback import Vote
 
+        # One vote per visitor (the browser session) and reply: changing it replaces it. The
+        # reply's text is in the id, so a retried reply at the same place is a new answer.
+        reply_id = hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=8).hexdigest()
         feedback.record_vote(Vote(answer.question, answer.status, tuple(c.chunk_id for c in answer.citations),
-                                  "up" if data.liked else "down", channel="chat"))
+                                  "up" if data.liked else "down", answer_id=f"chat:{data.index}:{reply_id}",
+                                  voter=getattr(request, "session_hash", "") or "", channel="chat"))
 
     # Gradio injects event data by the annotation's class; postponed annotations are strings here.
-    on_vote.__annotations__["data"] = gr.LikeData
+    on_vote.__annotations__.update(data=gr.LikeData, request=gr.Request)
 
     title = f"{settings.topic[:1].upper()}{settings.topic[1:]} questions"
     with gr.Blocks(title=title, analytics_enabled=False, fill_height=True) as page:
@@ -130,21 +129,22 @@ def build_chat_page(assistant, feedback=None):
         # document is text. Sources and caveat are part of each reply's HTML (escaped text).
         chatbot = gr.Chatbot(label="Conversation", show_label=False, sanitize_html=True, scale=1, height="100%",
                              buttons=["copy"], elem_id="chatbot", latex_delimiters=[],
-                             placeholder=greeting(settings.topic))
+                             placeholder=as_text(settings.widget_greeting))
         asked = gr.State([])  # the raw questions so far, for follow-ups
-        # Starter questions as plain buttons (Gradio's chatbot examples sit in a role="list"
-        # without list items, which axe-core rejects); they send on click and go once the
-        # conversation starts.
+        # The widget's greeting and starter questions (WIDGET_GREETING, WIDGET_STARTERS): one
+        # configuration for both places patients ask. The starters are plain buttons (Gradio's
+        # chatbot examples sit in a role="list" without list items, which axe-core rejects); they
+        # send on click and go once the conversation starts.
         with gr.Row(elem_id="chat-starters") as starters:
-            starter_buttons = [gr.Button(q, size="sm", variant="secondary") for q in STARTERS]
+            starter_buttons = [gr.Button(q, size="sm", variant="secondary", elem_classes="starter")
+                               for q in settings.starters]
         message = gr.Textbox(show_label=False, placeholder="Type your question…", elem_id="chat-input",
                              submit_btn=True, max_length=settings.max_question_chars, lines=1, max_lines=4)
         limit = settings.concurrency
         turn = dict(concurrency_limit=limit, api_visibility="private", show_progress="minimal")
         message.submit(submit, [message, chatbot, asked], [message, chatbot, asked], **turn)
-        for button, question in zip(starter_buttons, STARTERS):
+        for button, question in zip(starter_buttons, settings.starters):
             button.click(ask(question), [chatbot, asked], [message, chatbot, asked], **turn)
-        # Through the queue: the front door closes Gradio's queue-skipping /run routes (gate.py).
         chatbot.change(lambda messages: gr.Row(visible=not messages), chatbot, starters, api_visibility="private",
                        show_progress="hidden")
         chatbot.retry(retry, [chatbot, asked], [message, chatbot, asked], **turn)

@@ -28,7 +28,8 @@ CSS = """
 .dark #desk-caveat p { color: #d1d5db; }
 #desk-copy-row button { flex: 0 0 auto; min-width: 10rem; min-height: 44px; }
 #desk-copied { font-size: 0.85rem; min-height: 1.2em; }
-.passages { list-style: none; padding: 0; margin: 0; }
+.passages ol { list-style: none; padding: 0; margin: 0; }
+.passages-for { font-size: 0.85rem; margin: 0 0 0.25rem; }
 .passage { border-top: 1px solid var(--border-color-primary); padding: 0.5rem 0; }
 .passage-head { display: flex; flex-wrap: wrap; gap: 0.25rem 0.75rem; align-items: baseline; }
 .passage-doc { font-weight: 600; }
@@ -41,18 +42,53 @@ CSS = """
 .passage-text mark { background: #fde68a; color: #111827; padding: 0 0.1em; border-radius: 2px; }
 """
 
-_PAUSE_JS = ("() => { clearTimeout(window.__deskPause); window.__deskPause = setTimeout(() => "
-             f"document.querySelector('#desk-decide')?.click(), {PAUSE_MS}); }}")
-_ENTER_JS = "(q) => { clearTimeout(window.__deskPause); return q; }"
-# The Clipboard API needs a secure context; a front desk on http://clinic-pc:7860 is not one,
-# so the older copy command is the fallback there.
-_COPY_JS = """(answer, caveat) => {
-  const text = %s;
-  const done = () => { const s = document.querySelector('#desk-copied'); if (s) s.textContent = %s; };
-  if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done); return; }
-  const area = document.createElement('textarea'); area.value = text; document.body.appendChild(area);
-  area.select(); document.execCommand('copy'); area.remove(); done();
-}"""
+# The page's behaviour in the browser (served as /pages/desk.js). Typing (an input event in the
+# search box) restarts the pause; when it runs out, the hidden "Answer now" button asks for the
+# answer; Enter asks at once (Gradio's submit) and cancels the pause. The copy buttons copy the
+# answer box, with or without the caveat under it. The Clipboard API needs a secure context; a
+# front desk on http://clinic-pc:7860 is not one, so the older copy command is the fallback there
+# (its scratch text area takes the focus: it is given back to the button).
+SCRIPT = """(() => {
+  let pause;
+  document.addEventListener('input', (event) => {
+    if (!event.target.closest || !event.target.closest('#desk-query')) return;
+    clearTimeout(pause);
+    pause = setTimeout(() => document.querySelector('#desk-decide')?.click(), %d);
+  });
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && event.target.closest && event.target.closest('#desk-query')) {
+      clearTimeout(pause);
+    }
+  }, true);
+  const copied = (note) => { const s = document.querySelector('#desk-copied'); if (s) s.textContent = note; };
+  const copy = (text, note) => {
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(() => copied(note));
+      return;
+    }
+    const back = document.activeElement, area = document.createElement('textarea');
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand('copy');
+    area.remove();
+    if (back) back.focus();
+    copied(note);
+  };
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest && event.target.closest('#desk-copy, #desk-copy-caveat');
+    if (!button) return;
+    const answer = document.querySelector('#desk-answer textarea')?.value || '';
+    const caveat = (document.querySelector('#desk-caveat')?.innerText || '').trim();
+    if (button.id === 'desk-copy-caveat') {
+      copy(caveat ? answer + '\\n\\n' + caveat : answer, 'Answer and caveat copied.');
+    } else {
+      copy(answer, 'Answer copied.');
+    }
+  });
+})();
+""" % PAUSE_MS
+HEAD = '<script src="../pages/desk.js"></script>'  # relative: the page is at <root>/desk/
 
 
 def scored_passages(assistant, query: str, k: int = PASSAGES) -> list[Passage]:
@@ -129,22 +165,19 @@ def build_desk_page(assistant, feedback=None):
         answer = gr.Textbox(label="Answer", lines=5, max_lines=14, interactive=False, elem_id="desk-answer")
         caveat = gr.Markdown(elem_id="desk-caveat")
         with gr.Row(elem_id="desk-copy-row"):
-            copy_plain = gr.Button("Copy answer", size="sm", elem_id="desk-copy")
-            copy_caveat = gr.Button("Copy with caveat", size="sm", elem_id="desk-copy-caveat")
-            gr.HTML('<span id="desk-copied" role="status"></span>', padding=False)
-        passages = gr.HTML(elem_id="desk-passages", padding=False)
+            gr.Button("Copy answer", size="sm", elem_id="desk-copy")  # both copy in the browser (HEAD)
+            gr.Button("Copy with caveat", size="sm", elem_id="desk-copy-caveat")
+            # Markdown, not gr.HTML: that renders through eval, which the page's CSP refuses. The
+            # passages are one HTML block of escaped text, so no Markdown is read into them.
+            gr.Markdown('<span id="desk-copied" role="status"></span>')
+        passages = gr.Markdown(elem_id="desk-passages", latex_delimiters=[])
         decide_button = gr.Button("Answer now", visible="hidden", elem_id="desk-decide")
 
         query.change(passages_for, query, passages, trigger_mode="always_last", show_progress="hidden",
                      api_visibility="private")
-        query.change(None, None, None, js=_PAUSE_JS)
-        query.submit(decide, query, [answer, caveat], js=_ENTER_JS, api_visibility="private",
-                     trigger_mode="always_last")
+        query.submit(decide, query, [answer, caveat], api_visibility="private", trigger_mode="always_last")
         decide_button.click(decide, query, [answer, caveat], api_visibility="private", show_progress="hidden",
                             trigger_mode="always_last")
-        copy_plain.click(None, [answer, caveat], None, js=_COPY_JS % ("answer", "'Answer copied.'"))
-        copy_caveat.click(None, [answer, caveat], None,
-                          js=_COPY_JS % ("caveat ? answer + '\\n\\n' + caveat : answer", "'Answer and caveat copied.'"))
         gr.api(lookup, api_name="lookup", concurrency_limit=settings.concurrency)
         page.load(lambda: status_line(assistant.status()), None, status, api_visibility="private")
     return page

@@ -199,10 +199,11 @@ def trim_around(text: str, anchor: str = "", stems: set[str] | None = None, limi
 
 
 def passages_html(query: str, passages: list[Passage], stems: set[str], threshold: float) -> str:
-    """The ranked passages as a list named after the query they match."""
-    name = html.escape(f"Passages matching “{query.strip()}”")
+    """The ranked passages under a line naming the query they match (the answer box may still
+    show an earlier question's answer while the receptionist types)."""
+    caption = f'<p class="passages-for">Passages for “{html.escape(query.strip())}”</p>'
     if not passages:
-        return f'<ol class="passages" aria-label="{name}"><li class="passage">No passages found.</li></ol>'
+        return f'<div class="passages">{caption}<p>No passages found.</p></div>'
     items = []
     for p in passages:
         label = relevance_label(p.probability, threshold)
@@ -212,4 +213,4 @@ def passages_html(query: str, passages: list[Passage], stems: set[str], threshol
             f'{html.escape(p.title)} — {html.escape(p.section)}</span> '
             f'<span class="relevance relevance-{label.split()[0]}">{label}</span></div>'
             f'<p class="passage-text">{text}</p></li>')
-    return f'<ol class="passages" aria-label="{name}">{"".join(items)}</ol>'
+    return f'<div class="passages">{caption}<ol>{"".join(items)}</ol></div>'
