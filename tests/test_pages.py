@@ -204,6 +204,25 @@ def test_a_reply_is_put_in_the_log_once_whole(server, browser):
     assert not [n for n in names if "<" in n or "message:" in n]
 
 
+def test_a_long_conversation_stays_within_the_limits(server, browser):
+    """Twenty turns of long answers: more than the request body limit would hold if the browser
+    sent the conversation back with each question (it stays on the server)."""
+    from selenium.webdriver.common.by import By
+
+    _open_chat(browser, server["url"])
+    questions = ["How long do microneedling results last?", "Does it help with acne scars?"]
+    for turn in range(20):
+        reply = _ask(browser, questions[turn % 2])
+        assert "reply-answered" in reply.get_attribute("class"), turn
+    shown = browser.find_element(By.ID, "chatbot").get_attribute("innerHTML")
+    assert len(shown.encode()) > server["settings"].max_body_bytes  # the test does exercise the limit
+    # A markup-only message is answered "invalid" and does not become history for later turns.
+    reply = _ask(browser, "<br><br>")
+    assert "reply-invalid" in reply.get_attribute("class")
+    reply = _ask(browser, "how many sessions for that?")
+    assert "reply-answered" in reply.get_attribute("class")
+
+
 def test_chat_page_fits_a_phone(server, phone):
     from selenium.webdriver.common.by import By
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from ...answer.answering import Answer
+from ...answer.answering import INVALID, Answer
+from ..api import MAX_HISTORY_TURNS
 from . import record_question
 from .render import as_text, plain_reply, question_html, reply_html
 
@@ -71,14 +72,22 @@ def build_chat_page(assistant, feedback=None):
 
     def submit(message: str, messages: list, asked: list):
         """Chat turn: the question shows at once (escaped, as text), then the whole reply in
-        one update, so a screen reader announces it once."""
+        one update, so a screen reader announces it once.
+
+        The conversation lives in server-side state (``messages``), not in what the browser
+        sends back, so a long chat never grows the request past the body limit; ``asked`` keeps
+        only valid questions, and only the last MAX_HISTORY_TURNS of them, so a turn's work is
+        bounded whatever came before."""
         if not message or not message.strip():
-            yield message, messages, asked
+            yield message, messages, messages, asked
             return
         messages = list(messages or []) + [{"role": "user", "content": question_html(message)}]
-        yield "", messages, asked
+        yield "", messages, messages, asked
         answer = answer_for(message, asked)
-        yield "", messages + [{"role": "assistant", "content": reply_html(answer, phone)}], list(asked) + [message]
+        messages = messages + [{"role": "assistant", "content": reply_html(answer, phone)}]
+        if answer.status != INVALID:
+            asked = (list(asked) + [message])[-MAX_HISTORY_TURNS:]
+        yield "", messages, messages, asked
 
     def ask(question: str):
         """A starter button's turn: it sends its question."""
@@ -87,14 +96,20 @@ def build_chat_page(assistant, feedback=None):
         return turn
 
     def retry(messages: list, asked: list):
-        if not asked:
-            yield "", messages, asked
-            return
-        # Drop the last question and its reply, then ask it again.
         kept = list(messages or [])
         while kept and kept[-1]["role"] == "assistant":
             kept.pop()
-        yield from submit(asked[-1], kept[:-1], list(asked)[:-1])
+        if not kept:
+            yield "", messages, messages, asked
+            return
+        # Drop the last question and its reply, then ask it again (it is the last of ``asked``
+        # unless it was invalid, and then it is not in ``asked`` at all).
+        last = kept[-1]
+        question = asked[-1] if asked and question_html(asked[-1]) == last["content"] else None
+        if question is None:
+            yield "", messages, messages, asked
+            return
+        yield from submit(question, kept[:-1], list(asked)[:-1])
 
     def chat(message: str) -> str:
         """One question, the reply as plain text with its sources and caveat (for programs; no history)."""
@@ -130,7 +145,8 @@ def build_chat_page(assistant, feedback=None):
         chatbot = gr.Chatbot(label="Conversation", show_label=False, sanitize_html=True, scale=1, height="100%",
                              buttons=["copy"], elem_id="chatbot", latex_delimiters=[],
                              placeholder=as_text(settings.widget_greeting))
-        asked = gr.State([])  # the raw questions so far, for follow-ups
+        shown = gr.State([])  # the conversation as shown, kept on the server (see submit)
+        asked = gr.State([])  # the raw valid questions so far, for follow-ups
         # The widget's greeting and starter questions (WIDGET_GREETING, WIDGET_STARTERS): one
         # configuration for both places patients ask. The starters are plain buttons (Gradio's
         # chatbot examples sit in a role="list" without list items, which axe-core rejects); they
@@ -142,13 +158,14 @@ def build_chat_page(assistant, feedback=None):
                              submit_btn=True, max_length=settings.max_question_chars, lines=1, max_lines=4)
         limit = settings.concurrency
         turn = dict(concurrency_limit=limit, api_visibility="private", show_progress="minimal")
-        message.submit(submit, [message, chatbot, asked], [message, chatbot, asked], **turn)
+        outputs = [message, chatbot, shown, asked]
+        message.submit(submit, [message, shown, asked], outputs, **turn)
         for button, question in zip(starter_buttons, settings.starters):
-            button.click(ask(question), [chatbot, asked], [message, chatbot, asked], **turn)
-        chatbot.change(lambda messages: gr.Row(visible=not messages), chatbot, starters, api_visibility="private",
-                       show_progress="hidden")
-        chatbot.retry(retry, [chatbot, asked], [message, chatbot, asked], **turn)
-        chatbot.clear(lambda: [], None, asked, api_visibility="private")  # its own trash button
+            button.click(ask(question), [shown, asked], outputs, **turn)
+        shown.change(lambda messages: gr.Row(visible=not messages), shown, starters, api_visibility="private",
+                     show_progress="hidden")
+        chatbot.retry(retry, [shown, asked], outputs, **turn)
+        chatbot.clear(lambda: ([], []), None, [shown, asked], api_visibility="private")  # its own trash button
         chatbot.like(on_vote, api_visibility="private")
         gr.api(chat, api_name="chat", concurrency_limit=limit)
     return page
