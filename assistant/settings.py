@@ -71,6 +71,7 @@ class Settings:
     allowed_origins: str = ""  # comma-separated sites allowed to call the API (the widget's hosts)
     max_body_bytes: int = 16_384  # larger API request bodies get 413
     rate_limit: int = 60  # requests that ask for work, per minute and client address; 0 turns the limit off
+    staff_rate_limit: int = 600  # the same for the signed-in staff pages (/desk/, /api/staff/, /admin/)
     body_timeout: float = 10.0  # seconds a request body may take to arrive (slow senders get 408)
     busy_timeout: float = 10.0  # seconds a question may wait for a free answering slot before 503
     max_connections: int = 200  # open connections; past this, new ones get 503 at once
@@ -113,7 +114,7 @@ class Settings:
         problems = []
         for name in ("embed_batch_size", "chunk_max_chars", "top_k", "candidate_k", "rrf_k",
                      "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port",
-                     "feedback_retention_days", "max_connections", "max_upload_bytes"):
+                     "feedback_retention_days", "max_connections", "staff_rate_limit", "max_upload_bytes"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number")
         if self.llm_provider not in ("", "openai", "ollama"):

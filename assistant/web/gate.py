@@ -30,7 +30,10 @@ from starlette.responses import JSONResponse
 _CLOSED = re.compile(r"/gradio_api/(?:upload|file[=/]|proxy=|dev/|runs?\b|run-history|stream/|component_server|mcp)")
 # Requests that make the server work: every POST to the API or to Gradio, and the passage search.
 _WORK_PREFIXES = ("/api/", "/gradio_api/")
-_ANSWERING = re.compile(r"^/api/(?:ask|search)")
+_ANSWERING = re.compile(r"^/api/(?:staff/)?(?:ask|search)")
+# Staff pages and API (behind the console's sign-in): a desk sends a request per change of its
+# search box (44 for four typed questions, measured), so staff have a budget of their own.
+_STAFF = re.compile(r"^/(?:desk/|api/staff/|admin/)")
 # The console's document upload (admins only, checked inside) may send a whole document.
 _UPLOAD = "/admin/documents"
 _FORM_OVERHEAD = 64_000  # multipart boundaries and the form's other fields
@@ -61,6 +64,7 @@ class FrontDoor:
         self.body_timeout = settings.body_timeout
         self.busy_timeout = settings.busy_timeout
         self.limit = parse_limit(f"{settings.rate_limit}/minute") if settings.rate_limit > 0 else None
+        self.staff_limit = parse_limit(f"{settings.staff_rate_limit}/minute") if settings.rate_limit > 0 else None
         self.limiter = MovingWindowRateLimiter(MemoryStorage()) if self.limit else None
         self.answering = asyncio.Semaphore(settings.concurrency)
 
@@ -73,8 +77,9 @@ class FrontDoor:
             return await _error(scope, send, 404, "not found")
         if self.limiter is not None and _is_work(scope["method"], path):
             client = (scope.get("client") or ("unknown", 0))[0]
-            if not self.limiter.hit(self.limit, client):
-                reset = self.limiter.get_window_stats(self.limit, client).reset_time
+            limit, key = (self.staff_limit, "staff " + client) if _STAFF.match(path) else (self.limit, client)
+            if not self.limiter.hit(limit, key):
+                reset = self.limiter.get_window_stats(limit, key).reset_time
                 wait = max(1, math.ceil(reset - time.time()))
                 return await _error(scope, send, 429, f"too many requests: try again in {wait} s",
                                     [(b"retry-after", str(wait).encode())])
