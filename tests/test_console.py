@@ -358,7 +358,9 @@ def test_widget_settings_apply_without_a_restart(app, browser):
         browser.find_element(By.ID, "sign-in").click()
         wait(browser, lambda d: d.find_elements(By.ID, "widget-form"))
     assert f'src="{url}/widget.js"' in browser.find_element(By.ID, "snippet").text.replace("&quot;", '"')
-    # The preview is the real widget, and follows the form as it is typed.
+    # The preview is the real widget, and follows the form as it is typed (once the page's script
+    # listens: keys typed before that change nothing).
+    wait(browser, lambda d: d.execute_script("return document.readyState") == "complete")
     title = browser.find_element(By.ID, "title")
     title.clear()
     title.send_keys("Ask Radiance")
@@ -389,7 +391,9 @@ def test_widget_settings_apply_without_a_restart(app, browser):
     phone.clear()
     phone.send_keys("+44 20 7946 0000")
     browser.find_element(By.ID, "save-widget").click()
-    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))
+    # This save's own notice (a flash left by an earlier page would show as .notice too).
+    wait(browser, lambda d: any(n.text.startswith("Saved: the widget")
+                                for n in d.find_elements(By.CSS_SELECTOR, ".notice")))
     _check_page(browser, include="main")
     _page_shot(browser, "console-widget.png")
 

@@ -195,7 +195,10 @@ class IndexReader:
         snapshot = self._snapshot
         if snapshot is not None and time.monotonic() - self._checked < self.refresh_seconds:
             return snapshot
-        if not self._lock.acquire(timeout=0 if snapshot is not None else self.settings.index_timeout):
+        # A routine look (every refresh_seconds) does not wait for another thread's; a look asked
+        # for with refresh() (a new build was just published) or the first one does.
+        wait = snapshot is None or self._checked == float("-inf")
+        if not self._lock.acquire(timeout=self.settings.index_timeout if wait else 0):
             if snapshot is not None:
                 return snapshot  # another thread is looking at the store
             raise IndexUnreachableError("the index is still being opened by another request: try again")

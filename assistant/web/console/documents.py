@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import AssistantError, IngestBusyError
-from ...ingest.loading import (AUDIENCES, METADATA_FILE, PUBLIC, corpus_files, load_corpus,
+from ...ingest.ingestion import file_version
+from ...ingest.loading import (AUDIENCES, METADATA_FILE, PUBLIC, corpus_files, file_sha256, load_corpus,
                                read_metadata)
 from ...ingest.structure import Dropped
 
@@ -84,7 +85,9 @@ class DocumentLibrary:
         found = []
         for path, name in zip(files, names):
             meta = metadata.get(name, {})
-            if name in passages:
+            # Indexed means indexed as the file and its entry are now: after an edit (a new
+            # audience, say) the serving index still holds the old version until the ingest is done.
+            if name in passages and versions[name] == file_version(file_sha256(path), metadata.get(name)):
                 status, reason = "indexed", ""
                 seen = self._seen.get(name)
                 if seen is None or seen[0] != versions[name]:
