@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping, get_type_hints
 
@@ -95,6 +95,10 @@ class Settings:
     widget_starters: str = "How long do the results last?|How many sessions will I need?|Is it permanent?"
     clinic_phone: str = ""  # shown in urgent replies and errors as a tel: link when set
 
+    def __post_init__(self) -> None:
+        # Checked however the settings are made: from the environment, or varied with replace().
+        self.validated()
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
         """Build settings from defaults, then environment variables, then keyword overrides."""
@@ -106,10 +110,7 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[f.name] = _parse(f.name, types[f.name], raw)
-        settings = cls(**values)
-        if overrides:
-            settings = replace(settings, **overrides)
-        return settings.validated()
+        return cls(**values | overrides)
 
     def validated(self) -> "Settings":
         problems = []

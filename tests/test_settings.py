@@ -119,3 +119,10 @@ def test_widget_config_is_built_from_settings():
 
     config = widget_config(Settings.from_env({"WIDGET_STARTERS": " a? | |b? ", "WIDGET_POSITION": "left"}))
     assert config["starters"] == ["a?", "b?"] and config["position"] == "left" and config["phone"] == ""
+
+
+def test_varied_settings_are_checked_too():
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="PORT=0 must be a positive number"):
+        replace(Settings.from_env({}), port=0)
