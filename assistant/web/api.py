@@ -82,6 +82,14 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     # request); the console layers its saved values over these.
     app.state.widget_config = lambda: widget_config(settings)
     app.state.allowed_origins = lambda: settings.origins
+    _error_handlers(app)
+    _answer_routes(app, assistant, feedback, recent)
+    _site_routes(app, assistant, feedback)
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every API error reads {"error": ...}; none names a server path."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -101,6 +109,11 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
         # The operator's message (it may name folders) goes to the log; the visitor gets the public one.
         log.warning("%s", exc)
         return JSONResponse({"error": exc.public}, status_code=503, headers={"Retry-After": "30"})
+
+
+def _answer_routes(app: FastAPI, assistant, feedback: FeedbackStore, recent: RecentAnswers) -> None:
+    """Questions, passages and votes."""
+    settings = assistant.settings
 
     def answer_json(body: AskRequest) -> tuple[Answer, dict]:
         answer = assistant.ask(body.question, body.history)
@@ -154,6 +167,10 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
                                            answer_id=body.answer_id, voter=voter, channel=body.channel))
         return {"stored": stored}
 
+
+def _site_routes(app: FastAPI, assistant, feedback: FeedbackStore) -> None:
+    """Health, the widget's script, its settings and the example page."""
+
     @app.get("/healthz", summary="Whether the index can be read and feedback stored, and what is served")
     def health():
         status = assistant.status()
@@ -179,5 +196,3 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     @app.get("/examples/widget.html", include_in_schema=False)
     def example_page():
         return FileResponse(STATIC / "example.html", media_type="text/html")
-
-    return app
