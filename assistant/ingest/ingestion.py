@@ -139,17 +139,21 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
             and report.chunks_removed == 0):
         report.up_to_date, report.build = True, current.build  # --explain on an unchanged corpus
     else:
-        info = BuildInfo(
-            build=datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8],
-            embedding_model=embedder.name, corpus_fingerprint=fingerprint, pipeline=pipeline,
-            chunks=len(chunks.ids), units=len(units.ids), files=report.files,
-            ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
         on_progress("publishing", 0, 0)
-        index.write_build(info, chunks, units)
-        report.build = info.build
+        report.build = _publish(index, chunks, units, embedder.name, fingerprint, pipeline, report.files)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _publish(index: ChromaIndex, chunks: Records, units: Records, model: str, fingerprint: str, pipeline: str,
+             files: int) -> str:
+    """Write the build and make it the one queries read; returns its name."""
+    now = datetime.now(timezone.utc)
+    info = BuildInfo(build=now.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8], embedding_model=model,
+                     corpus_fingerprint=fingerprint, pipeline=pipeline, chunks=len(chunks.ids), units=len(units.ids),
+                     files=files, ingested_at=now.isoformat(timespec="seconds"))
+    index.write_build(info, chunks, units)
+    return info.build
 
 
 def _corpus_versions(settings: Settings) -> tuple[dict[str, str], str]:
