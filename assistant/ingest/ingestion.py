@@ -109,13 +109,7 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
     new_chunks = _clean_and_chunk(settings, to_process, report)
 
     kept_rows = [row for source, rows in old_by_source.items() if source not in to_process for row in rows]
-    old_ids = {cid: row for row, cid in enumerate(old_chunks.ids)}
-    # A chunk keeps its vectors when its id and its embedded text are those of an old one (a
-    # new audience changes neither); a new title changes the embedded text, so it is re-embedded.
-    reused = [c for c in new_chunks
-              if c.id in old_ids and old_chunks.metadatas[old_ids[c.id]].get("embedding_text") == c.embedding_text]
-    reused_ids = {c.id for c in reused}
-    fresh = [c for c in new_chunks if c.id not in reused_ids]
+    old_ids, reused, fresh = _reusable(old_chunks, new_chunks)
 
     if not kept_rows and not new_chunks:
         raise CorpusError(
@@ -143,6 +137,18 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
         report.build = _publish(index, chunks, units, embedder.name, fingerprint, pipeline, report.files)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _reusable(old_chunks: Records, new_chunks: list[Chunk]):
+    """(old row by chunk id, the new chunks whose vectors can be reused, the ones to embed).
+
+    A chunk keeps its vectors when its id and its embedded text are those of an old one (a new
+    audience changes neither); a new title changes the embedded text, so it is re-embedded."""
+    old_ids = {cid: row for row, cid in enumerate(old_chunks.ids)}
+    reused = [c for c in new_chunks
+              if c.id in old_ids and old_chunks.metadatas[old_ids[c.id]].get("embedding_text") == c.embedding_text]
+    reused_ids = {c.id for c in reused}
+    return old_ids, reused, [c for c in new_chunks if c.id not in reused_ids]
 
 
 def _publish(index: ChromaIndex, chunks: Records, units: Records, model: str, fingerprint: str, pipeline: str,
