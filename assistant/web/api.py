@@ -11,10 +11,10 @@ import logging
 import re
 import threading
 import uuid
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
+from cachetools import LRUCache
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -54,16 +54,13 @@ class RecentAnswers:
     """The last answers given, by id, so a vote names an answer rather than sending its data back."""
 
     def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._items: OrderedDict[str, tuple[Answer, tuple[str, ...]]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._items: LRUCache[str, tuple[Answer, tuple[str, ...]]] = LRUCache(maxsize=size)
+        self._lock = threading.Lock()  # cachetools' caches are not thread-safe on their own
 
     def add(self, answer: Answer) -> str:
         answer_id = uuid.uuid4().hex
         with self._lock:
             self._items[answer_id] = (answer, tuple(c.chunk_id for c in answer.citations))
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
         return answer_id
 
     def get(self, answer_id: str):
