@@ -134,7 +134,7 @@ class Settings:
             problems.append(f"COLLECTION={self.collection!r} may only hold letters, digits, '-' and '_'")
         problems += _widget_problems(self)
         if problems:
-            raise ConfigError("; ".join(problems) + ". Fix the environment variable and start again.")
+            raise ConfigError("; ".join(problems) + ". Fix the environment variable and start again.", problems)
         return self
 
     @property
