@@ -12,7 +12,11 @@ class AssistantError(Exception):
 
 
 class ConfigError(AssistantError):
-    """A setting has a value the assistant cannot use."""
+    """A setting has a value the assistant cannot use; ``problems`` lists each one."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems) or (message,)
 
 
 class CorpusError(AssistantError):

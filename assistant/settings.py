@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, get_type_hints
 
 from .errors import ConfigError
 
@@ -95,20 +95,22 @@ class Settings:
     widget_starters: str = "How long do the results last?|How many sessions will I need?|Is it permanent?"
     clinic_phone: str = ""  # shown in urgent replies and errors as a tel: link when set
 
+    def __post_init__(self) -> None:
+        # Checked however the settings are made: from the environment, or varied with replace().
+        self.validated()
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
         """Build settings from defaults, then environment variables, then keyword overrides."""
         environ = os.environ if environ is None else environ
+        types = get_type_hints(cls)  # the fields' types, not their names as written
         values = {}
         for f in fields(cls):
             raw = environ.get(f.name.upper())
             if raw is None or raw == "":
                 continue
-            values[f.name] = _parse(f.name, f.type, raw)
-        settings = cls(**values)
-        if overrides:
-            settings = replace(settings, **overrides)
-        return settings.validated()
+            values[f.name] = _parse(f.name, types[f.name], raw)
+        return cls(**values | overrides)
 
     def validated(self) -> "Settings":
         problems = []
@@ -132,7 +134,7 @@ class Settings:
             problems.append(f"COLLECTION={self.collection!r} may only hold letters, digits, '-' and '_'")
         problems += _widget_problems(self)
         if problems:
-            raise ConfigError("; ".join(problems) + ". Fix the environment variable and start again.")
+            raise ConfigError("; ".join(problems) + ". Fix the environment variable and start again.", problems)
         return self
 
     @property
@@ -188,17 +190,15 @@ def _widget_problems(s: "Settings") -> list[str]:
     return problems
 
 
-def _parse(name: str, type_name, raw: str):
-    type_name = str(type_name)
+def _parse(name: str, annotation, raw: str):
+    """An environment variable's text as the field's type, by pydantic's parsing rules."""
+    from pydantic import TypeAdapter, ValidationError
+
     try:
-        if type_name in ("int", "<class 'int'>"):
-            return int(raw)
-        if type_name in ("float", "<class 'float'>"):
-            return float(raw)
-        if type_name in ("Path", "<class 'pathlib.Path'>"):
-            return Path(raw).expanduser()
-    except ValueError:
+        value = TypeAdapter(annotation).validate_strings(raw)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Input should be ")
         raise ConfigError(
-            f"{name.upper()}={raw!r} is not a valid {type_name}; set it to a number or unset it."
+            f"{name.upper()}={raw!r} is not valid: it should be {reason}. Set it to such a value or unset it."
         ) from None
-    return raw
+    return value.expanduser() if isinstance(value, Path) else value

@@ -22,8 +22,16 @@ def test_keyword_overrides_win_over_environment(monkeypatch):
 
 def test_bad_number_names_the_variable(monkeypatch):
     monkeypatch.setenv("TOP_K", "many")
-    with pytest.raises(ConfigError, match="TOP_K='many'"):
+    with pytest.raises(ConfigError, match="TOP_K='many' is not valid: it should be a valid integer"):
         Settings.from_env()
+
+
+def test_values_are_parsed_by_the_fields_types():
+    settings = Settings.from_env({"INDEX_TIMEOUT": "2.5", "PORT": "8080", "DATA_DIR": "~/clinic-data"})
+    assert settings.index_timeout == 2.5 and settings.port == 8080
+    assert settings.data_dir == Path("~/clinic-data").expanduser()
+    with pytest.raises(ConfigError, match="PORT='80.5' is not valid"):
+        Settings.from_env({"PORT": "80.5"})
 
 
 def test_out_of_range_values_are_rejected():
@@ -111,3 +119,10 @@ def test_widget_config_is_built_from_settings():
 
     config = widget_config(Settings.from_env({"WIDGET_STARTERS": " a? | |b? ", "WIDGET_POSITION": "left"}))
     assert config["starters"] == ["a?", "b?"] and config["position"] == "left" and config["phone"] == ""
+
+
+def test_varied_settings_are_checked_too():
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="PORT=0 must be a positive number"):
+        replace(Settings.from_env({}), port=0)

@@ -86,15 +86,8 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
     started = time.perf_counter()
     on_progress("reading", 0, 0)
     report = IngestReport()
-    metadata = read_metadata(settings.corpus_dir)
-    # A file's version is its bytes and its sources.toml entry: a new title or audience
-    # re-processes the file even though its bytes did not change.
-    files = {name: file_version(file_sha256(p), metadata.get(name))
-             for p in corpus_files(settings.corpus_dir) for name in [p.relative_to(settings.corpus_dir).as_posix()]}
+    files, fingerprint = _corpus_versions(settings)
     pipeline = pipeline_key(settings, embedder)
-    fingerprint = hashlib.sha256(
-        "\n".join(f"{name}\x1f{sha}" for name, sha in sorted(files.items())).encode()
-    ).hexdigest()[:16]
 
     current = index.active_build()
     reusable = current is not None and not rebuild and current.pipeline == pipeline
@@ -113,23 +106,10 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
     # Files whose bytes and sources.toml entry did not change keep their chunks as they are: no
     # cleaning, no embedding.
     to_process = set(files) if explain else set(files) - set(old_by_source)
-    loaded = load_corpus(settings.corpus_dir, only=to_process)
-    report.skipped = loaded.skipped
-    new_chunks: list[Chunk] = []
-    for doc in loaded.documents:
-        cleaned = clean_document(doc)
-        report.lines_dropped += len(cleaned.dropped)
-        report.dropped += [(doc.source, d) for d in cleaned.dropped]
-        new_chunks += chunk_document(cleaned, settings.chunk_max_chars)
+    new_chunks = _clean_and_chunk(settings, to_process, report)
 
     kept_rows = [row for source, rows in old_by_source.items() if source not in to_process for row in rows]
-    old_ids = {cid: row for row, cid in enumerate(old_chunks.ids)}
-    # A chunk keeps its vectors when its id and its embedded text are those of an old one (a
-    # new audience changes neither); a new title changes the embedded text, so it is re-embedded.
-    reused = [c for c in new_chunks
-              if c.id in old_ids and old_chunks.metadatas[old_ids[c.id]].get("embedding_text") == c.embedding_text]
-    reused_ids = {c.id for c in reused}
-    fresh = [c for c in new_chunks if c.id not in reused_ids]
+    old_ids, reused, fresh = _reusable(old_chunks, new_chunks)
 
     if not kept_rows and not new_chunks:
         raise CorpusError(
@@ -140,14 +120,8 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
     chunk_vecs, unit_vecs = _embed(fresh, embedder, settings, progress, on_progress)
     report.texts_embedded = len(fresh) + sum(len(c.units) for c in fresh)
 
-    chunks, units = _empty(), _empty()
-    _append_rows(chunks, old_chunks, kept_rows + [old_ids[c.id] for c in reused])
-    # Reused chunks take their metadata from this ingest (title, audience), their vectors from the old build.
-    chunks.metadatas[len(kept_rows):] = [chunk_metadata(c, files[c.source]) for c in reused]
-    audience = {cid: m.get("audience", PUBLIC) for cid, m in zip(chunks.ids, chunks.metadatas)}
-    _append_rows(units, old_units, [r for r, m in enumerate(old_units.metadatas) if m["chunk_id"] in audience])
-    units.metadatas = [m | {"audience": audience[m["chunk_id"]]} for m in units.metadatas]
-    _append_chunks(chunks, units, fresh, chunk_vecs, unit_vecs, files)
+    chunks, units = _assemble((old_chunks, old_units), kept_rows + [old_ids[c.id] for c in reused], reused,
+                              (fresh, chunk_vecs, unit_vecs), files)
 
     new_ids = set(chunks.ids)
     report.files = len({m["source"] for m in chunks.metadatas})
@@ -159,17 +133,74 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
             and report.chunks_removed == 0):
         report.up_to_date, report.build = True, current.build  # --explain on an unchanged corpus
     else:
-        info = BuildInfo(
-            build=datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8],
-            embedding_model=embedder.name, corpus_fingerprint=fingerprint, pipeline=pipeline,
-            chunks=len(chunks.ids), units=len(units.ids), files=report.files,
-            ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
         on_progress("publishing", 0, 0)
-        index.write_build(info, chunks, units)
-        report.build = info.build
+        report.build = _publish(index, chunks, units, embedder.name, fingerprint, pipeline, report.files)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _reusable(old_chunks: Records, new_chunks: list[Chunk]):
+    """(old row by chunk id, the new chunks whose vectors can be reused, the ones to embed).
+
+    A chunk keeps its vectors when its id and its embedded text are those of an old one (a new
+    audience changes neither); a new title changes the embedded text, so it is re-embedded."""
+    old_ids = {cid: row for row, cid in enumerate(old_chunks.ids)}
+    reused = [c for c in new_chunks
+              if c.id in old_ids and old_chunks.metadatas[old_ids[c.id]].get("embedding_text") == c.embedding_text]
+    reused_ids = {c.id for c in reused}
+    return old_ids, reused, [c for c in new_chunks if c.id not in reused_ids]
+
+
+def _publish(index: ChromaIndex, chunks: Records, units: Records, model: str, fingerprint: str, pipeline: str,
+             files: int) -> str:
+    """Write the build and make it the one queries read; returns its name."""
+    now = datetime.now(timezone.utc)
+    info = BuildInfo(build=now.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8], embedding_model=model,
+                     corpus_fingerprint=fingerprint, pipeline=pipeline, chunks=len(chunks.ids), units=len(units.ids),
+                     files=files, ingested_at=now.isoformat(timespec="seconds"))
+    index.write_build(info, chunks, units)
+    return info.build
+
+
+def _corpus_versions(settings: Settings) -> tuple[dict[str, str], str]:
+    """Each file's version, and the corpus's fingerprint. A file's version is its bytes and its
+    sources.toml entry: a new title or audience re-processes the file though its bytes did not change."""
+    metadata = read_metadata(settings.corpus_dir)
+    files = {name: file_version(file_sha256(p), metadata.get(name))
+             for p in corpus_files(settings.corpus_dir) for name in [p.relative_to(settings.corpus_dir).as_posix()]}
+    fingerprint = hashlib.sha256(
+        "\n".join(f"{name}\x1f{sha}" for name, sha in sorted(files.items())).encode()
+    ).hexdigest()[:16]
+    return files, fingerprint
+
+
+def _clean_and_chunk(settings: Settings, sources: set[str], report: IngestReport) -> list[Chunk]:
+    """Load, clean and chunk ``sources``; what was skipped or dropped goes into ``report``."""
+    loaded = load_corpus(settings.corpus_dir, only=sources)
+    report.skipped = loaded.skipped
+    chunks: list[Chunk] = []
+    for doc in loaded.documents:
+        cleaned = clean_document(doc)
+        report.lines_dropped += len(cleaned.dropped)
+        report.dropped += [(doc.source, d) for d in cleaned.dropped]
+        chunks += chunk_document(cleaned, settings.chunk_max_chars)
+    return chunks
+
+
+def _assemble(old: tuple[Records, Records], old_rows: list[int], reused: list[Chunk], fresh, files: dict):
+    """The new build's chunks and units: the old rows kept (unchanged files, then the reused
+    chunks), then the freshly embedded ones (``fresh``: chunks, chunk vectors, unit vectors)."""
+    old_chunks, old_units = old
+    chunks, units = _empty(), _empty()
+    _append_rows(chunks, old_chunks, old_rows)
+    # Reused chunks take their metadata from this ingest (title, audience), their vectors from the old build.
+    kept = len(old_rows) - len(reused)
+    chunks.metadatas[kept:] = [chunk_metadata(c, files[c.source]) for c in reused]
+    audience = {cid: m.get("audience", PUBLIC) for cid, m in zip(chunks.ids, chunks.metadatas)}
+    _append_rows(units, old_units, [r for r, m in enumerate(old_units.metadatas) if m["chunk_id"] in audience])
+    units.metadatas = [m | {"audience": audience[m["chunk_id"]]} for m in units.metadatas]
+    _append_chunks(chunks, units, *fresh, files)
+    return chunks, units
 
 
 def ensure_serving_model(settings: Settings):

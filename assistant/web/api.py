@@ -11,10 +11,10 @@ import logging
 import re
 import threading
 import uuid
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
+from cachetools import LRUCache
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -54,16 +54,13 @@ class RecentAnswers:
     """The last answers given, by id, so a vote names an answer rather than sending its data back."""
 
     def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._items: OrderedDict[str, tuple[Answer, tuple[str, ...]]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._items: LRUCache[str, tuple[Answer, tuple[str, ...]]] = LRUCache(maxsize=size)
+        self._lock = threading.Lock()  # cachetools' caches are not thread-safe on their own
 
     def add(self, answer: Answer) -> str:
         answer_id = uuid.uuid4().hex
         with self._lock:
             self._items[answer_id] = (answer, tuple(c.chunk_id for c in answer.citations))
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
         return answer_id
 
     def get(self, answer_id: str):
@@ -82,6 +79,14 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     # request); the console layers its saved values over these.
     app.state.widget_config = lambda: widget_config(settings)
     app.state.allowed_origins = lambda: settings.origins
+    _error_handlers(app)
+    _answer_routes(app, assistant, feedback, recent)
+    _site_routes(app, assistant, feedback)
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every API error reads {"error": ...}; none names a server path."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -101,6 +106,11 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
         # The operator's message (it may name folders) goes to the log; the visitor gets the public one.
         log.warning("%s", exc)
         return JSONResponse({"error": exc.public}, status_code=503, headers={"Retry-After": "30"})
+
+
+def _answer_routes(app: FastAPI, assistant, feedback: FeedbackStore, recent: RecentAnswers) -> None:
+    """Questions, passages and votes."""
+    settings = assistant.settings
 
     def answer_json(body: AskRequest) -> tuple[Answer, dict]:
         answer = assistant.ask(body.question, body.history)
@@ -154,6 +164,10 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
                                            answer_id=body.answer_id, voter=voter, channel=body.channel))
         return {"stored": stored}
 
+
+def _site_routes(app: FastAPI, assistant, feedback: FeedbackStore) -> None:
+    """Health, the widget's script, its settings and the example page."""
+
     @app.get("/healthz", summary="Whether the index can be read and feedback stored, and what is served")
     def health():
         status = assistant.status()
@@ -179,5 +193,3 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     @app.get("/examples/widget.html", include_in_schema=False)
     def example_page():
         return FileResponse(STATIC / "example.html", media_type="text/html")
-
-    return app

@@ -240,6 +240,13 @@ def install_documents(app: FastAPI, console: Console) -> None:
         return console.render(request, "document.html", title=doc.title or doc.name, page="documents", doc=doc,
                               dropped=dropped, unreadable=unreadable)
 
+    _install_changes(app, console)
+
+
+def _install_changes(app: FastAPI, console: Console) -> None:
+    """Editing a document's entry and deleting it; each change queues an incremental ingest."""
+    library, queue = console.library, console.queue
+
     @app.post("/admin/documents/{name:path}/edit", include_in_schema=False)
     async def edit(request: Request, name: str):
         form = await console.form(request)

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 
 from ...errors import ConfigError
-from ...settings import Settings, _widget_problems
+from ...settings import Settings
 from ..widget_config import widget_config
 
 # Console field -> Settings field (whose upper-cased name is the environment variable).
@@ -98,13 +98,14 @@ class WidgetSettings:
                                       f"no path), not {', '.join(repr(b) for b in bad)}")
                 value = ",".join(sites)
             clean[key] = value
-        candidate = replace(self.settings, **{FIELDS[k]: v for k, v in clean.items()})
-        # The checks are the environment's (one set of rules); their messages name the variable,
-        # which the page calls by its label.
-        problems = [re.sub(r"^([A-Z_]+)=?", lambda m: LABELS.get(m.group(1), m.group(1)) + " ", p)
-                    for p in _widget_problems(candidate)]
-        if problems:
-            raise ConfigError("; ".join(problems))
+        # The checks are the environment's (one set of rules, run by Settings itself); their
+        # messages name the variable, which the page calls by its label.
+        try:
+            replace(self.settings, **{FIELDS[k]: v for k, v in clean.items()})
+        except ConfigError as exc:
+            problems = [re.sub(r"^([A-Z_]+)=?", lambda m: LABELS.get(m.group(1), m.group(1)) + " ", p)
+                        for p in exc.problems]
+            raise ConfigError("; ".join(problems)) from None
         self._write(clean)
 
     def _write(self, values: dict[str, str]) -> None:

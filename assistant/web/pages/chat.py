@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+
+from cachetools import LRUCache
 
 from ...answer.answering import INVALID, Answer
 from ..api import MAX_HISTORY_TURNS
@@ -52,25 +55,26 @@ SCRIPT = """(() => {
 """
 HEAD = '<script src="pages/chat.js"></script>'  # relative: the page is at the app's root
 
-def build_chat_page(assistant, feedback=None):
-    """The patient chat page; ``assistant`` is a service.Assistant, ``feedback`` a FeedbackStore
-    (votes and asked questions are recorded when given)."""
-    import gradio as gr
+class ChatTurns:
+    """What the chat page does on each event; ``assistant`` is a service.Assistant, ``feedback``
+    a FeedbackStore (votes and asked questions are recorded when given)."""
 
-    settings = assistant.settings
-    phone = settings.clinic_phone
-    replies: dict[str, Answer] = {}  # shown reply -> its answer, so a vote can name it
+    def __init__(self, assistant, feedback=None) -> None:
+        self.assistant, self.feedback = assistant, feedback
+        self.phone = assistant.settings.clinic_phone
+        # Shown reply -> its answer, so a vote can name it (the most recent ones).
+        self.replies: LRUCache[str, Answer] = LRUCache(maxsize=5000)
+        self._lock = threading.Lock()
 
-    def answer_for(message: str, history: list) -> Answer:
-        answer = assistant.ask(message, history)
-        if feedback is not None:
-            record_question(feedback, answer, "chat")
-        if len(replies) > 5000:
-            replies.clear()
-        replies[reply_html(answer, phone)] = answer
+    def answer_for(self, message: str, history: list) -> Answer:
+        answer = self.assistant.ask(message, history)
+        if self.feedback is not None:
+            record_question(self.feedback, answer, "chat")
+        with self._lock:
+            self.replies[reply_html(answer, self.phone)] = answer
         return answer
 
-    def submit(message: str, messages: list, asked: list):
+    def submit(self, message: str, messages: list, asked: list):
         """Chat turn: the question shows at once (escaped, as text), then the whole reply in
         one update, so a screen reader announces it once.
 
@@ -83,55 +87,63 @@ def build_chat_page(assistant, feedback=None):
             return
         messages = list(messages or []) + [{"role": "user", "content": question_html(message)}]
         yield "", messages, messages, asked
-        answer = answer_for(message, asked)
-        messages = messages + [{"role": "assistant", "content": reply_html(answer, phone)}]
+        answer = self.answer_for(message, asked)
+        messages = messages + [{"role": "assistant", "content": reply_html(answer, self.phone)}]
         if answer.status != INVALID:
             asked = (list(asked) + [message])[-MAX_HISTORY_TURNS:]
         yield "", messages, messages, asked
 
-    def ask(question: str):
+    def starter(self, question: str):
         """A starter button's turn: it sends its question."""
         def turn(messages: list, asked: list):
-            yield from submit(question, messages, asked)
+            yield from self.submit(question, messages, asked)
         return turn
 
-    def retry(messages: list, asked: list):
+    def retry(self, messages: list, asked: list):
         kept = list(messages or [])
         while kept and kept[-1]["role"] == "assistant":
             kept.pop()
-        if not kept:
-            yield "", messages, messages, asked
-            return
         # Drop the last question and its reply, then ask it again (it is the last of ``asked``
         # unless it was invalid, and then it is not in ``asked`` at all).
-        last = kept[-1]
-        question = asked[-1] if asked and question_html(asked[-1]) == last["content"] else None
-        if question is None:
+        if not kept or not asked or question_html(asked[-1]) != kept[-1]["content"]:
             yield "", messages, messages, asked
             return
-        yield from submit(question, kept[:-1], list(asked)[:-1])
+        yield from self.submit(asked[-1], kept[:-1], list(asked)[:-1])
 
-    def chat(message: str) -> str:
+    def chat(self, message: str) -> str:
         """One question, the reply as plain text with its sources and caveat (for programs; no history)."""
-        return plain_reply(answer_for(message, []))
+        return plain_reply(self.answer_for(message, []))
 
-    def on_vote(data: gr.LikeData, request: gr.Request):
+    def vote(self, data, request) -> None:
+        """A thumbs up or down on a reply (Gradio's LikeData and Request)."""
         value = data.value
         if isinstance(value, list):
             value = " ".join(v.get("value", "") if isinstance(v, dict) else str(v) for v in value)
         if isinstance(value, dict):
             value = value.get("value", "")
-        answer = replies.get(value) if isinstance(value, str) else None
-        if feedback is None or answer is None:
+        with self._lock:
+            answer = self.replies.get(value) if isinstance(value, str) else None
+        if self.feedback is None or answer is None:
             return
         from ..feedback import Vote
 
         # One vote per visitor (the browser session) and reply: changing it replaces it. The
         # reply's text is in the id, so a retried reply at the same place is a new answer.
         reply_id = hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=8).hexdigest()
-        feedback.record_vote(Vote(answer.question, answer.status, tuple(c.chunk_id for c in answer.citations),
-                                  "up" if data.liked else "down", answer_id=f"chat:{data.index}:{reply_id}",
-                                  voter=getattr(request, "session_hash", "") or "", channel="chat"))
+        self.feedback.record_vote(Vote(answer.question, answer.status, tuple(c.chunk_id for c in answer.citations),
+                                       "up" if data.liked else "down", answer_id=f"chat:{data.index}:{reply_id}",
+                                       voter=getattr(request, "session_hash", "") or "", channel="chat"))
+
+
+def build_chat_page(assistant, feedback=None):
+    """The patient chat page (see ChatTurns for what its events do)."""
+    import gradio as gr
+
+    settings = assistant.settings
+    turns = ChatTurns(assistant, feedback)
+
+    def on_vote(data: gr.LikeData, request: gr.Request):
+        turns.vote(data, request)
 
     # Gradio injects event data by the annotation's class; postponed annotations are strings here.
     on_vote.__annotations__.update(data=gr.LikeData, request=gr.Request)
@@ -159,14 +171,14 @@ def build_chat_page(assistant, feedback=None):
         limit = settings.concurrency
         turn = dict(concurrency_limit=limit, api_visibility="private", show_progress="minimal")
         outputs = [message, chatbot, shown, asked]
-        message.submit(submit, [message, shown, asked], outputs, **turn)
+        message.submit(turns.submit, [message, shown, asked], outputs, **turn)
         for button, question in zip(starter_buttons, settings.starters):
-            button.click(ask(question), [shown, asked], outputs, **turn)
+            button.click(turns.starter(question), [shown, asked], outputs, **turn)
         shown.change(lambda messages: gr.Row(visible=not messages), shown, starters, api_visibility="private",
                      show_progress="hidden")
-        chatbot.retry(retry, [shown, asked], outputs, **turn)
+        chatbot.retry(turns.retry, [shown, asked], outputs, **turn)
         chatbot.clear(lambda: ([], []), None, [shown, asked], api_visibility="private")  # its own trash button
         chatbot.like(on_vote, api_visibility="private")
-        gr.api(chat, api_name="chat", concurrency_limit=limit)
+        gr.api(turns.chat, api_name="chat", concurrency_limit=limit)
     return page
 
