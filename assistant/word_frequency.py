@@ -1,0 +1,89 @@
+"""English word frequencies (wordfreq's Zipf scale) from a compact table.
+
+wordfreq keeps its whole English list as a dict of 321,000 words (about 34 MB resident, a tenth of
+a one-shot `python -m assistant ask`). The same figures fit in a sorted array of the words' hashes
+and one small integer (the frequency bucket) each, about 3 MB; lookups then give exactly what
+``wordfreq.zipf_frequency(word, "en")`` gives (tests/test_word_frequency.py checks every word of
+the list and a set of made-up ones).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+
+class FrequencyTable:
+    """wordfreq's English list: word → frequency bucket (centibels below 1), looked up by hash.
+
+    Python's ``hash`` is stable within a process, which is all the table needs (it is built per
+    process); two of 321,000 words colliding in 64 bits is not a practical concern, and a word not
+    in the list compares its hash only, with the same odds of a false hit.
+    """
+
+    def __init__(self, buckets: list[list[str]]) -> None:
+        hashes = np.fromiter((_key(w) for bucket in buckets for w in bucket), dtype=np.int64)
+        centibels = np.concatenate([np.full(len(b), i, dtype=np.uint16) for i, b in enumerate(buckets)])
+        order = np.argsort(hashes, kind="stable")
+        self._hashes, self._centibels = hashes[order], centibels[order]
+
+    def frequency(self, token: str) -> float | None:
+        """The token's frequency (a proportion), or None when the list does not have it."""
+        key = _key(token)
+        # A few words are listed twice; like wordfreq's dict, the later (rarer) entry counts, and
+        # the stable sort keeps it last among equal hashes.
+        at = int(np.searchsorted(self._hashes, key, side="right")) - 1
+        if at >= 0 and self._hashes[at] == key:
+            return 10 ** (-int(self._centibels[at]) / 100)  # wordfreq's cB_to_freq
+        return None
+
+
+def _key(word: str) -> int:
+    # The hash of the UTF-8 bytes, not of the str: a str hashes its internal buffer, so "kp"
+    # (bytes 6B 70) and "\u706b" (one two-byte character, 6B 70) would share a hash.
+    return hash(word.encode("utf-8"))
+
+
+_lock = threading.Lock()
+_tables: list[FrequencyTable] = []
+
+
+def _table() -> FrequencyTable:
+    """Built once per process, on the first lookup (a lock keeps two first callers from both building)."""
+    if not _tables:
+        with _lock:
+            if not _tables:
+                import wordfreq
+
+                # Not through wordfreq's cached reader: the raw list would stay in memory beside the table.
+                _tables.append(FrequencyTable(wordfreq.get_frequency_list.__wrapped__("en")))
+    return _tables[0]
+
+
+def zipf_frequency(word: str) -> float:
+    """``wordfreq.zipf_frequency(word, "en")``, from the compact table (wordfreq's own steps:
+    its tokenizer, digits smashed to 0, several tokens combined as 1/f = 1/f1 + 1/f2 ...)."""
+    from wordfreq.numbers import digit_freq, smash_numbers
+    from wordfreq.tokens import lossy_tokenize
+
+    minimum = 1e-9  # zipf_to_freq(0): the floor zipf_frequency passes on
+    tokens = lossy_tokenize(word, "en")
+    freq = minimum
+    if tokens:
+        table, one_over = _table(), 0.0
+        for token in tokens:
+            smashed = smash_numbers(token)
+            found = table.frequency(smashed)
+            if found is None:
+                one_over = 0.0
+                break
+            if smashed != token:
+                found *= digit_freq(token)
+            one_over += 1.0 / found
+        if one_over:
+            freq = max(1.0 / one_over, minimum)
+    # wordfreq rounds to three significant digits, then the Zipf value to hundredths.
+    freq = round(freq, math.floor(-math.log(freq, 10)) + 3)
+    return round(math.log(freq, 10) + 9, 2)
