@@ -23,11 +23,31 @@ class FrequencyTable:
     in the list compares its hash only, with the same odds of a false hit.
     """
 
-    def __init__(self, buckets: list[list[str]]) -> None:
-        hashes = np.fromiter((_key(w) for bucket in buckets for w in bucket), dtype=np.int64)
-        centibels = np.concatenate([np.full(len(b), i, dtype=np.uint16) for i, b in enumerate(buckets)])
+    def __init__(self, hashes: np.ndarray, centibels: np.ndarray) -> None:
         order = np.argsort(hashes, kind="stable")
         self._hashes, self._centibels = hashes[order], centibels[order]
+
+    @classmethod
+    def from_cbpack(cls, path: str) -> "FrequencyTable":
+        """Read wordfreq's list file (gzipped msgpack: a header, then one list of words per
+        centibel) one word at a time, so its 321,000 words are never all in memory as objects
+        (as a list they would leave ~25 MB behind that Python keeps for later use)."""
+        import gzip
+
+        import msgpack
+
+        hashes, centibels = [], []
+        with gzip.open(path, "rb") as f:
+            unpacker = msgpack.Unpacker(f, raw=True)  # raw: the UTF-8 bytes, hashed as _key does
+            buckets = unpacker.read_array_header() - 1
+            header = unpacker.unpack()
+            if header.get(b"format") != b"cB" or header.get(b"version") != 1:
+                raise ValueError(f"{path}: not a wordfreq cBpack file (header {header!r})")
+            for cb in range(buckets):
+                count = unpacker.read_array_header()
+                hashes.append(np.fromiter((hash(unpacker.unpack()) for _ in range(count)), dtype=np.int64, count=count))
+                centibels.append(np.full(count, cb, dtype=np.uint16))
+        return cls(np.concatenate(hashes), np.concatenate(centibels))
 
     def frequency(self, token: str) -> float | None:
         """The token's frequency (a proportion), or None when the list does not have it."""
@@ -55,10 +75,9 @@ def _table() -> FrequencyTable:
     if not _tables:
         with _lock:
             if not _tables:
-                import wordfreq
+                from wordfreq import available_languages
 
-                # Not through wordfreq's cached reader: the raw list would stay in memory beside the table.
-                _tables.append(FrequencyTable(wordfreq.get_frequency_list.__wrapped__("en")))
+                _tables.append(FrequencyTable.from_cbpack(available_languages("best")["en"]))
     return _tables[0]
 
 
