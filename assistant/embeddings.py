@@ -180,7 +180,11 @@ class OnnxEmbedder(ModelEmbedder):
     # 33 MB), measured by `python -m evals.bench`'s one-shot. Eight is as fast when serving.
     serving_batch = 8
 
-    def __init__(self, model_path: str, onnx_path: Path, batch_size: int = 8, threads: int = 2) -> None:
+    # One thread a run: the server answers several questions at once, and ONNX Runtime's extra
+    # threads spin while they wait. Measured on 2 cores (with other work running): a question
+    # embeds in 3.3-3.6 ms with one thread against 8-9 ms with two, and 4 answering threads
+    # spend 19 ms of CPU an answer instead of 28.
+    def __init__(self, model_path: str, onnx_path: Path, batch_size: int = 8, threads: int = 1) -> None:
         super().__init__()
         self.model_path, self.onnx_path = model_path, Path(onnx_path)
         self.batch_size, self.threads = batch_size, threads
