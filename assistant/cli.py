@@ -1,4 +1,4 @@
-"""Command line: `python -m assistant ask|lookup|report|purge ...` (a stable contract for other tools)."""
+"""Command line: `python -m assistant ask|lookup|report|purge|user ...` (a stable contract for other tools)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     purge = sub.add_parser("purge", help="delete recorded questions and votes older than the retention limit")
     purge.add_argument("--days", type=int, default=None,
                        help="keep this many days instead of FEEDBACK_RETENTION_DAYS (default 90)")
+    user = sub.add_parser("user", help="console accounts: add, list, remove")
+    users = user.add_subparsers(dest="user_command", required=True)
+    add = users.add_parser("add", help="add an account (or set its password and role); asks for the password")
+    add.add_argument("name")
+    add.add_argument("--role", choices=["staff", "admin"], required=True)
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    users.add_parser("list", help="the accounts and their roles")
+    remove = users.add_parser("remove", help="remove an account")
+    remove.add_argument("name")
     return parser
 
 
@@ -36,6 +45,10 @@ def main(argv: list[str] | None = None, stdin: TextIO = sys.stdin, stdout: TextI
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         settings = Settings.from_env()
+        if args.command == "user":
+            from .web.console.accounts import user_command
+
+            return user_command(settings, args, stdin, stdout)
         if args.command in ("report", "purge"):
             return _feedback_command(args, settings, stdout)
         from .service import build_assistant

@@ -16,6 +16,7 @@ from .errors import AssistantError, IndexUnreachableError
 from .answer.generation import LLMComposer, make_chat_model, make_condenser
 from .answer.guards import UrgentDetector, UrgentModel
 from .index import ChromaIndex, open_client
+from .ingest.loading import PUBLIC
 from .answer.relevance import RelevanceModel, RelevanceScorer
 from .answer.retrieval import HybridRetriever, IndexReader
 from .settings import Settings
@@ -36,14 +37,15 @@ class Assistant:
     steps: Steps
     chain: Runnable
 
-    def ask(self, question: str, history: Sequence | None = None) -> Answer:
+    def ask(self, question: str, history: Sequence | None = None, audience: str = PUBLIC) -> Answer:
+        """``audience`` "staff" (front desk, staff API) may use staff-only documents; "public" may not."""
         started = time.perf_counter()
         answer: Answer = self._on_current_build(
-            lambda: self.chain.invoke({"question": question, "history": list(history or [])}))
+            lambda: self.chain.invoke({"question": question, "history": list(history or []), "audience": audience}))
         return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
 
-    def lookup(self, query: str, k: int | None = None) -> list[Document]:
-        return self._on_current_build(lambda: self.retriever.search(query, k or self.settings.top_k))
+    def lookup(self, query: str, k: int | None = None, audience: str = PUBLIC) -> list[Document]:
+        return self._on_current_build(lambda: self.retriever.search(query, k or self.settings.top_k, audience))
 
     def _on_current_build(self, run):
         try:

@@ -71,6 +71,7 @@ class Settings:
     allowed_origins: str = ""  # comma-separated sites allowed to call the API (the widget's hosts)
     max_body_bytes: int = 16_384  # larger API request bodies get 413
     rate_limit: int = 60  # requests that ask for work, per minute and client address; 0 turns the limit off
+    staff_rate_limit: int = 600  # the same for the signed-in staff pages (/desk/, /api/staff/, /admin/)
     body_timeout: float = 10.0  # seconds a request body may take to arrive (slow senders get 408)
     busy_timeout: float = 10.0  # seconds a question may wait for a free answering slot before 503
     max_connections: int = 200  # open connections; past this, new ones get 503 at once
@@ -78,6 +79,12 @@ class Settings:
     # client; empty: the connecting address is the client, whatever the headers say.
     forwarded_allow_ips: str = ""
     feedback_retention_days: int = 90  # asked questions and votes older than this are purged
+
+    # Clinic console (/admin)
+    login_rate_limit: str = "5/minute"  # sign-in attempts per account name (`limits` syntax)
+    # ...and per client address: higher, since a clinic's desks often share one address.
+    login_address_rate_limit: str = "20/minute"
+    max_upload_bytes: int = 5_000_000  # a clinic's FAQ or aftercare PDF is well under this
 
     # Website widget (served by GET /api/widget-config; data- attributes on the script tag win)
     widget_title: str = "Microneedling questions"
@@ -107,7 +114,7 @@ class Settings:
         problems = []
         for name in ("embed_batch_size", "chunk_max_chars", "top_k", "candidate_k", "rrf_k",
                      "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port",
-                     "feedback_retention_days", "max_connections"):
+                     "feedback_retention_days", "max_connections", "staff_rate_limit", "max_upload_bytes"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number")
         if self.llm_provider not in ("", "openai", "ollama"):

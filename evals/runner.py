@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.answer.answering import ANSWERED, CAVEAT, STATUSES
@@ -87,78 +87,94 @@ def relevant_chunks(case: Case, chunk_meta: dict[str, dict]) -> dict[str, int]:
 def run_suite(assistant, cases: list[Case], promo_lines: list[str]) -> dict:
     """Ask every case, score retrieval and answers; returns a JSON-ready report."""
     snapshot = assistant.reader.current()
-    qrels, results = {}, {}
-    latencies, status_pairs, failures = [], [], []
-    evidence_hits = evidence_total = 0
-    precisions, recalls = [], []
-    caveats = promo_citations = forbidden = 0
-    by_kind: dict[str, list[bool]] = {}
-    by_kind_evidence: dict[str, list[bool]] = {}
-    answerers: dict[str, int] = {}
-
+    tally = _Tally(promo_lines)
     for case in cases:
         started = time.perf_counter()
         answer = assistant.ask(case.question, list(case.history))
-        latencies.append((time.perf_counter() - started) * 1000)
-
-        ok = answer.status in case.statuses
-        by_kind.setdefault(case.kind, []).append(ok)
-        status_pairs.append(("|".join(case.statuses), answer.status))
-        if not ok:
-            failures.append({"id": case.id, "problem": f"status {answer.status}, expected {'/'.join(case.statuses)}"})
-        caveats += answer.caveat == CAVEAT
-        answerers[answer.answerer] = answerers.get(answer.answerer, 0) + 1
-
+        tally.latencies.append((time.perf_counter() - started) * 1000)
+        ok = tally.status(case, answer)
         if case.evidence or case.section:
             # Retrieval is judged for the query the chain actually searches with.
             state = assistant.steps.contextualise({"question": case.question, "history": list(case.history)})
             docs = assistant.retriever.search(state["query"], 10)
-            qrels[case.id] = relevant_chunks(case, snapshot.meta)
-            results[case.id] = {d.metadata["chunk_id"]: 1.0 / d.metadata["rank"] for d in docs}
+            tally.qrels[case.id] = relevant_chunks(case, snapshot.meta)
+            tally.results[case.id] = {d.metadata["chunk_id"]: 1.0 / d.metadata["rank"] for d in docs}
+        tally.answer(case, answer, ok)
+    return tally.report(len(cases))
 
+
+@dataclass
+class _Tally:
+    """The suite's counts as the cases are asked, then its report."""
+
+    promo_lines: list[str]
+    qrels: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    status_pairs: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+    precisions: list[float] = field(default_factory=list)
+    recalls: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[bool]] = field(default_factory=dict)
+    by_kind_evidence: dict[str, list[bool]] = field(default_factory=dict)
+    answerers: dict[str, int] = field(default_factory=dict)
+    caveats: int = 0
+    promo_citations: int = 0
+    forbidden: int = 0
+
+    def status(self, case: Case, answer) -> bool:
+        ok = answer.status in case.statuses
+        self.by_kind.setdefault(case.kind, []).append(ok)
+        self.status_pairs.append(("|".join(case.statuses), answer.status))
+        if not ok:
+            self.failures.append({"id": case.id, "problem": f"status {answer.status}, expected {'/'.join(case.statuses)}"})
+        self.caveats += answer.caveat == CAVEAT
+        self.answerers[answer.answerer] = self.answerers.get(answer.answerer, 0) + 1
+        return ok
+
+    def answer(self, case: Case, answer, ok: bool) -> None:
         if answer.status == ANSWERED:
-            quotes = {c.n: c.quote for c in answer.citations}
-            p, r = metrics.citation_scores(answer.answer, quotes)
-            precisions.append(p)
-            recalls.append(r)
-            promo_citations += sum(metrics.contains_any(c.quote, promo_lines) for c in answer.citations)
+            p, r = metrics.citation_scores(answer.answer, {c.n: c.quote for c in answer.citations})
+            self.precisions.append(p)
+            self.recalls.append(r)
+            self.promo_citations += sum(metrics.contains_any(c.quote, self.promo_lines) for c in answer.citations)
         if case.evidence and ANSWERED in case.statuses and len(case.statuses) == 1:
             # The evidence counts only in the first cited passage: the one the answer leads with.
-            evidence_total += 1
             found = (answer.status == ANSWERED and bool(answer.citations)
                      and metrics.contains_any(answer.citations[0].quote, case.evidence))
-            evidence_hits += found
-            by_kind_evidence.setdefault(case.kind, []).append(found)
+            self.by_kind_evidence.setdefault(case.kind, []).append(found)
             if not found and ok:
-                failures.append({"id": case.id, "problem": "first citation lacks the expected evidence"})
+                self.failures.append({"id": case.id, "problem": "first citation lacks the expected evidence"})
         if case.forbid and metrics.contains_any(answer.answer, case.forbid):
-            forbidden += 1
-            failures.append({"id": case.id, "problem": "reply contains forbidden text"})
+            self.forbidden += 1
+            self.failures.append({"id": case.id, "problem": "reply contains forbidden text"})
 
-    answered = len(precisions)
-    return {
-        "cases": len(cases),
-        "retrieval": metrics.retrieval_metrics(qrels, results),
-        "answers": {
-            "evidence_found": evidence_hits / evidence_total if evidence_total else 0.0,
-            # Answerable questions (in scope, follow-ups) answered with the evidence first: the
-            # product's headline figure, per kind.
-            **{f"evidence_first.{kind}": sum(v) / len(v) for kind, v in sorted(by_kind_evidence.items())},
-            "citation_precision": sum(precisions) / answered if answered else 0.0,
-            "citation_recall": sum(recalls) / answered if answered else 0.0,
-            "caveat_rate": caveats / len(cases) if cases else 0.0,
-            "promo_citations": promo_citations,
-            "forbidden_replies": forbidden,
-        },
-        "status": {
-            "accuracy": sum(sum(v) for v in by_kind.values()) / len(cases) if cases else 0.0,
-            "by_kind": {kind: sum(v) / len(v) for kind, v in sorted(by_kind.items())},
-            "confusion": metrics.confusion(status_pairs),
-        },
-        "latency": metrics.latency_summary(latencies),
-        "answerers": dict(sorted(answerers.items())),
-        "failures": failures,
-    }
+    def report(self, cases: int) -> dict:
+        answered = len(self.precisions)
+        evidence = [found for v in self.by_kind_evidence.values() for found in v]
+        return {
+            "cases": cases,
+            "retrieval": metrics.retrieval_metrics(self.qrels, self.results),
+            "answers": {
+                "evidence_found": sum(evidence) / len(evidence) if evidence else 0.0,
+                # Answerable questions (in scope, follow-ups) answered with the evidence first: the
+                # product's headline figure, per kind.
+                **{f"evidence_first.{kind}": sum(v) / len(v) for kind, v in sorted(self.by_kind_evidence.items())},
+                "citation_precision": sum(self.precisions) / answered if answered else 0.0,
+                "citation_recall": sum(self.recalls) / answered if answered else 0.0,
+                "caveat_rate": self.caveats / cases if cases else 0.0,
+                "promo_citations": self.promo_citations,
+                "forbidden_replies": self.forbidden,
+            },
+            "status": {
+                "accuracy": sum(sum(v) for v in self.by_kind.values()) / cases if cases else 0.0,
+                "by_kind": {kind: sum(v) / len(v) for kind, v in sorted(self.by_kind.items())},
+                "confusion": metrics.confusion(self.status_pairs),
+            },
+            "latency": metrics.latency_summary(self.latencies),
+            "answerers": dict(sorted(self.answerers.items())),
+            "failures": self.failures,
+        }
 
 
 def flatten(report: dict) -> dict[str, float]:

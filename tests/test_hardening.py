@@ -73,6 +73,16 @@ def test_gradio_paths_share_the_rate_limit(limited):
     assert request(limited["url"] + "/widget.js")[0] == 200  # pages and scripts are not counted
 
 
+def test_staff_pages_have_a_budget_of_their_own(folder_settings, embedder, tmp_path):
+    settings = replace(folder_settings, rate_limit=2, staff_rate_limit=4)
+    with serving(settings, embedder, tmp_path / "f.sqlite3") as info:
+        public = [request(info["url"] + "/api/search?q=acne")[0] for _ in range(3)]
+        staff = [request(info["url"] + "/api/staff/search?q=acne")[0] for _ in range(5)]
+    assert public == [200, 200, 429]
+    # Not signed in: refused by the console (401), counted on the staff budget, not the public one.
+    assert staff[:4] == [401] * 4 and staff[4] == 429
+
+
 def test_forwarded_addresses_count_only_from_configured_proxies(folder_settings, embedder, tmp_path):
     settings = replace(folder_settings, rate_limit=2, forwarded_allow_ips="127.0.0.1")
     with serving(settings, embedder, tmp_path / "f.sqlite3") as info:

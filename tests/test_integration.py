@@ -231,16 +231,16 @@ def test_ingest_reports_skipped_files_with_exit_code_1(settings):
 def test_gradio_chat_answers_with_sources_and_caveat(real_assistant):
     from gradio_client import Client
 
-    from assistant.web.ui import build_ui
+    from assistant.web.pages.chat import build_chat_page
 
-    demo = build_ui(real_assistant)
+    demo = build_chat_page(real_assistant)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
                         share=False, quiet=True, ssr_mode=False)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         reply = client.predict("Is microneedling permanent? <script>alert(1)</script>", api_name="/chat")
-        assert "\\[1\\]" in reply and "**Sources**" in reply
+        assert "[1]" in reply and "Sources:" in reply
         assert "not truly permanent" in reply
         assert "<script>" not in reply
         refusal = client.predict("How much does it cost?", api_name="/chat")
@@ -250,9 +250,9 @@ def test_gradio_chat_answers_with_sources_and_caveat(real_assistant):
 
 
 def test_chat_page_has_no_share_button(real_assistant):
-    from assistant.web.ui import build_ui
+    from assistant.web.pages.chat import build_chat_page
 
-    config = build_ui(real_assistant).get_config_file()
+    config = build_chat_page(real_assistant).get_config_file()
     chatbots = [c for c in config["components"] if c["type"] == "chatbot"]
     assert chatbots and all("share" not in c["props"]["buttons"] for c in chatbots)
 

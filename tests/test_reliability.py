@@ -110,6 +110,13 @@ def test_queries_during_reingest_get_old_or_new_never_an_error(settings, fake_em
     assert statuses and set(statuses) == {"answered"}
 
 
+def _half_written(index: ChromaIndex, good) -> bool:
+    """A build other than ``good`` has collections, and the pointer still names ``good``."""
+    names = [c.name for c in index.client.list_collections()]
+    building = [n for n in names if ("__chunks__" in n or "__units__" in n) and not n.endswith(good.build)]
+    return bool(building) and index.active_build() == good
+
+
 def _env(settings) -> dict:
     return os.environ | {"CORPUS_DIR": str(settings.corpus_dir), "DATA_DIR": str(settings.data_dir),
                          "HF_HUB_OFFLINE": "1"}
@@ -127,11 +134,15 @@ def test_killed_ingest_leaves_the_old_index_serving(settings):
     write_corpus(settings.corpus_dir / "generated", 400)  # long enough to be killed part-way
     proc = subprocess.Popen([sys.executable, "ingest.py"], cwd=PROJECT_ROOT, env=_env(settings),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not _locks(index):
-        assert proc.poll() is None and time.time() < deadline, "the ingest never started"
-        time.sleep(0.2)
-    time.sleep(3)  # well into cleaning and embedding
+    # The kill point is a state, not a time: the new build's first collection exists (it is being
+    # written) and the pointer has not moved. SIGSTOP freezes the ingest there at once, the state
+    # is checked, then SIGKILL.
+    deadline = time.time() + 300
+    while not _half_written(index, good):
+        assert proc.poll() is None and time.time() < deadline, "the ingest never started writing a build"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGSTOP)
+    assert _half_written(index, good) and index.active_build() == good
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 

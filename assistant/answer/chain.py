@@ -15,6 +15,7 @@ from ..embeddings import Embedder
 from .guards import UrgentDetector, is_text, validate_question
 from .relevance import CONTEXT_WEIGHT, RelevanceScorer
 from .retrieval import HybridRetriever, Snapshot
+from ..ingest.loading import PUBLIC
 from ..text import strip_markup, words
 
 # A follow-up is short or points back ("that", "it"); it is retrieved together with the
@@ -114,7 +115,7 @@ class Steps:
         return state | {"query": q.text, "own": q.own, "context": q.context}
 
     def retrieve(self, state: dict) -> dict:
-        return state | {"passages": self.retriever.invoke(state["query"])}
+        return state | {"passages": self.retriever.invoke(state["query"], audience=audience_of(state))}
 
     def gather(self, state: dict) -> dict:
         """Score every candidate unit: how likely it is to answer the question."""
@@ -124,7 +125,7 @@ class Steps:
         # Candidates: every unit of the retrieved chunks, plus the units nearest to the
         # question from anywhere in the index.
         units = {u.id: u for u in snapshot.units_for([d.metadata["chunk_id"] for d in passages])}
-        for unit in snapshot.nearest_units(vector, self.candidate_units):
+        for unit in snapshot.nearest_units(vector, self.candidate_units, audience_of(state)):
             units.setdefault(unit.id, unit)
         units = [u for u in units.values() if can_answer(u.text)]
         evidence = Evidence(state["question"], threshold=self.scorer.model.threshold)
@@ -157,6 +158,11 @@ class Steps:
         return self.composer(evidence)
 
 
+def audience_of(state: dict) -> str:
+    """Whom the answer is for; a caller that does not say gets the public's view."""
+    return state.get("audience") or PUBLIC
+
+
 def can_answer(text: str) -> bool:
     """A unit that only announces what follows ("Here's how:") or asks a question ("Was this
     helpful?") is no answer, whatever it shares with the question."""
@@ -165,7 +171,8 @@ def can_answer(text: str) -> bool:
 
 
 def build_chain(steps: Steps) -> Runnable:
-    """Input ``{"question": str, "history": list}``; output an ``Answer``."""
+    """Input ``{"question": str, "history": list, "audience": "public" | "staff"}`` (audience
+    optional, public by default); output an ``Answer``."""
     answer_path = (
         RunnableLambda(steps.contextualise).with_config(run_name="contextualise")
         | RunnableLambda(steps.retrieve).with_config(run_name="retrieve")

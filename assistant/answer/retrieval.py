@@ -17,6 +17,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from ..ingest.cleaning import CONTEXT_JOINER, unit_embedding_text
+from ..ingest.loading import PUBLIC, STAFF
 from ..embeddings import Embedder
 from ..errors import IndexNotReadyError, IndexUnreachableError
 from ..index import BuildInfo, ChromaIndex, index_file
@@ -89,6 +90,9 @@ class Snapshot:
         tokens = [bm25_tokens(t) for t in texts]
         self.bm25 = bm25s.BM25()
         self.bm25.index([t or ["\x00empty"] for t in tokens], show_progress=False)
+        # Staff-only chunks, left out of every public search. A build made before audiences
+        # existed has none (its chunks carry no audience), so it needs no filter.
+        self.staff_only = np.array([m.get("audience") == STAFF for m in records.metadatas], dtype=bool)
         self._df: dict[str, int] = {}
         for row in tokens:
             for token in set(row):
@@ -104,18 +108,28 @@ class Snapshot:
             return 1.0
         return math.log(1 + n / df) / math.log(1 + n)
 
-    def dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        n = min(k, len(self.chunk_ids))
-        if n == 0:
+    def _where(self, audience: str) -> dict | None:
+        """The Chroma filter for an audience: staff see everything, the public only public passages."""
+        if audience == STAFF or not self.staff_only.any():
+            return None
+        return {"audience": PUBLIC}
+
+    def dense(self, vector: np.ndarray, k: int, audience: str = PUBLIC) -> list[tuple[str, float]]:
+        visible = len(self.chunk_ids) - (0 if audience == STAFF else int(self.staff_only.sum()))
+        n = min(k, visible)
+        if n <= 0:
             return []
-        got = self.chunks.query(query_embeddings=[vector.tolist()], n_results=n, include=["distances"])
+        got = self.chunks.query(query_embeddings=[vector.tolist()], n_results=n, include=["distances"],
+                                where=self._where(audience))
         return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0])]
 
-    def sparse(self, tokens: list[str], k: int) -> list[tuple[str, float]]:
+    def sparse(self, tokens: list[str], k: int, audience: str = PUBLIC) -> list[tuple[str, float]]:
         known = [t for t in tokens if t in self.bm25.vocab_dict]
         if not known:
             return []
         scores = self.bm25.get_scores(known)
+        if audience != STAFF and self.staff_only.any():
+            scores = np.where(self.staff_only, 0.0, scores)
         n = min(k, len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top])]
@@ -132,11 +146,14 @@ class Snapshot:
         got = self.units.get(include=["documents", "metadatas", "embeddings"])
         return _unit_records(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
 
-    def nearest_units(self, vector: np.ndarray, k: int) -> list[UnitRecord]:
+    def nearest_units(self, vector: np.ndarray, k: int, audience: str = PUBLIC) -> list[UnitRecord]:
         """The sentences closest to the vector, whatever their chunk: a sentence that answers
         can sit in a chunk that, as a whole, ranks low (a conclusion touching many topics)."""
+        where = self._where(audience)
+        if where is not None and self.staff_only.all():
+            return []
         got = self.units.query(query_embeddings=[vector.tolist()], n_results=k,
-                               include=["documents", "metadatas", "embeddings"])
+                               include=["documents", "metadatas", "embeddings"], where=where)
         return _unit_records(got["ids"][0], got["documents"][0], got["metadatas"][0], got["embeddings"][0])
 
     def unit_text(self, unit: UnitRecord) -> str:
@@ -257,15 +274,17 @@ class HybridRetriever(BaseRetriever):
     candidate_k: int = 20
     rrf_k: int = 60
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return self.search(query, self.k)
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                audience: str = PUBLIC) -> list[Document]:
+        return self.search(query, self.k, audience)
 
-    def search(self, query: str, k: int) -> list[Document]:
+    def search(self, query: str, k: int, audience: str = PUBLIC) -> list[Document]:
+        """The top ``k`` passages that ``audience`` ("public" or "staff") may be shown."""
         snapshot = self.snapshots()
         vector = self.embedder.embed_query(query)
         tokens = [stem(snapshot.vocabulary.correct(w)) for w in content_words(query)]
-        dense = snapshot.dense(vector, self.candidate_k)
-        sparse = snapshot.sparse(tokens, self.candidate_k)
+        dense = snapshot.dense(vector, self.candidate_k, audience)
+        sparse = snapshot.sparse(tokens, self.candidate_k, audience)
         fused = reciprocal_rank_fusion([[c for c, _ in dense], [c for c, _ in sparse]], self.rrf_k)
         dense_score, sparse_score = dict(dense), dict(sparse)
         ranked = sorted(fused, key=lambda c: (-fused[c], -dense_score.get(c, -1.0)))[:k]

@@ -16,6 +16,7 @@ class Chunk:
     section: str
     units: tuple[Unit, ...]
     file_sha256: str
+    audience: str = "public"  # who may be shown it (sources.toml); retrieval filters on it
 
     @property
     def text(self) -> str:
@@ -49,7 +50,7 @@ def chunk_document(doc: CleanDocument, max_chars: int) -> list[Chunk]:
         if units:
             text = " ".join(u.text for u in units)
             chunks.append(Chunk(chunk_id(doc.source, section, text), doc.source, doc.title,
-                                section, tuple(units), doc.sha256))
+                                section, tuple(units), doc.sha256, doc.audience))
 
     for block in doc.blocks:
         block_size = sum(len(u.text) + 1 for u in block.units)

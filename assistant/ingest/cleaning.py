@@ -82,6 +82,7 @@ class CleanDocument:
     sha256: str
     blocks: tuple[Block, ...]
     dropped: tuple[Dropped, ...]
+    audience: str = "public"
 
 
 def classify(line: SourceLine, explicit_structure: bool) -> str:
@@ -159,7 +160,7 @@ def clean_document(doc: SourceDocument) -> CleanDocument:
     dropped = list(doc.dropped) + [Dropped(lines[i].number, lines[i].text, r) for i, r in sorted(reasons.items())]
     dropped.extend(dup_drops)
     dropped.sort(key=lambda d: d.line)
-    return CleanDocument(doc.source, doc.title, doc.origin, doc.sha256, tuple(blocks), tuple(dropped))
+    return CleanDocument(doc.source, doc.title, doc.origin, doc.sha256, tuple(blocks), tuple(dropped), doc.audience)
 
 
 def _drop_orphan_headings(lines, kinds, reasons) -> None:

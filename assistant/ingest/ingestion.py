@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Callable
 
 import numpy as np
 
@@ -17,14 +19,15 @@ from .cleaning import clean_document, unit_embedding_text
 from ..embeddings import Embedder
 from ..errors import CorpusError
 from ..index import BuildInfo, ChromaIndex, Records
-from .loading import corpus_files, file_sha256, load_corpus
+from .loading import PUBLIC, corpus_files, file_sha256, load_corpus, read_metadata
 from .structure import Dropped
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Bump when cleaning or chunking rules change, so the next ingest re-processes every file.
-PIPELINE_VERSION = "3"
+# 4: chunks and units carry their document's audience, and chunks their file version.
+PIPELINE_VERSION = "4"
 
 
 @dataclass
@@ -58,21 +61,36 @@ def pipeline_key(settings: Settings, embedder: Embedder) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
-def run_ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
-               rebuild: bool = False, explain: bool = False, progress: bool = True) -> IngestReport:
-    """Bring the index up to date with the corpus; one ingest at a time (IngestBusyError otherwise)."""
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def run_ingest(settings: Settings, embedder: Embedder, index: ChromaIndex, rebuild: bool = False,
+               explain: bool = False, progress: bool = True, on_progress: Progress | None = None) -> IngestReport:
+    """Bring the index up to date with the corpus; one ingest at a time (IngestBusyError otherwise).
+
+    ``on_progress`` is told each stage ("reading", "embedding", "publishing") with its counts.
+    """
     index.acquire_ingest_lock()
     try:
-        return _ingest(settings, embedder, index, rebuild, explain, progress)
+        return _ingest(settings, embedder, index, rebuild, explain, progress, on_progress or _quiet)
     finally:
         index.release_ingest_lock()
 
 
+def _quiet(stage: str, done: int, total: int) -> None:
+    pass
+
+
 def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
-            rebuild: bool, explain: bool, progress: bool) -> IngestReport:
+            rebuild: bool, explain: bool, progress: bool, on_progress: Progress) -> IngestReport:
     started = time.perf_counter()
+    on_progress("reading", 0, 0)
     report = IngestReport()
-    files = {p.relative_to(settings.corpus_dir).as_posix(): file_sha256(p) for p in corpus_files(settings.corpus_dir)}
+    metadata = read_metadata(settings.corpus_dir)
+    # A file's version is its bytes and its sources.toml entry: a new title or audience
+    # re-processes the file even though its bytes did not change.
+    files = {name: file_version(file_sha256(p), metadata.get(name))
+             for p in corpus_files(settings.corpus_dir) for name in [p.relative_to(settings.corpus_dir).as_posix()]}
     pipeline = pipeline_key(settings, embedder)
     fingerprint = hashlib.sha256(
         "\n".join(f"{name}\x1f{sha}" for name, sha in sorted(files.items())).encode()
@@ -89,10 +107,11 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
     old_chunks, old_units = _read_current(index, current) if reusable else (_empty(), _empty())
     old_by_source: dict[str, list[int]] = {}
     for row, meta in enumerate(old_chunks.metadatas):
-        if files.get(meta["source"]) == meta["file_sha256"]:
+        if files.get(meta["source"]) == meta.get("file_version"):
             old_by_source.setdefault(meta["source"], []).append(row)
 
-    # Files whose bytes did not change keep their chunks as they are: no cleaning, no embedding.
+    # Files whose bytes and sources.toml entry did not change keep their chunks as they are: no
+    # cleaning, no embedding.
     to_process = set(files) if explain else set(files) - set(old_by_source)
     loaded = load_corpus(settings.corpus_dir, only=to_process)
     report.skipped = loaded.skipped
@@ -105,8 +124,12 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
 
     kept_rows = [row for source, rows in old_by_source.items() if source not in to_process for row in rows]
     old_ids = {cid: row for row, cid in enumerate(old_chunks.ids)}
-    fresh = [c for c in new_chunks if c.id not in old_ids]
-    reused = [c for c in new_chunks if c.id in old_ids]
+    # A chunk keeps its vectors when its id and its embedded text are those of an old one (a
+    # new audience changes neither); a new title changes the embedded text, so it is re-embedded.
+    reused = [c for c in new_chunks
+              if c.id in old_ids and old_chunks.metadatas[old_ids[c.id]].get("embedding_text") == c.embedding_text]
+    reused_ids = {c.id for c in reused}
+    fresh = [c for c in new_chunks if c.id not in reused_ids]
 
     if not kept_rows and not new_chunks:
         raise CorpusError(
@@ -114,14 +137,17 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
             f"({len(report.skipped)} skipped). Add .txt, .md, .html or .pdf documents; the current index is unchanged."
         )
 
-    chunk_vecs, unit_vecs = _embed(fresh, embedder, settings, progress)
+    chunk_vecs, unit_vecs = _embed(fresh, embedder, settings, progress, on_progress)
     report.texts_embedded = len(fresh) + sum(len(c.units) for c in fresh)
 
     chunks, units = _empty(), _empty()
     _append_rows(chunks, old_chunks, kept_rows + [old_ids[c.id] for c in reused])
-    wanted = set(chunks.ids)
-    _append_rows(units, old_units, [r for r, m in enumerate(old_units.metadatas) if m["chunk_id"] in wanted])
-    _append_chunks(chunks, units, fresh, chunk_vecs, unit_vecs)
+    # Reused chunks take their metadata from this ingest (title, audience), their vectors from the old build.
+    chunks.metadatas[len(kept_rows):] = [chunk_metadata(c, files[c.source]) for c in reused]
+    audience = {cid: m.get("audience", PUBLIC) for cid, m in zip(chunks.ids, chunks.metadatas)}
+    _append_rows(units, old_units, [r for r, m in enumerate(old_units.metadatas) if m["chunk_id"] in audience])
+    units.metadatas = [m | {"audience": audience[m["chunk_id"]]} for m in units.metadatas]
+    _append_chunks(chunks, units, fresh, chunk_vecs, unit_vecs, files)
 
     new_ids = set(chunks.ids)
     report.files = len({m["source"] for m in chunks.metadatas})
@@ -139,6 +165,7 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
             chunks=len(chunks.ids), units=len(units.ids), files=report.files,
             ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
+        on_progress("publishing", 0, 0)
         index.write_build(info, chunks, units)
         report.build = info.build
     report.seconds = time.perf_counter() - started
@@ -180,22 +207,30 @@ def _append_rows(target: Records, source: Records, rows: list[int]) -> None:
     target.embeddings = _stack(target.embeddings, source.embeddings[rows])
 
 
-def _append_chunks(chunks: Records, units: Records, fresh: list[Chunk], chunk_vecs, unit_vecs) -> None:
+def file_version(sha256: str, entry: dict | None) -> str:
+    raw = f"{sha256}\x1f{json.dumps(entry or {}, sort_keys=True, default=str)}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def chunk_metadata(chunk: Chunk, version: str) -> dict:
+    return {"source": chunk.source, "title": chunk.title, "section": chunk.section,
+            "file_sha256": chunk.file_sha256, "file_version": version, "units": len(chunk.units),
+            "embedding_text": chunk.embedding_text, "audience": chunk.audience}
+
+
+def _append_chunks(chunks: Records, units: Records, fresh: list[Chunk], chunk_vecs, unit_vecs,
+                   versions: dict[str, str]) -> None:
     if not fresh:
         return
     for chunk in fresh:
         chunks.ids.append(chunk.id)
         chunks.documents.append(chunk.text)
-        chunks.metadatas.append({
-            "source": chunk.source, "title": chunk.title, "section": chunk.section,
-            "file_sha256": chunk.file_sha256, "units": len(chunk.units),
-            "embedding_text": chunk.embedding_text,
-        })
+        chunks.metadatas.append(chunk_metadata(chunk, versions[chunk.source]))
         for position, unit in enumerate(chunk.units):
             units.ids.append(chunk.unit_id(position))
             units.documents.append(unit.text)
             units.metadatas.append({"chunk_id": chunk.id, "position": position, "line": unit.line,
-                                    "context": unit.context})
+                                    "context": unit.context, "audience": chunk.audience})
     chunks.embeddings = _stack(chunks.embeddings, chunk_vecs)
     units.embeddings = _stack(units.embeddings, unit_vecs)
 
@@ -204,7 +239,7 @@ def _stack(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return b.copy() if a.size == 0 else np.concatenate([a, b])
 
 
-def _embed(fresh: list[Chunk], embedder: Embedder, settings: Settings, progress: bool):
+def _embed(fresh: list[Chunk], embedder: Embedder, settings: Settings, progress: bool, on_progress: Progress):
     texts = [c.embedding_text for c in fresh]
     texts += [unit_embedding_text(c.section, u.quote) for c in fresh for u in c.units]
     if not texts:
@@ -214,13 +249,13 @@ def _embed(fresh: list[Chunk], embedder: Embedder, settings: Settings, progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(texts), desc="embedding", unit="text", file=sys.stderr, disable=None)
-    vectors = _embed_texts(texts, embedder, settings.embed_batch_size, bar)
+    vectors = _embed_texts(texts, embedder, settings.embed_batch_size, bar, on_progress)
     if bar is not None:
         bar.close()
     return vectors[: len(fresh)], vectors[len(fresh):]
 
 
-def _embed_texts(texts: list[str], embedder: Embedder, batch: int, bar) -> np.ndarray:
+def _embed_texts(texts: list[str], embedder: Embedder, batch: int, bar, on_progress: Progress = _quiet) -> np.ndarray:
     # Embed in order of length: a batch is padded to its longest text, so mixing a long chunk
     # with short sentences wastes most of the batch's work.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -233,4 +268,5 @@ def _embed_texts(texts: list[str], embedder: Embedder, batch: int, bar) -> np.nd
         vectors[rows] = part
         if bar is not None:
             bar.update(len(rows))
+        on_progress("embedding", min(start + batch, len(order)), len(order))
     return vectors

@@ -24,6 +24,10 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 # and would hold up every ingest.
 MAX_FILE_BYTES = 20 * 1024 * 1024
 METADATA_FILE = "sources.toml"
+# Who may be shown a document: everyone (the chat page, the widget, /api/ask), or only the
+# clinic's staff (the front desk and the staff API). Set per file in sources.toml.
+PUBLIC, STAFF = "public", "staff"
+AUDIENCES = (PUBLIC, STAFF)
 
 
 
@@ -36,6 +40,7 @@ class SourceDocument:
     lines: tuple[SourceLine, ...]
     explicit_structure: bool  # headings come from markup, not guessed from plain text
     dropped: tuple[Dropped, ...] = ()  # what the format's own structure marks as not content
+    audience: str = PUBLIC
 
 
 @dataclass
@@ -129,6 +134,10 @@ def load_document(path: Path, name: str, meta: dict) -> SourceDocument:
     if not lines:
         raise _Unreadable("no text could be extracted")
     title = str(meta.get("title") or "").strip() or _fallback_title(lines, path)
+    audience = str(meta.get("audience") or PUBLIC).strip()
+    if audience not in AUDIENCES:
+        # Refused rather than guessed: a typo must not make staff notes public.
+        raise _Unreadable(f"audience {audience!r} in {METADATA_FILE} must be {' or '.join(AUDIENCES)}")
     return SourceDocument(
         source=name,
         title=title,
@@ -137,6 +146,7 @@ def load_document(path: Path, name: str, meta: dict) -> SourceDocument:
         lines=tuple(lines),
         explicit_structure=explicit,
         dropped=tuple(dropped),
+        audience=audience,
     )
 
 

@@ -78,6 +78,10 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     # Swagger UI from the installed package, not a CDN: no internet at run time, nothing unpinned.
     app = FastAPIOffline(title="Microneedling assistant API", version="1", redoc_url=None,
                          description="Grounded answers from the clinic's documents, with citations and a fixed caveat.")
+    # What the widget shows and which sites may call the API (server.py's CORS reads it per
+    # request); the console layers its saved values over these.
+    app.state.widget_config = lambda: widget_config(settings)
+    app.state.allowed_origins = lambda: settings.origins
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -170,7 +174,7 @@ def create_api(assistant, feedback: FeedbackStore) -> FastAPI:
     @app.get("/api/widget-config", summary="What the website widget shows: title, greeting, colour, corner, "
              "starter questions, clinic phone")
     def widget_settings():
-        return widget_config(settings)
+        return app.state.widget_config()
 
     @app.get("/examples/widget.html", include_in_schema=False)
     def example_page():

@@ -30,7 +30,13 @@ from starlette.responses import JSONResponse
 _CLOSED = re.compile(r"/gradio_api/(?:upload|file[=/]|proxy=|dev/|runs?\b|run-history|stream/|component_server|mcp)")
 # Requests that make the server work: every POST to the API or to Gradio, and the passage search.
 _WORK_PREFIXES = ("/api/", "/gradio_api/")
-_ANSWERING = re.compile(r"^/api/(?:ask|search)")
+_ANSWERING = re.compile(r"^/api/(?:staff/)?(?:ask|search)")
+# Staff pages and API (behind the console's sign-in): a desk sends a request per change of its
+# search box (44 for four typed questions, measured), so staff have a budget of their own.
+_STAFF = re.compile(r"^/(?:desk/|api/staff/|admin/)")
+# The console's document upload (admins only, checked inside) may send a whole document.
+_UPLOAD = "/admin/documents"
+_FORM_OVERHEAD = 64_000  # multipart boundaries and the form's other fields
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -54,9 +60,11 @@ class FrontDoor:
     def __init__(self, app, settings) -> None:
         self.app = app
         self.body_limit = settings.max_body_bytes
+        self.upload_limit = settings.max_upload_bytes + _FORM_OVERHEAD
         self.body_timeout = settings.body_timeout
         self.busy_timeout = settings.busy_timeout
         self.limit = parse_limit(f"{settings.rate_limit}/minute") if settings.rate_limit > 0 else None
+        self.staff_limit = parse_limit(f"{settings.staff_rate_limit}/minute") if settings.rate_limit > 0 else None
         self.limiter = MovingWindowRateLimiter(MemoryStorage()) if self.limit else None
         self.answering = asyncio.Semaphore(settings.concurrency)
 
@@ -69,16 +77,18 @@ class FrontDoor:
             return await _error(scope, send, 404, "not found")
         if self.limiter is not None and _is_work(scope["method"], path):
             client = (scope.get("client") or ("unknown", 0))[0]
-            if not self.limiter.hit(self.limit, client):
-                reset = self.limiter.get_window_stats(self.limit, client).reset_time
+            limit, key = (self.staff_limit, "staff " + client) if _STAFF.match(path) else (self.limit, client)
+            if not self.limiter.hit(limit, key):
+                reset = self.limiter.get_window_stats(limit, key).reset_time
                 wait = max(1, math.ceil(reset - time.time()))
                 return await _error(scope, send, 429, f"too many requests: try again in {wait} s",
                                     [(b"retry-after", str(wait).encode())])
+        limit = self.upload_limit if path == _UPLOAD and scope["method"] == "POST" else self.body_limit
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.body_limit:
-            return await _error(scope, send, 413, f"request body too large: send at most {self.body_limit} bytes")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await _error(scope, send, 413, f"request body too large: send at most {limit} bytes")
         cut = _Cut(send)
-        receive = self._bounded_receive(scope, receive, cut)
+        receive = self._bounded_receive(scope, receive, cut, limit)
         if _ANSWERING.match(path):
             try:
                 await asyncio.wait_for(self.answering.acquire(), self.busy_timeout)
@@ -91,7 +101,7 @@ class FrontDoor:
                 self.answering.release()
         return await self.app(scope, receive, cut.send)
 
-    def _bounded_receive(self, scope, receive, cut: "_Cut"):
+    def _bounded_receive(self, scope, receive, cut: "_Cut", limit: int):
         """The request body, cut off past the size limit or the time limit: the error is sent at
         once and the app sees a disconnected client (frameworks turn exceptions here into a 400)."""
         received, deadline, complete = 0, time.monotonic() + self.body_timeout, False
@@ -109,8 +119,8 @@ class FrontDoor:
                                               "send it at once")
                 return {"type": "http.disconnect"}
             received += len(message.get("body", b""))
-            if received > self.body_limit:
-                await cut.respond(scope, 413, f"request body too large: send at most {self.body_limit} bytes")
+            if received > limit:
+                await cut.respond(scope, 413, f"request body too large: send at most {limit} bytes")
                 return {"type": "http.disconnect"}
             complete = message["type"] != "http.request" or not message.get("more_body", False)
             return message

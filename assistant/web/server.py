@@ -1,36 +1,63 @@
-"""One ASGI app: the JSON API and widget (FastAPI) with the Gradio pages mounted at /, behind
-one front door (gate.py); and the uvicorn configuration it is served with."""
+"""One ASGI app: the JSON API and widget (FastAPI) with the Gradio pages mounted beside them (the
+patient chat at /, the front desk at /desk/) and the clinic console at /admin, behind one front
+door (gate.py); and the uvicorn configuration it is served with."""
 
 from __future__ import annotations
 
+from starlette.middleware.cors import CORSMiddleware
+
 from ..settings import Settings
+
+
+class SiteCORS(CORSMiddleware):
+    """CORS whose allowlist is read on each request (``origins()``), so the console can change the
+    widget's sites without a restart."""
+
+    def __init__(self, app, origins, **options) -> None:
+        super().__init__(app, allow_origins=(), **options)
+        self.origins = origins
+
+    def is_allowed_origin(self, origin: str) -> bool:
+        return origin in self.origins()
 
 
 def create_web_app(settings: Settings, assistant=None, feedback=None):
     """Build (and warm up) everything the server needs; nothing listens until it is run."""
     import gradio as gr
-    from starlette.middleware.cors import CORSMiddleware
+    from fastapi.responses import RedirectResponse
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from .api import create_api
+    from .console import install_console
     from .gate import FrontDoor
+    from .pages import add_scripts, chat as chat_page, desk as desk_page
     from ..service import build_assistant
-    from .ui import build_ui
 
     assistant = assistant or build_assistant(settings)
     assistant.warm_up()
     feedback = feedback or settings.feedback_store()
     api = create_api(assistant, feedback)
+    install_console(api, assistant, feedback, settings)  # before the Gradio pages claim "/"
     # api_open=False: Gradio's REST routes (/run/...) cannot skip the queue and its concurrency limit.
-    demo = build_ui(assistant, feedback).queue(default_concurrency_limit=settings.concurrency, api_open=False)
+    queue = dict(default_concurrency_limit=settings.concurrency, api_open=False)
     # No file serving beyond Gradio's own assets, no uploads, no monitoring, no server-side rendering.
-    app = gr.mount_gradio_app(api, demo, path="/", show_error=False, enable_monitoring=False, ssr_mode=False,
-                              allowed_paths=[], footer_links=[], max_file_size=0)
+    mount = dict(show_error=False, enable_monitoring=False, ssr_mode=False, allowed_paths=[], footer_links=[],
+                 max_file_size=0)
+    # Each page is an app of its own, so the patient page carries nothing of the desk's (and the
+    # desk has the console's sign-in). The desk is mounted first: the mount at / takes every path.
+    # A mount answers only below its path: /desk itself is sent on to /desk/ (relative, so it
+    # also works behind a proxy that serves the app under a prefix).
+    api.add_api_route("/desk", lambda: RedirectResponse("desk/"), include_in_schema=False)
+    add_scripts(api)
+    desk = desk_page.build_desk_page(assistant, feedback).queue(**queue)
+    api = gr.mount_gradio_app(api, desk, path="/desk", css=desk_page.CSS, head=desk_page.HEAD, **mount)
+    chat = chat_page.build_chat_page(assistant, feedback).queue(**queue)
+    app = gr.mount_gradio_app(api, chat, path="/", css=chat_page.CSS, head=chat_page.HEAD, **mount)
     app = FrontDoor(app, settings)
-    if settings.origins:
-        # Outside the front door, so a 413 or 429 carries the CORS headers the widget needs to read it.
-        app = CORSMiddleware(app, allow_origins=settings.origins, allow_methods=["GET", "POST"],
-                             allow_headers=["Content-Type"], allow_credentials=False)
+    # Outside the front door, so a 413 or 429 carries the CORS headers the widget needs to read it.
+    # The allowlist is the console's saved sites over ALLOWED_ORIGINS, read per request.
+    app = SiteCORS(app, origins=lambda: api.state.allowed_origins(), allow_methods=["GET", "POST"],
+                   allow_headers=["Content-Type"], allow_credentials=False)
     # Forwarded client addresses are believed only from the configured proxies (none by default).
     return ProxyHeadersMiddleware(app, trusted_hosts=settings.proxies)
 

@@ -1,0 +1,292 @@
+"""The document library behind the console: corpus/ and its sources.toml, the same files
+`python ingest.py` reads, so the command line and the console stay one system; and the queue
+that runs an incremental ingest after each change, one at a time, in the background."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...errors import AssistantError, IngestBusyError
+from ...ingest.loading import (AUDIENCES, METADATA_FILE, PUBLIC, corpus_files, load_corpus,
+                               read_metadata)
+from ...ingest.structure import Dropped
+
+log = logging.getLogger(__name__)
+
+UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".pdf")  # what the upload form offers (the loader also reads aliases)
+TYPES = {".txt": "text", ".md": "Markdown", ".markdown": "Markdown", ".html": "HTML", ".htm": "HTML", ".pdf": "PDF"}
+MAX_NAME_CHARS = 100
+
+
+class Refused(AssistantError):
+    """A change the library will not make; the message says why and what to do instead."""
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    name: str
+    title: str
+    origin: str
+    type: str
+    size: int
+    audience: str
+    status: str  # "indexed", "skipped" or "waiting" (not in the serving index yet)
+    passages: int
+    reason: str  # why it was skipped
+    last_ingest: str  # when the serving index took in this version of it
+
+
+def safe_name(client_name: str) -> str:
+    """The file name to store an upload under: the last part of whatever path the browser sent,
+    reduced to ASCII letters, digits, '.', '-' and '_' (never a path, never hidden)."""
+    base = re.split(r"[\\/]", client_name or "")[-1]
+    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = suffix, ""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_.")[:MAX_NAME_CHARS] or "document"
+    suffix = re.sub(r"[^A-Za-z0-9]", "", suffix).lower()
+    return f"{stem}.{suffix}" if suffix else stem
+
+
+class DocumentLibrary:
+    def __init__(self, settings) -> None:
+        self.settings = settings
+        self.corpus = settings.corpus_dir
+        self._lock = threading.Lock()  # one change to corpus/ and sources.toml at a time
+        self._seen: dict[str, tuple[str, str]] = {}  # name -> (file version, when first served)
+
+    # --- reading -----------------------------------------------------------------------
+    def documents(self, snapshot=None) -> list[DocumentInfo]:
+        """Every file in corpus/, with what the serving index (``snapshot``, or None) holds of it."""
+        metadata = read_metadata(self.corpus)
+        passages: Counter = Counter()
+        versions: dict[str, str] = {}
+        if snapshot is not None:
+            for meta in snapshot.meta.values():
+                passages[meta["source"]] += 1
+                versions[meta["source"]] = meta.get("file_version", "")
+        built_at = snapshot.info.ingested_at if snapshot is not None else ""
+        files = corpus_files(self.corpus)
+        names = [p.relative_to(self.corpus).as_posix() for p in files]
+        # Files the index does not hold are loaded again (no embedding: quick) to say why.
+        missing = {n for n in names if n not in passages}
+        reasons = dict(load_corpus(self.corpus, only=missing).skipped) if missing else {}
+        found = []
+        for path, name in zip(files, names):
+            meta = metadata.get(name, {})
+            if name in passages:
+                status, reason = "indexed", ""
+                seen = self._seen.get(name)
+                if seen is None or seen[0] != versions[name]:
+                    self._seen[name] = seen = (versions[name], built_at)
+                when = seen[1]
+            else:
+                status = "skipped" if name in reasons else "waiting"
+                reason, when = reasons.get(name, ""), ""
+            found.append(DocumentInfo(
+                name=name, title=str(meta.get("title") or ""), origin=str(meta.get("origin") or ""),
+                type=TYPES.get(path.suffix.lower(), path.suffix.lower() or "(none)"), size=path.stat().st_size,
+                audience=str(meta.get("audience") or PUBLIC), status=status, passages=passages.get(name, 0),
+                reason=reason, last_ingest=when))
+        return found
+
+    def get(self, name: str, snapshot=None) -> DocumentInfo:
+        for doc in self.documents(snapshot):
+            if doc.name == name:
+                return doc
+        raise Refused(f"no document named {name!r} in {self.corpus}: it may have been deleted")
+
+    def explain(self, name: str) -> tuple[list[Dropped], str]:
+        """What cleaning drops from the document and why (`ingest.py --explain`, for one file);
+        and the reason when the file cannot be read at all."""
+        from ...ingest.cleaning import clean_document
+
+        self.get(name)
+        loaded = load_corpus(self.corpus, only={name})
+        if loaded.skipped:
+            return [], loaded.skipped[0][1]
+        return list(clean_document(loaded.documents[0]).dropped), ""
+
+    # --- changing ------------------------------------------------------------------------
+    def add(self, client_name: str, data: bytes, title: str = "", origin: str = "", audience: str = PUBLIC,
+            replace: bool = False) -> str:
+        """Store an upload in corpus/ under a safe name; refused (nothing changed) when it is too
+        large, of another type, or cannot be read the way ingest would read it."""
+        name = safe_name(client_name)
+        suffix = Path(name).suffix.lower()
+        if suffix not in UPLOAD_SUFFIXES:
+            raise Refused(f"{name}: only {', '.join(UPLOAD_SUFFIXES)} files can be added; save the document "
+                          "in one of these formats")
+        limit = self.settings.max_upload_bytes
+        if len(data) > limit:
+            raise Refused(f"{name} is too large ({len(data) / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB): "
+                          "keep only the text, or split it")
+        self._check_audience(audience)
+        reason = _unreadable(name, data)
+        if reason:
+            raise Refused(f"{name} was not added: {reason}")
+        with self._lock:
+            target = self.corpus / name
+            if target.exists() and not replace:
+                raise Refused(f"a document named {name} exists already: tick “replace” to upload a new "
+                              "version, or rename the file")
+            # Written beside the target under a hidden name (ingest skips hidden files), then
+            # renamed: an ingest running meanwhile sees the old file or the new one, never half.
+            fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=self.corpus)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+            self._write_entry(name, {"title": title, "origin": origin, "audience": audience}, keep_others=replace)
+        return name
+
+    def update(self, name: str, title: str, origin: str, audience: str) -> None:
+        self._check_audience(audience)
+        with self._lock:
+            self._existing(name)
+            self._write_entry(name, {"title": title, "origin": origin, "audience": audience})
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            path = self._existing(name)
+            path.unlink()
+            self._write_entry(name, None)
+
+    def _existing(self, name: str) -> Path:
+        known = {p.relative_to(self.corpus).as_posix(): p for p in corpus_files(self.corpus)}
+        if name not in known:  # only names listed from corpus/: no path from the client is ever opened
+            raise Refused(f"no document named {name!r} in {self.corpus}: it may have been deleted")
+        return known[name]
+
+    @staticmethod
+    def _check_audience(audience: str) -> None:
+        if audience not in AUDIENCES:
+            raise Refused(f"audience {audience!r} must be one of {', '.join(AUDIENCES)}")
+
+    def _write_entry(self, name: str, values: dict | None, keep_others: bool = True) -> None:
+        """Set (or, with None, remove) a document's table in sources.toml, keeping the file's comments."""
+        import tomlkit
+
+        path = self.corpus / METADATA_FILE
+        doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+        if values is None:
+            doc.pop(name, None)
+        else:
+            table = doc.get(name) if keep_others and name in doc else tomlkit.table()
+            for key, value in values.items():
+                value = (value or "").strip()
+                if value and not (key == "audience" and value == PUBLIC):  # public is the default
+                    table[key] = value
+                else:
+                    table.pop(key, None)
+            if len(table):
+                doc[name] = table
+            else:
+                doc.pop(name, None)
+        fd, tmp = tempfile.mkstemp(prefix=".sources-", dir=self.corpus)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(tomlkit.dumps(doc))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+
+
+def _unreadable(name: str, data: bytes) -> str:
+    """Why ingest would skip this file ("" when it reads), found by loading it as ingest does."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / name).write_bytes(data)
+        loaded = load_corpus(Path(folder))
+    if loaded.skipped:
+        return loaded.skipped[0][1]
+    return "" if loaded.documents else "no text could be extracted"
+
+
+# --- the ingest queue --------------------------------------------------------------------
+
+@dataclass
+class Job:
+    id: int
+    label: str  # what changed ("added aftercare.pdf")
+    state: str = "queued"  # queued, running, done, failed
+    stage: str = ""
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    queued_at: float = field(default_factory=time.time)
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "label": self.label, "state": self.state, "stage": self.stage, "done": self.done,
+                "total": self.total, "message": self.message}
+
+
+class IngestQueue:
+    """Changes queue here; one worker thread runs an incremental ingest per job, in order. The
+    index's own lock keeps a command-line ingest and this one apart too (the job then waits)."""
+
+    def __init__(self, assistant, busy_wait: float = 3.0, keep: int = 20) -> None:
+        self.assistant = assistant
+        self.busy_wait, self.keep = busy_wait, keep
+        self._jobs: list[Job] = []
+        self._cond = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._next = 1
+
+    def submit(self, label: str) -> Job:
+        with self._cond:
+            job = Job(self._next, label)
+            self._next += 1
+            self._jobs.append(job)
+            del self._jobs[:-self.keep]
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="console-ingest", daemon=True)
+                self._worker.start()
+            self._cond.notify_all()
+            return job
+
+    def jobs(self) -> list[dict]:
+        with self._cond:
+            return [j.as_json() for j in reversed(self._jobs)]
+
+    def idle(self) -> bool:
+        with self._cond:
+            return all(j.state in ("done", "failed") for j in self._jobs)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                job = next((j for j in self._jobs if j.state == "queued"), None)
+                if job is None:
+                    self._worker = None
+                    return
+                job.state = "running"
+            self._ingest(job)
+
+    def _ingest(self, job: Job) -> None:
+        from ...ingest.ingestion import run_ingest
+
+        def progress(stage: str, done: int, total: int) -> None:
+            job.stage, job.done, job.total = stage, done, total
+
+        settings, index = self.assistant.settings, self.assistant.index
+        while True:
+            try:
+                report = run_ingest(settings, self.assistant.embedder, index, progress=False, on_progress=progress)
+                break
+            except IngestBusyError as exc:  # a command-line ingest holds the index: wait our turn
+                job.stage, job.message = "waiting", str(exc)
+                time.sleep(self.busy_wait)
+            except Exception as exc:  # noqa: BLE001 - shown on the page; the serving index is unchanged
+                log.exception("console ingest failed")
+                job.state, job.message = "failed", f"{exc} (the serving index is unchanged)"
+                return
+        self.assistant.reader.refresh()  # answer from the new build at once
+        job.state, job.stage, job.message = "done", "", report.summary()

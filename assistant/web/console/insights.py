@@ -1,0 +1,139 @@
+"""Insights for the clinic: the questions the assistant refused and the answers people voted
+down, from every channel, with near-duplicates grouped, counts by week and a CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+# Two questions are one gap when the embedding model's cosine similarity reaches this. Measured on
+# evals/data/cases.jsonl (the in-scope and out-of-scope cases: 79 questions in 26 intent groups,
+# named by their ids) with all-MiniLM-L6-v2: pairs at >= 0.80 share an intent 47% of the time, at
+# >= 0.70 18%, at >= 0.50 9% (the base rate is 3%); 0.80 is the lowest cut that keeps most merges
+# right while still joining plain rephrasings ("how many sessions do i need" / "number of
+# sessions": 0.80; "is microneedling permanent" / "Are microneedling results permanent?": 0.91).
+# Below it, questions sharing only the topic word ("... microneedling ...") start to merge.
+SAME_GAP = 0.80
+
+REFUSED, DISLIKED = "refused", "voted down"
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: str  # REFUSED or DISLIKED
+    question: str  # as stored: contact details already redacted
+    channel: str
+    created_at: str
+
+    @property
+    def week(self) -> str:
+        year, week, _ = datetime.fromisoformat(self.created_at).isocalendar()
+        return f"{year}-W{week:02d}"
+
+
+@dataclass
+class Group:
+    question: str  # the most frequent wording
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+    @property
+    def kinds(self) -> Counter:
+        return Counter(i.kind for i in self.items)
+
+    @property
+    def channels(self) -> list[str]:
+        return sorted({i.channel for i in self.items})
+
+    @property
+    def wordings(self) -> list[str]:
+        return [q for q, _ in Counter(i.question for i in self.items).most_common()]
+
+    @property
+    def last_seen(self) -> str:
+        return max(i.created_at for i in self.items)
+
+
+def read_items(path: Path) -> list[Item]:
+    """Refused questions and down-voted answers from the feedback file, oldest first."""
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        def channel_column(table: str) -> str:
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            return "channel" if "channel" in columns else "'api'"  # files from before channels
+
+        items = [Item(REFUSED, q, c, t) for q, c, t in db.execute(
+            f"SELECT question, {channel_column('questions')}, created_at FROM questions "
+            "WHERE status = 'out_of_scope' ORDER BY id")]
+        items += [Item(DISLIKED, q, c, t) for q, c, t in db.execute(
+            f"SELECT question, {channel_column('votes')}, created_at FROM votes WHERE vote = 'down' ORDER BY id")]
+    finally:
+        db.close()
+    return sorted(items, key=lambda i: i.created_at)
+
+
+def group_items(items: list[Item], embedder, cut: float = SAME_GAP) -> list[Group]:
+    """Near-duplicate questions in one group: each wording, most frequent first, joins the first
+    group whose leading wording it resembles (cosine >= ``cut``), else leads a new group. Joining
+    leaders rather than any member keeps a chain of small steps from merging unrelated questions."""
+    counts = Counter(" ".join(i.question.split()).lower() for i in items)
+    wordings = [w for w, _ in counts.most_common()]
+    if not wordings:
+        return []
+    vectors = np.asarray(embedder.embed_batch(wordings), dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    leaders: list[int] = []
+    group_of: dict[str, int] = {}
+    for row, wording in enumerate(wordings):
+        if leaders:
+            similarity = vectors[leaders] @ vectors[row]
+            best = int(np.argmax(similarity))
+            if similarity[best] >= cut:
+                group_of[wording] = best
+                continue
+        group_of[wording] = len(leaders)
+        leaders.append(row)
+    groups = [Group(wordings[row]) for row in leaders]
+    for item in items:
+        groups[group_of[" ".join(item.question.split()).lower()]].items.append(item)
+    for group in groups:
+        group.question = group.wordings[0]
+    groups.sort(key=lambda g: g.last_seen, reverse=True)
+    return sorted(groups, key=lambda g: g.count, reverse=True)  # most frequent, then most recent
+
+
+def weekly_counts(items: list[Item]) -> list[tuple[str, int, int]]:
+    """(ISO week, refused, voted down), newest week first."""
+    weeks: dict[str, Counter] = {}
+    for item in items:
+        weeks.setdefault(item.week, Counter())[item.kind] += 1
+    return [(week, c[REFUSED], c[DISLIKED]) for week, c in sorted(weeks.items(), reverse=True)]
+
+
+def to_csv(groups: list[Group]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["created_at", "week", "kind", "channel", "group", "question"])
+    for group in groups:
+        for item in group.items:
+            writer.writerow([item.created_at, item.week, item.kind, item.channel, _no_formula(group.question),
+                             _no_formula(item.question)])
+    return out.getvalue()
+
+
+def _no_formula(text: str) -> str:
+    # A question is visitor text: one starting with = + - @ would run as a formula when the
+    # manager opens the CSV in a spreadsheet (OWASP "CSV injection"), so it is quoted as text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

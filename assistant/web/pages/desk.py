@@ -1,0 +1,183 @@
+"""The front-desk page (mounted at /desk/): search the clinic's documents while on the phone.
+
+Passages follow the receptionist's typing; the answer is decided only after a pause in typing
+or on Enter, so it never shows the refusal for a half-typed question.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from . import record_question
+from ...answer.answering import URGENT
+from ...answer.guards import is_text
+from ...ingest.loading import STAFF
+from .render import Passage, passages_html, plain_reply, query_stems, relevance_label
+
+# The answer is decided once typing pauses this long. Typists leave about 240 ms between keys on
+# average (Dhakal et al., CHI 2018, 136M keystrokes); 800 ms, over three times that, is a pause
+# rather than a gap between two letters. Not measured on receptionists: tune it if they find it slow.
+PAUSE_MS = 800
+PASSAGES = 5
+
+CSS = """
+.gradio-container { max-width: 980px !important; margin: 0 auto !important; }
+#desk-title h1 { font-size: 1.3rem; margin: 0; }
+#desk-status p { margin: 0; font-size: 0.85rem; }
+#desk-caveat p { font-size: 0.85rem; margin: 0; color: #4b5563; }
+.dark #desk-caveat p { color: #d1d5db; }
+#desk-copy-row button { flex: 0 0 auto; min-width: 10rem; min-height: 44px; }
+#desk-copied { font-size: 0.85rem; min-height: 1.2em; }
+.passages ol { list-style: none; padding: 0; margin: 0; }
+.passages-for { font-size: 0.85rem; margin: 0 0 0.25rem; }
+.passage { border-top: 1px solid var(--border-color-primary); padding: 0.5rem 0; }
+.passage-head { display: flex; flex-wrap: wrap; gap: 0.25rem 0.75rem; align-items: baseline; }
+.passage-doc { font-weight: 600; }
+.relevance { white-space: nowrap; font-size: 0.8rem; padding: 0.05rem 0.5rem; border-radius: 999px;
+  border: 1px solid currentColor; }
+.relevance-strong { color: #05603a; }
+.relevance-fair { color: #7a4d00; }
+.relevance-weak { color: #4b5563; }
+.passage-text { margin: 0.25rem 0 0; }
+.passage-text mark { background: #fde68a; color: #111827; padding: 0 0.1em; border-radius: 2px; }
+"""
+
+# The page's behaviour in the browser (served as /pages/desk.js). Typing (an input event in the
+# search box) restarts the pause; when it runs out, the hidden "Answer now" button asks for the
+# answer; Enter asks at once (Gradio's submit) and cancels the pause. The copy buttons copy the
+# answer box, with or without the caveat under it. The Clipboard API needs a secure context; a
+# front desk on http://clinic-pc:7860 is not one, so the older copy command is the fallback there
+# (its scratch text area takes the focus: it is given back to the button).
+SCRIPT = """(() => {
+  let pause;
+  document.addEventListener('input', (event) => {
+    if (!event.target.closest || !event.target.closest('#desk-query')) return;
+    clearTimeout(pause);
+    pause = setTimeout(() => document.querySelector('#desk-decide')?.click(), %d);
+  });
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && event.target.closest && event.target.closest('#desk-query')) {
+      clearTimeout(pause);
+    }
+  }, true);
+  const copied = (note) => { const s = document.querySelector('#desk-copied'); if (s) s.textContent = note; };
+  const copy = (text, note) => {
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(() => copied(note));
+      return;
+    }
+    const back = document.activeElement, area = document.createElement('textarea');
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand('copy');
+    area.remove();
+    if (back) back.focus();
+    copied(note);
+  };
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest && event.target.closest('#desk-copy, #desk-copy-caveat');
+    if (!button) return;
+    const answer = document.querySelector('#desk-answer textarea')?.value || '';
+    const caveat = (document.querySelector('#desk-caveat')?.innerText || '').trim();
+    if (button.id === 'desk-copy-caveat') {
+      copy(caveat ? answer + '\\n\\n' + caveat : answer, 'Answer and caveat copied.');
+    } else {
+      copy(answer, 'Answer copied.');
+    }
+  });
+})();
+""" % PAUSE_MS
+HEAD = '<script src="../pages/desk.js"></script>'  # relative: the page is at <root>/desk/
+
+
+def scored_passages(assistant, query: str, k: int = PASSAGES) -> list[Passage]:
+    """The top ``k`` passages for the query, each with the relevance model's probability for its
+    best sentence (the one the answerer would quote), which the label is read from; the most
+    likely to answer first (retrieval's fused rank breaks ties)."""
+    if not is_text(query):  # a lone surrogate: no passage matches what cannot be encoded
+        return []
+    docs = assistant.lookup(query, k, audience=STAFF)  # the desk sees staff-only documents too
+    if not docs:
+        return []
+    steps = assistant.steps
+    state = steps.gather(steps.contextualise({"question": query, "history": []}) | {"passages": docs})
+    best = {}
+    for scored in state["evidence"].units:  # best first
+        best.setdefault(scored.unit.chunk_id, scored)
+    passages = []
+    for d in docs:
+        m, top = d.metadata, best.get(d.metadata["chunk_id"])
+        passages.append(Passage(m["rank"], m["title"], m["section"], d.page_content,
+                                top.probability if top else 0.0, top.unit.text if top else ""))
+    return sorted(passages, key=lambda p: (-p.probability, p.rank))
+
+
+def status_line(status: dict) -> str:
+    if not status["ready"]:
+        return "The documents are not indexed yet: run `python ingest.py`."
+    when = status.get("ingested_at") or ""
+    try:
+        when = datetime.fromisoformat(when).strftime("%-d %b %Y, %H:%M %Z").strip()
+    except ValueError:
+        pass
+    return f"Searching {status['files']} documents ({status['chunks']} passages), updated {when}."
+
+
+def build_desk_page(assistant, feedback=None):
+    """The front-desk page; refused questions it decides are recorded in ``feedback`` when given."""
+    import gradio as gr
+
+    settings = assistant.settings
+    threshold = assistant.steps.scorer.model.threshold
+
+    def correct(word: str) -> str:
+        return assistant.steps.snapshots().vocabulary.correct(word)
+
+    def passages_for(query: str) -> str:
+        if not query or not query.strip():
+            return ""
+        return passages_html(query, scored_passages(assistant, query), query_stems(query, correct), threshold)
+
+    def decide(query: str):
+        if not query or not query.strip():
+            return gr.update(value="", label="Answer"), ""
+        answer = assistant.ask(query, audience=STAFF)
+        if feedback is not None:
+            record_question(feedback, answer, "desk")
+        caveat = "" if answer.status == URGENT else answer.caveat
+        return gr.update(value=plain_reply(answer, caveat=False), label=f"Answer for “{query.strip()}”"), caveat
+
+    def lookup(query: str) -> dict:
+        """The answer (plain text with its caveat) and the ranked passages with their relevance label."""
+        answer = assistant.ask(query, audience=STAFF)
+        if feedback is not None:
+            record_question(feedback, answer, "desk")
+        return {"answer": plain_reply(answer), "status": answer.status, "passages": [
+            {"rank": p.rank, "title": p.title, "section": p.section, "text": p.text,
+             "relevance": relevance_label(p.probability, threshold)} for p in scored_passages(assistant, query)]}
+
+    with gr.Blocks(title="Front desk lookup", analytics_enabled=False) as page:
+        gr.Markdown("# Front desk lookup", elem_id="desk-title")
+        status = gr.Markdown(status_line(assistant.status()), elem_id="desk-status")
+        query = gr.Textbox(label="Search the clinic's documents", placeholder="e.g. redness after treatment",
+                           elem_id="desk-query", autofocus=True, max_length=settings.max_question_chars)
+        answer = gr.Textbox(label="Answer", lines=5, max_lines=14, interactive=False, elem_id="desk-answer")
+        caveat = gr.Markdown(elem_id="desk-caveat")
+        with gr.Row(elem_id="desk-copy-row"):
+            gr.Button("Copy answer", size="sm", elem_id="desk-copy")  # both copy in the browser (HEAD)
+            gr.Button("Copy with caveat", size="sm", elem_id="desk-copy-caveat")
+            # Markdown, not gr.HTML: that renders through eval, which the page's CSP refuses. The
+            # passages are one HTML block of escaped text, so no Markdown is read into them.
+            gr.Markdown('<span id="desk-copied" role="status"></span>')
+        passages = gr.Markdown(elem_id="desk-passages", latex_delimiters=[])
+        decide_button = gr.Button("Answer now", visible="hidden", elem_id="desk-decide")
+
+        query.change(passages_for, query, passages, trigger_mode="always_last", show_progress="hidden",
+                     api_visibility="private")
+        query.submit(decide, query, [answer, caveat], api_visibility="private", trigger_mode="always_last")
+        decide_button.click(decide, query, [answer, caveat], api_visibility="private", show_progress="hidden",
+                            trigger_mode="always_last")
+        gr.api(lookup, api_name="lookup", concurrency_limit=settings.concurrency)
+        page.load(lambda: status_line(assistant.status()), None, status, api_visibility="private")
+    return page

@@ -1,0 +1,216 @@
+"""Pure formatting for the pages: replies as HTML for the chat, plain text for the front desk,
+and passages with a readable relevance label, matched words marked and long text trimmed.
+
+Every piece of corpus or visitor text is escaped before any tag is put around it, so markup in
+a document or a question is shown as text and never rendered.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from ...answer.answering import ANSWERED, OUT_OF_SCOPE, URGENT, Answer, Citation
+from ...ingest.cleaning import CONTEXT_JOINER
+from ...text import content_words, normalize, stem
+
+# HTML's special characters and those Markdown (or KaTeX's "$$") would read as syntax. The chat
+# renders messages as Markdown, so they are written as numeric character references, in one
+# pass: the browser shows the characters, neither the HTML parser nor the Markdown renderer
+# sees syntax, inside or outside an HTML block.
+_SPECIAL = re.compile(r"""[&<>"'\\`*_{}\[\]()#+!|~$-]""")
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+
+
+def as_text(value: str) -> str:
+    """Corpus or visitor text as HTML that displays exactly that text (no tag, no Markdown)."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return _SPECIAL.sub(lambda m: f"&#{ord(m.group(0))};", value).replace("\n", "<br>")
+
+
+def question_html(question: str) -> str:
+    """A visitor's question as one HTML block: shown as typed, with no Markdown read into it
+    (a line starting "1." stays text)."""
+    return f'<p class="question">{as_text(question)}</p>'
+
+
+def tel_href(phone: str) -> str:
+    """A ``tel:`` link target from a number as people write it ("+1 (555) 010-2000")."""
+    digits = re.sub(r"[^\d+]", "", phone)
+    return f"tel:{digits[0] + digits[1:].replace('+', '') if digits else ''}"
+
+
+def _call_link(phone: str) -> str:
+    return f'<a class="call" href="{html.escape(tel_href(phone))}">Call the clinic: {as_text(phone)}</a>'
+
+
+# --- the chat page ------------------------------------------------------------------------
+
+def source_extra(citation: Citation, answer_text: str) -> str:
+    """What a citation's quote adds to the answer: nothing when the answer already shows it
+    (the extractive answer quotes it whole), its lead-in or heading when only that is missing,
+    and the whole quote when the answer is in other words (a language model's)."""
+    flat = " ".join(answer_text.split())
+    quote = " ".join(citation.quote.split())
+    if quote in flat:
+        return ""
+    context, joiner, text = quote.partition(CONTEXT_JOINER.strip())
+    if joiner and " ".join(text.split()) in flat:
+        return context.strip()
+    return quote
+
+
+def _markers(answer_html: str) -> str:
+    # "[1]" in the escaped answer is "&#91;1&#93;"; shown as a small raised "[1]" so it reads as
+    # a reference, not as part of the sentence.
+    return re.sub(r"&#91;(\d+)&#93;", r'<sup class="marker">[\1]</sup>', answer_html)
+
+
+def reply_html(answer: Answer, clinic_phone: str = "") -> str:
+    """One chat reply as a single HTML block: the answer with its markers, the sources folded
+    behind "Sources (n)" (title and section; the quote only where it adds something), and the
+    caveat once, quietly, under the answer. An urgent reply stands out, offers the clinic's
+    number when one is configured, and carries no caveat: nothing should soften it."""
+    if answer.status == URGENT:
+        call = f"<p>{_call_link(clinic_phone)}</p>" if clinic_phone else ""
+        return (f'<div class="reply reply-{URGENT}"><p class="urgent-label">'
+                f'<span class="urgent-icon">⚠</span> Urgent</p><p class="answer">{as_text(answer.answer)}</p>'
+                f"{call}</div>")
+    # The status is a class: Gradio's sanitiser keeps classes and drops data- attributes.
+    parts = [f'<div class="reply reply-{html.escape(answer.status)}">',
+             f'<p class="answer">{_markers(as_text(answer.answer))}</p>']
+    if answer.status == OUT_OF_SCOPE and clinic_phone:  # "please contact our front desk"
+        parts.append(f"<p>{_call_link(clinic_phone)}</p>")
+    if answer.status == ANSWERED and answer.citations:
+        items = []
+        for c in answer.citations:
+            extra = source_extra(c, answer.answer)
+            quote = f' <q class="source-quote">{as_text(extra)}</q>' if extra else ""
+            items.append(f'<li value="{c.n}"><span class="source-title">{as_text(c.title)}</span>'
+                         f' — <span class="source-section">{as_text(c.section)}</span>{quote}</li>')
+        parts.append(f'<details class="sources"><summary>Sources ({len(answer.citations)})</summary>'
+                     f'<ol>{"".join(items)}</ol></details>')
+    parts.append(f'<p class="caveat">{as_text(answer.caveat)}</p></div>')
+    return "".join(parts)
+
+
+def plain_reply(answer: Answer, caveat: bool = True) -> str:
+    """The reply as plain text, to read out on the phone or paste into an e-mail; file names
+    stay out (the reader is a patient)."""
+    parts = [answer.answer]
+    if answer.status == ANSWERED and answer.citations:
+        parts.append("Sources:\n" + "\n".join(f"[{c.n}] {c.title} — {c.section}" for c in answer.citations))
+    if caveat and answer.status != URGENT:
+        parts.append(answer.caveat)
+    return "\n\n".join(parts)
+
+
+# --- the front desk -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved passage as the front desk shows it."""
+
+    rank: int
+    title: str
+    section: str
+    text: str
+    probability: float  # the relevance model's, for the passage's best sentence
+    best: str = ""  # that sentence, to trim the passage around
+
+
+def relevance_label(probability: float, threshold: float) -> str:
+    """"strong", "fair" or "weak match", from the relevance model's calibrated probability.
+
+    Strong: the answerer would quote it (at or above its fitted threshold). Fair: at least half
+    that probability, so roughly one chance in five of answering at the fitted 0.39; a display
+    band, not a decision. Weak: below.
+    """
+    if probability >= threshold:
+        return "strong match"
+    if probability >= threshold / 2:
+        return "fair match"
+    return "weak match"
+
+
+def query_stems(query: str, correct=None) -> set[str]:
+    """Stems of the query's content words (and of their spelling corrections, when given)."""
+    found = set()
+    for word in content_words(query):
+        found.add(stem(word))
+        if correct is not None:
+            found.add(stem(correct(word)))
+    return found
+
+
+def highlight(text: str, stems: set[str]) -> str:
+    """Escaped text with the words whose stem is among ``stems`` wrapped in <mark>."""
+    out, last = [], 0
+    for match in _WORD.finditer(text):
+        out.append(html.escape(text[last:match.start()], quote=False))
+        word = match.group(0)
+        escaped = html.escape(word, quote=False)
+        out.append(f"<mark>{escaped}</mark>" if stem(normalize(word).lower()) in stems else escaped)
+        last = match.end()
+    out.append(html.escape(text[last:], quote=False))
+    return "".join(out)
+
+
+# Passages longer than this are cut to a window around the match: two or three sentences, what a
+# receptionist takes in at a glance (the corpus's 81 sentences: mean 142 characters, median 122;
+# its 33 passages: median 377, longest 805, measured 2026-11-25).
+TRIM_CHARS = 360
+_SENTENCE_START = re.compile(r"(?<=[.!?])\s+(?=\S)")
+
+
+def trim_around(text: str, anchor: str = "", stems: set[str] | None = None, limit: int = TRIM_CHARS) -> str:
+    """The text, or when longer than ``limit`` a window of about ``limit`` characters around
+    ``anchor`` (the best sentence) or else the first matched word, cut at word boundaries with "…"."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    anchor = " ".join(anchor.split())
+    start = text.find(anchor) if anchor else -1
+    length = len(anchor)
+    if start < 0:
+        length = 0
+        for match in _WORD.finditer(text):
+            if stems and stem(normalize(match.group(0)).lower()) in stems:
+                start = match.start()
+                break
+        start = max(start, 0)
+    # The window holds the anchor and what fits around it; it starts at the first sentence start
+    # in the room before the anchor, or else at a word. Near the end, the room is all before it.
+    room = max(0, limit - length)
+    lo = max(0, start - room // 2)
+    if start + length + room // 2 > len(text):
+        lo = max(0, len(text) - limit)
+    begin = next((m.end() for m in _SENTENCE_START.finditer(text) if lo <= m.end() <= start), lo)
+    if 0 < begin < start and text[begin - 1] != " ":  # inside a word: start at the next one
+        space = text.find(" ", begin, start)
+        begin = space + 1 if space >= 0 else start
+    end = min(len(text), begin + limit)
+    if end < len(text):  # end at a word
+        space = text.rfind(" ", begin, end)
+        end = space if space > begin else end
+    window = text[begin:end].strip()
+    return ("… " if begin > 0 else "") + window + (" …" if end < len(text) else "")
+
+
+def passages_html(query: str, passages: list[Passage], stems: set[str], threshold: float) -> str:
+    """The ranked passages under a line naming the query they match (the answer box may still
+    show an earlier question's answer while the receptionist types)."""
+    caption = f'<p class="passages-for">Passages for “{html.escape(query.strip())}”</p>'
+    if not passages:
+        return f'<div class="passages">{caption}<p>No passages found.</p></div>'
+    items = []
+    for p in passages:
+        label = relevance_label(p.probability, threshold)
+        text = highlight(trim_around(p.text, p.best, stems), stems)
+        items.append(
+            f'<li class="passage"><div class="passage-head"><span class="passage-doc">'
+            f'{html.escape(p.title)} — {html.escape(p.section)}</span> '
+            f'<span class="relevance relevance-{label.split()[0]}">{label}</span></div>'
+            f'<p class="passage-text">{text}</p></li>')
+    return f'<div class="passages">{caption}<ol>{"".join(items)}</ol></div>'

@@ -1,0 +1,81 @@
+"""The console's parts without a server: stored names, accounts, the sign-in limit, which paths
+need which role, and the insights' grouping and CSV (fake embedder: similarity is word overlap)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from assistant.errors import ConfigError
+from assistant.web.console.accounts import UserStore
+from assistant.web.console.auth import LoginLimiter, required_roles
+from assistant.web.console.documents import safe_name
+from assistant.web.console.insights import DISLIKED, REFUSED, Item, group_items, to_csv, weekly_counts
+
+
+@pytest.mark.parametrize("sent, stored", [
+    ("aftercare.pdf", "aftercare.pdf"),
+    ("../../etc/passwd", "passwd"),
+    ("C:\\Users\\anna\\Desktop\\Aftercare Sheet (v2).PDF", "Aftercare-Sheet-v2.pdf"),
+    ("Café crème.md", "Cafe-creme.md"),
+    (".hidden.txt", "hidden.txt"),
+    ("....", "document"),
+    ("", "document"),
+])
+def test_stored_names_are_plain_and_never_paths(sent, stored):
+    assert safe_name(sent) == stored
+
+
+def test_accounts_are_hashed_checked_and_removed(tmp_path):
+    store = UserStore(tmp_path / "users.toml")
+    store.add("anna", "admin", "a long password")
+    text = (tmp_path / "users.toml").read_text()
+    assert "a long password" not in text and "$argon2id$" in text
+    assert (tmp_path / "users.toml").stat().st_mode & 0o077 == 0
+    assert store.verify("anna", "a long password").role == "admin"
+    assert store.verify("anna", "a wrong password") is None and store.verify("bob", "a long password") is None
+    with pytest.raises(ConfigError, match="at least 10 characters"):
+        store.add("bob", "staff", "short")
+    with pytest.raises(ConfigError, match="role 'owner'"):
+        store.add("bob", "owner", "a long password")
+    with pytest.raises(ConfigError, match="user name"):
+        store.add("../bob", "staff", "a long password")
+    assert store.remove("anna") and not store.remove("anna") and store.users() == {}
+
+
+def test_login_limit_counts_per_name_and_per_address():
+    limiter = LoginLimiter("2/minute", "3/minute")
+    assert [limiter.attempt("anna", "10.0.0.1") for _ in range(3)] == [True, True, False]
+    assert limiter.attempt("bob", "10.0.0.2")  # another name from another address
+    assert not limiter.attempt("carl", "10.0.0.1")  # that address has used its three
+    with pytest.raises(ConfigError, match="LOGIN_RATE_LIMIT='often'"):
+        LoginLimiter("often", "3/minute")
+
+
+@pytest.mark.parametrize("path, roles", [
+    ("/admin", ("admin",)), ("/admin/documents/a.pdf", ("admin",)), ("/admin/login", None),
+    ("/admin/static/console.css", None), ("/administrator", None), ("/desk", ("staff", "admin")),
+    ("/desk/gradio_api/queue/join", ("staff", "admin")), ("/api/staff/ask", ("staff", "admin")),
+    ("/api/ask", None), ("/", None), ("/widget.js", None),
+])
+def test_which_paths_need_which_role(path, roles):
+    assert required_roles(path) == roles
+
+
+def test_insights_group_near_duplicates_count_weeks_and_quote_formulas(fake_embedder):
+    items = [
+        Item(REFUSED, "How much does a session cost?", "widget", "2026-11-23T10:00:00+00:00"),
+        Item(REFUSED, "how much does a session cost", "chat", "2026-11-24T10:00:00+00:00"),
+        Item(REFUSED, "How much does one session cost?", "desk", "2026-11-16T09:00:00+00:00"),
+        Item(DISLIKED, "=HYPERLINK(\"http://x\") is it safe when pregnant?", "api", "2026-11-24T11:00:00+00:00"),
+    ]
+    groups = group_items(items, fake_embedder)
+    assert [g.count for g in groups] == [3, 1]
+    assert groups[0].channels == ["chat", "desk", "widget"] and groups[0].kinds[REFUSED] == 3
+    assert weekly_counts(items) == [("2026-W48", 2, 1), ("2026-W47", 1, 0)]
+    rows = list(csv.DictReader(io.StringIO(to_csv(groups))))
+    assert {r["channel"] for r in rows} == {"widget", "chat", "desk", "api"}
+    assert [r["question"] for r in rows if r["kind"] == DISLIKED] == ["'=HYPERLINK(\"http://x\") is it safe when pregnant?"]
+    assert group_items([], fake_embedder) == []
