@@ -162,8 +162,9 @@ def markdown(r: dict) -> str:
         growth = 100 * (r["memory_after_mb"] / r["memory_before_mb"] - 1)
         lines += ["", f"Server memory (RSS, after a warm-up round): {r['memory_before_mb']:.0f} MB before, "
                       f"{r['memory_after_api_mb']:.0f} MB after the API bursts, {r['memory_after_mb']:.0f} MB after "
-                      f"all ({growth:+.1f}%; aim: under +10%). Process start to a ready /healthz: "
-                      f"{r['ready_s']:.1f} s ({r['ready_rss_mb']:.0f} MB)."]
+                      f"all ({growth:+.1f}%; aim: under +10%)."
+                      + (f" Process start to a ready /healthz: {r['ready_s']:.1f} s ({r['ready_rss_mb']:.0f} MB)."
+                         if "ready_s" in r else "")]
     if ref:
         lines += ["", f"Reference model, same run: ready in {ref['ready_s']:.1f} s ({ref['ready_rss_mb']:.0f} MB); "
                       f"{ref['memory_before_mb']:.0f} MB before, {ref['memory_after_mb']:.0f} MB after the API bursts."]
