@@ -177,7 +177,8 @@ class OnnxEmbedder(ModelEmbedder):
     # Texts per model run when serving. ONNX Runtime keeps the largest run's activations (batch ×
     # tokens × hidden, and batch × heads × tokens² for attention) in its arena for the life of the
     # process: 32 units at a time cost 63 MB more at the first answer, 8 cost 45 MB (and 1
-    # 33 MB), measured by `python -m evals.bench`'s one-shot. Eight is as fast when serving.
+    # 33 MB), measured on a one-shot `python -m assistant ask`; 8 and 32 embed the seed corpus's
+    # 81 units in the same time.
     serving_batch = 8
 
     # One thread a run: the server answers several questions at once, and ONNX Runtime's extra
@@ -258,8 +259,8 @@ class WordTable:
     from a file rather than kept in the ONNX graph.
 
     In the graph, ONNX Runtime maps the weights file into memory, and the kernel brings in the
-    table in blocks of megabytes around each token read, so it all ends up resident within a few
-    hundred questions although a question needs a dozen rows. Reading the rows with ``pread``
+    table in blocks of megabytes around each token read (about 4 MB a question, 35 MB within one
+    answer's candidates) although a question needs a dozen rows. Reading the rows with ``pread``
     keeps them in the page cache (shared, not the process's memory) and copies only what a run
     needs; the vectors are the same numbers.
     """
