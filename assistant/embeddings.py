@@ -174,7 +174,18 @@ class OnnxEmbedder(ModelEmbedder):
     (sentence-transformers' Pooling module, mean of the tokens under the attention mask).
     """
 
-    def __init__(self, model_path: str, onnx_path: Path, batch_size: int = 32, threads: int = 2) -> None:
+    # Texts per model run when serving. ONNX Runtime keeps the largest run's activations (batch ×
+    # tokens × hidden, and batch × heads × tokens² for attention) in its arena for the life of the
+    # process: 32 units at a time cost 63 MB more at the first answer, 8 cost 45 MB (and 1
+    # 33 MB), measured on a one-shot `python -m assistant ask`; 8 and 32 embed the seed corpus's
+    # 81 units in the same time.
+    serving_batch = 8
+
+    # One thread a run: the server answers several questions at once, and ONNX Runtime's extra
+    # threads spin while they wait. Measured on 2 cores (with other work running): a question
+    # embeds in 3.3-3.6 ms with one thread against 8-9 ms with two, and 4 answering threads
+    # spend 19 ms of CPU an answer instead of 28.
+    def __init__(self, model_path: str, onnx_path: Path, batch_size: int = 8, threads: int = 1) -> None:
         super().__init__()
         self.model_path, self.onnx_path = model_path, Path(onnx_path)
         self.batch_size, self.threads = batch_size, threads
@@ -191,41 +202,104 @@ class OnnxEmbedder(ModelEmbedder):
             options.log_severity_level = 3
             # The graph was optimised at export; optimising again would copy the weights.
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+            # Pre-packing (weights laid out for the matrix kernels) stays on: the packed copy
+            # replaces the mapped weights rather than doubling them (the same peak with and
+            # without it), and without it a question takes 19 ms of CPU instead of 5.
             session = onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+            words = WordTable(words_path(self.onnx_path))
         except Exception as exc:  # a corrupt or missing file: say which and how to fix it
             raise ModelLoadError(f"could not load the ONNX model {self.onnx_path.name} ({type(exc).__name__}): "
                                  "run `python ingest.py` to export it again.") from None
         tokenizer.enable_truncation(max_length=_max_length(self.model_path))
         tokenizer.enable_padding()
-        return tokenizer, session
+        return tokenizer, session, words
 
     def _run(self, texts: Sequence[str]):
-        tokenizer, session = self._get_model()
+        tokenizer, session, words = self._get_model()
         encodings = tokenizer.encode_batch(list(texts))
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         types = np.array([e.type_ids for e in encodings], dtype=np.int64)
-        hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+        hidden = session.run(None, {"inputs_embeds": words.lookup(ids), "attention_mask": mask,
+                                    "token_type_ids": types})[0]
         pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return encodings, mask.astype(bool), hidden, pooled.astype(np.float32)
 
+    def _batches(self, texts: Sequence[str]):
+        """Positions of the texts in runs of at most ``batch_size``, similar lengths together
+        (as sentence-transformers does), so little of a run is padding."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            yield order[start:start + self.batch_size]
+
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        out = []
-        for start in range(0, len(texts), self.batch_size):
-            out.append(self._run(texts[start:start + self.batch_size])[3])
-        return np.concatenate(out)
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        for batch in self._batches(texts):
+            pooled = self._run([texts[i] for i in batch])[3]
+            if not out.shape[1]:
+                out = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
+            out[batch] = pooled
+        return out
 
     def _encode_full(self, texts: Sequence[str]) -> list[tuple[np.ndarray, WordVectors]]:
-        result = []
-        for start in range(0, len(texts), self.batch_size):
-            encodings, mask, hidden, pooled = self._run(texts[start:start + self.batch_size])
-            for row, encoding in enumerate(encodings):
+        result: list = [None] * len(texts)
+        for batch in self._batches(texts):
+            encodings, mask, hidden, pooled = self._run([texts[i] for i in batch])
+            for row, (i, encoding) in enumerate(zip(batch, encodings)):
                 tokens = [t for t, m in zip(encoding.tokens, mask[row]) if m]
-                result.append((pooled[row], _words_from_pieces(tokens, hidden[row][mask[row]])))
+                result[i] = (pooled[row], _words_from_pieces(tokens, hidden[row][mask[row]]))
         return result
+
+
+class WordTable:
+    """The model's token vectors (its first layer, a 30522 × 384 table: 45 MB), read row by row
+    from a file rather than kept in the ONNX graph.
+
+    In the graph, ONNX Runtime maps the weights file into memory, and the kernel brings in the
+    table in blocks of megabytes around each token read (about 4 MB a question, 35 MB within one
+    answer's candidates) although a question needs a dozen rows. Reading the rows with ``pread``
+    keeps them in the page cache (shared, not the process's memory) and copies only what a run
+    needs; the vectors are the same numbers.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from numpy.lib import format as npy
+
+        self.path = Path(path)
+        with self.path.open("rb") as f:
+            version = npy.read_magic(f)
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            if len(shape) != 2 or fortran or dtype != np.float32:
+                raise ValueError(f"{self.path.name}: expected a C-ordered float32 matrix, found {shape} {dtype}")
+            self.offset = f.tell()
+        self.rows, self.dimension = shape
+        self._row_bytes = self.dimension * 4
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def lookup(self, ids: np.ndarray) -> np.ndarray:
+        """Vectors of the token ids: shape ids.shape + (dimension,)."""
+        unique, inverse = np.unique(ids, return_inverse=True)
+        if unique.size and (unique[0] < 0 or unique[-1] >= self.rows):
+            raise ValueError(f"token id out of range 0..{self.rows - 1}")
+        table = np.empty((unique.size, self.dimension), dtype=np.float32)
+        for row, token in enumerate(unique.tolist()):
+            table[row] = np.frombuffer(os.pread(self._fd, self._row_bytes, self.offset + token * self._row_bytes),
+                                       dtype=np.float32)
+        return table[inverse.reshape(ids.shape)]
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+
+def words_path(onnx_file: Path) -> Path:
+    """The token-vector table exported beside the graph."""
+    return Path(onnx_file).with_name(Path(onnx_file).stem + ".words.npy")
 
 
 def _max_length(model_path: str) -> int:
@@ -240,7 +314,9 @@ def _max_length(model_path: str) -> int:
 
 def onnx_path(settings: Settings) -> Path:
     """Where the exported ONNX model of the configured embedding model is cached."""
-    return settings.data_dir / "models" / _model_name(settings.model_path).replace("/", "__") / "model.onnx"
+    # encoder.onnx takes the token vectors (words_path) as input; model.onnx, the first export,
+    # took token ids and is no longer read (ingest exports the new one beside it).
+    return settings.data_dir / "models" / _model_name(settings.model_path).replace("/", "__") / "encoder.onnx"
 
 
 def export_onnx(model_path: str, target: Path) -> Path:
@@ -259,8 +335,10 @@ def export_onnx(model_path: str, target: Path) -> Path:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+        def forward(self, inputs_embeds, attention_mask, token_type_ids):
+            # From the token vectors on (position and type embeddings, normalisation, layers):
+            # the token table itself is served from its own file (WordTable).
+            return self.inner(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
                               token_type_ids=token_type_ids).last_hidden_state
 
     import onnx
@@ -271,13 +349,15 @@ def export_onnx(model_path: str, target: Path) -> Path:
     work.mkdir(exist_ok=True)
     try:
         ids = torch.ones(1, 8, dtype=torch.long)
+        table = model.get_input_embeddings().weight.detach()
         axes = {0: "batch", 1: "tokens"}
         with torch.no_grad():
-            torch.onnx.export(LastHiddenState(model), (ids, torch.ones_like(ids), torch.zeros_like(ids)),
-                              str(work / "raw.onnx"), input_names=["input_ids", "attention_mask", "token_type_ids"],
+            torch.onnx.export(LastHiddenState(model), (table[ids], torch.ones_like(ids), torch.zeros_like(ids)),
+                              str(work / "raw.onnx"), input_names=["inputs_embeds", "attention_mask", "token_type_ids"],
                               output_names=["last_hidden_state"], opset_version=17, dynamo=False,
-                              dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                              dynamic_axes={"inputs_embeds": axes, "attention_mask": axes, "token_type_ids": axes,
                                             "last_hidden_state": axes})
+        np.save(work / words_path(target).name, table.numpy().astype(np.float32))
         # Optimise the graph once here, so serving loads it as it is (no second copy of the
         # weights while optimising), and keep the weights in a file of their own, which ONNX
         # Runtime maps into memory instead of copying: a third of the memory at start.
@@ -289,6 +369,7 @@ def export_onnx(model_path: str, target: Path) -> Path:
         onnx.save_model(graph, str(work / target.name), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=f"{target.name}.data", size_threshold=1024)
         # Weights first, then the graph that names them: serving never finds a graph without them.
+        (work / words_path(target).name).replace(words_path(target))
         (work / f"{target.name}.data").replace(target.parent / f"{target.name}.data")
         (work / target.name).replace(target)
     finally:
@@ -346,5 +427,5 @@ def get_serving_embedder(settings: Settings) -> Embedder:
     key = f"onnx:{path}"
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = OnnxEmbedder(settings.model_path, path, settings.embed_batch_size)
+            _shared[key] = OnnxEmbedder(settings.model_path, path, min(settings.embed_batch_size, OnnxEmbedder.serving_batch))
         return _shared[key]

@@ -125,9 +125,9 @@ def stem(word: str) -> str:
 @lru_cache(maxsize=65536)
 def zipf(word: str) -> float:
     """How common a word is in English (wordfreq's Zipf scale: 7 for "the", 0 for a non-word)."""
-    from wordfreq import zipf_frequency
+    from .word_frequency import zipf_frequency  # wordfreq's figures, a tenth of its memory
 
-    return zipf_frequency(word, "en")
+    return zipf_frequency(word)
 
 
 def is_word(word: str) -> bool:

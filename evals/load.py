@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -26,19 +28,24 @@ from .runner import load_cases
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, data_dir: Path | None = None) -> subprocess.Popen:
     env = os.environ | {"PORT": str(port), "HOST": "127.0.0.1", "RATE_LIMIT": "0", "HF_HUB_OFFLINE": "1"}
+    if data_dir is not None:
+        env["DATA_DIR"] = str(data_dir)
+    started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 180
     while time.time() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            proc.ready_s = time.perf_counter() - started  # process start to a ready /healthz
+            proc.ready_rss_mb = rss_mb(proc.pid)
             return proc
         except OSError:
             if proc.poll() is not None:
                 raise SystemExit("the app did not start: run `python ingest.py` first, then try again")
-            time.sleep(0.5)
+            time.sleep(0.05)
     proc.kill()
     raise SystemExit("the app did not answer /healthz within 180 s")
 
@@ -67,7 +74,7 @@ def burst(send, questions: list[str], total: int, concurrency: int) -> dict:
     }
 
 
-def run(url: str, pid: int | None, total: int, concurrency: int) -> dict:
+def run(url: str, pid: int | None, total: int, concurrency: int, gradio_too: bool = True) -> dict:
     questions = [c.question for c in load_cases() if c.kind in ("in_scope", "out_of_scope")]
 
     def api(question: str) -> None:
@@ -93,7 +100,8 @@ def run(url: str, pid: int | None, total: int, concurrency: int) -> dict:
     # Warm both paths first (model, index, Gradio queue, client connections), so the memory
     # figures compare a warm server with itself rather than with a cold one.
     burst(api, questions, 4 * concurrency, concurrency)
-    burst(gradio, questions, 4 * concurrency, concurrency)
+    if gradio_too:
+        burst(gradio, questions, 4 * concurrency, concurrency)
     report = {"memory_before_mb": rss_mb(pid) if pid else None}
     report["api"] = burst(api, questions, total, concurrency)
     # The same questions, each made one never asked before (a visitor number), so no cache of the
@@ -101,9 +109,35 @@ def run(url: str, pid: int | None, total: int, concurrency: int) -> dict:
     distinct = [f"{questions[i % len(questions)]} (visitor {i})" for i in range(total)]
     report["api_distinct"] = burst(api, distinct, total, concurrency)
     report["memory_after_api_mb"] = rss_mb(pid) if pid else None
-    report["gradio"] = burst(gradio, questions, total, concurrency)
+    if gradio_too:
+        report["gradio"] = burst(gradio, questions, total, concurrency)
     report["memory_after_mb"] = rss_mb(pid) if pid else None
     return report
+
+
+def reference_data_dir(work: Path) -> Path:
+    """A copy of DATA_DIR without the exported serving model, so the app answers with the
+    reference model (sentence-transformers, torch) on the same index: the path before issue 13."""
+    from assistant.embeddings import onnx_path
+    from assistant.settings import Settings
+
+    settings = Settings.from_env()
+    skip = {onnx_path(settings).parent.parent.name, "evals"}  # the exported models; the evaluation indexes
+    target = work / "data"
+    shutil.copytree(settings.data_dir, target,
+                    ignore=lambda d, names: [n for n in names if n in skip] if Path(d) == settings.data_dir else [])
+    return target
+
+
+def serve_and_run(args, data_dir: Path | None, gradio_too: bool) -> dict:
+    port = free_port()
+    server = start_server(port, data_dir)
+    try:
+        report = run(f"http://127.0.0.1:{port}", server.pid, args.requests, args.concurrency, gradio_too)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return report | {"ready_s": server.ready_s, "ready_rss_mb": server.ready_rss_mb}
 
 
 def markdown(r: dict) -> str:
@@ -118,11 +152,22 @@ def markdown(r: dict) -> str:
             continue
         p = r[name]
         lines.append(f"| {label} | {p['throughput_rps']:.0f} req/s | {p['median_ms']:.0f} ms | {p['p95_ms']:.0f} ms | {p['errors']} |")
+    ref = r.get("reference")
+    if ref:
+        for name in ("api", "api_distinct"):
+            p = ref[name]
+            lines.append(f"| {names[name]}, reference model (torch), same run | {p['throughput_rps']:.0f} req/s | "
+                         f"{p['median_ms']:.0f} ms | {p['p95_ms']:.0f} ms | {p['errors']} |")
     if r.get("memory_before_mb"):
         growth = 100 * (r["memory_after_mb"] / r["memory_before_mb"] - 1)
         lines += ["", f"Server memory (RSS, after a warm-up round): {r['memory_before_mb']:.0f} MB before, "
                       f"{r['memory_after_api_mb']:.0f} MB after the API bursts, {r['memory_after_mb']:.0f} MB after "
-                      f"all ({growth:+.1f}%; aim: under +10%)."]
+                      f"all ({growth:+.1f}%; aim: under +10%)."
+                      + (f" Process start to a ready /healthz: {r['ready_s']:.1f} s ({r['ready_rss_mb']:.0f} MB)."
+                         if "ready_s" in r else "")]
+    if ref:
+        lines += ["", f"Reference model, same run: ready in {ref['ready_s']:.1f} s ({ref['ready_rss_mb']:.0f} MB); "
+                      f"{ref['memory_before_mb']:.0f} MB before, {ref['memory_after_mb']:.0f} MB after the API bursts."]
     return "\n".join(lines) + "\n"
 
 
@@ -132,23 +177,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--docs", type=Path, help="append the figures to this markdown file")
+    parser.add_argument("--reference", action="store_true",
+                        help="then the same API bursts against the app answering with the reference model "
+                             "(sentence-transformers), on a copy of DATA_DIR without the exported model")
     args = parser.parse_args(argv)
     if not 1 <= args.concurrency <= 256 or not 1 <= args.requests <= 100_000:
         parser.error("keep --concurrency within 1..256 and --requests within 1..100000")
-    port = free_port()
-    server = start_server(port)
-    try:
-        report = run(f"http://127.0.0.1:{port}", server.pid, args.requests, args.concurrency)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    report = serve_and_run(args, None, gradio_too=True)
+    if args.reference:
+        with tempfile.TemporaryDirectory() as tmp:
+            report["reference"] = serve_and_run(args, reference_data_dir(Path(tmp)), gradio_too=False)
     print(json.dumps(report, indent=2))
     text = markdown(report)
     print(text)
     if args.docs:
         with args.docs.open("a", encoding="utf-8") as f:
             f.write("\n" + text)
-    return 1 if any(report[k]["errors"] for k in ("api", "api_distinct", "gradio")) else 0
+    runs = [report] + ([report["reference"]] if "reference" in report else [])
+    return 1 if any(r[k]["errors"] for r in runs for k in ("api", "api_distinct", "gradio") if k in r) else 0
 
 
 if __name__ == "__main__":

@@ -23,3 +23,16 @@ def test_load_report_table():
     assert "| POST /api/ask, distinct questions never asked before | 20 req/s | 600 ms | 900 ms | 0 |" in text
     assert "| Gradio /chat (gradio_client) | 50 req/s | 600 ms | 900 ms | 1 |" in text
     assert "(+5.0%; aim: under +10%)" in text
+
+
+def test_load_report_puts_the_reference_run_beside():
+    part = {"requests": 2000, "concurrency": 32, "throughput_rps": 50.0, "median_ms": 600.0, "p95_ms": 900.0, "errors": 0}
+    memory = {"memory_before_mb": 400.0, "memory_after_api_mb": 410.0, "memory_after_mb": 420.0}
+    reference = {"api": part, "api_distinct": part | {"throughput_rps": 25.0}, "ready_s": 10.3, "ready_rss_mb": 721.0,
+                 "memory_before_mb": 737.0, "memory_after_api_mb": 771.0, "memory_after_mb": 771.0}
+    text = markdown({"api": part, "api_distinct": part | {"throughput_rps": 33.0}, "ready_s": 4.7,
+                     "ready_rss_mb": 339.0, "reference": reference} | memory)
+    assert ("| POST /api/ask, distinct questions never asked before, reference model (torch), same run "
+            "| 25 req/s | 600 ms | 900 ms | 0 |") in text
+    assert "Process start to a ready /healthz: 4.7 s (339 MB)." in text
+    assert "Reference model, same run: ready in 10.3 s (721 MB); 737 MB before, 771 MB after the API bursts." in text

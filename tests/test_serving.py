@@ -29,13 +29,14 @@ def served(tmp_path_factory):
 
 
 def test_onnx_vectors_match_the_reference_model(served, real_embedder):
-    from assistant.embeddings import OnnxEmbedder, onnx_path
+    from assistant.embeddings import OnnxEmbedder, onnx_path, words_path
     from assistant.ingest.cleaning import clean_document
     from assistant.ingest.loading import load_corpus
 
     from evals.corpora import load_corpora
 
     settings, _ = served
+    assert words_path(onnx_path(settings)).is_file()  # the token table is served from its own file
     onnx = OnnxEmbedder(settings.model_path, onnx_path(settings))
     texts = [u.quote for c in load_corpora() if c.available for d in load_corpus(c.corpus_dir).documents
              for b in clean_document(d).blocks for u in b.units]
@@ -80,3 +81,18 @@ def test_a_missing_serving_model_falls_back_to_the_reference(tmp_path):
     from assistant.embeddings import SentenceTransformerEmbedder, get_serving_embedder
 
     assert isinstance(get_serving_embedder(Settings.from_env({}, data_dir=tmp_path)), SentenceTransformerEmbedder)
+
+
+def test_the_token_table_gives_the_rows_of_the_saved_matrix(tmp_path):
+    from assistant.embeddings import WordTable
+
+    matrix = np.random.default_rng(0).standard_normal((50, 6)).astype(np.float32)
+    np.save(tmp_path / "encoder.words.npy", matrix)
+    table = WordTable(tmp_path / "encoder.words.npy")
+    ids = np.array([[3, 3, 49, 0], [7, 0, 0, 0]])
+    assert np.array_equal(table.lookup(ids), matrix[ids])
+    with pytest.raises(ValueError, match="out of range"):
+        table.lookup(np.array([[50]]))
+    np.save(tmp_path / "bad.npy", matrix.astype(np.float64))
+    with pytest.raises(ValueError, match="float32"):
+        WordTable(tmp_path / "bad.npy")
