@@ -242,3 +242,25 @@ def test_ingest_on_a_full_disk_exits_2_and_leaves_nothing_behind(tmp_path):
     names = sorted(c.name for c in open_client(Settings.from_env(env)).list_collections())
     assert not [n for n in names if "__ingest_lock__" in n]
     assert len([n for n in names if "__chunks__" in n]) == 1
+
+
+def test_an_unexpected_fault_is_a_json_500_with_the_usual_headers(folder_settings, embedder, tmp_path):
+    """Every fault found so far is fixed, so none can be reached with real input any more: the
+    one fake here is an assistant whose ask raises (the rest of the app is real)."""
+    from assistant.service import build_assistant
+
+    settings = replace(folder_settings, rate_limit=0)
+    real = build_assistant(settings, embedder=embedder)
+
+    class Faulty:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def ask(self, *args, **kwargs):
+            raise RuntimeError(f"boom in {tmp_path}")
+
+    with serving(settings, embedder, tmp_path / "f.sqlite3", assistant=Faulty()) as info:
+        status, headers, body = request(info["url"] + "/api/ask", method="POST", body={"question": "is it permanent?"})
+    headers = {k.lower(): v for k, v in headers.items()}
+    assert status == 500 and json.loads(body) == {"error": "something went wrong on our side: please try again"}
+    assert headers["x-content-type-options"] == "nosniff" and str(tmp_path).encode() not in body

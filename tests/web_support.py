@@ -22,7 +22,7 @@ AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @contextlib.contextmanager
-def serving(settings, embedder, feedback_path):
+def serving(settings, embedder, feedback_path, assistant=None):
     """The whole app (API + widget + Gradio) on a loopback port, as `python app.py` serves it.
 
     Yields {"url", "feedback"}; fails the test when the server does not come up.
@@ -34,7 +34,7 @@ def serving(settings, embedder, feedback_path):
     from assistant.web.server import create_web_app, server_config
 
     feedback = FeedbackStore(feedback_path)
-    app = create_web_app(settings, build_assistant(settings, embedder=embedder), feedback)
+    app = create_web_app(settings, assistant or build_assistant(settings, embedder=embedder), feedback)
     port = free_port()
     # The server exactly as app.py configures it, on a loopback port.
     srv = uvicorn.Server(server_config(app, replace(settings, host="127.0.0.1", port=port)))
