@@ -123,6 +123,18 @@ def _row(driver, name):
     return rows[0] if rows else None
 
 
+def _open_as_manager(driver, url, ready_id):
+    """Open a console page, signing in as the admin first if the browser is not signed in."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    if not driver.find_elements(By.ID, ready_id):
+        driver.find_element(By.ID, "name").send_keys("manager")
+        driver.find_element(By.ID, "password").send_keys(PASSWORDS["admin"])
+        driver.find_element(By.ID, "sign-in").click()
+        wait(driver, lambda d: d.find_elements(By.ID, ready_id))
+
+
 def _wait_indexed(driver, name, audience):
     """The page follows the job and reloads when it is done; then the row shows the new state."""
     def ready(d):
@@ -326,12 +338,7 @@ def test_insights_group_refusals_by_channel_and_export_them(app, browser):
         by_question["How much does a microneedling session cost?"]["group"]
     assert "jane.doe@example.com" not in text and "[email]" in text
 
-    browser.get(url + "/admin/insights")
-    if not browser.find_elements(By.ID, "groups"):
-        browser.find_element(By.ID, "name").send_keys("manager")
-        browser.find_element(By.ID, "password").send_keys(PASSWORDS["admin"])
-        browser.find_element(By.ID, "sign-in").click()
-        wait(browser, lambda d: d.find_elements(By.ID, "groups"))
+    _open_as_manager(browser, url + "/admin/insights", "groups")
     table = browser.find_element(By.ID, "groups").text
     assert "waive the fee" in table and "desk" in table and "api" in table
     assert browser.find_element(By.ID, "weeks").text.count("W") >= 1
@@ -351,12 +358,7 @@ def test_widget_settings_apply_without_a_restart(app, browser):
     status, headers, _ = request(url + "/api/widget-config", headers={"Origin": site})
     assert status == 200 and "access-control-allow-origin" not in {k.lower() for k in headers}
 
-    browser.get(url + "/admin/widget")
-    if not browser.find_elements(By.ID, "widget-form"):
-        browser.find_element(By.ID, "name").send_keys("manager")
-        browser.find_element(By.ID, "password").send_keys(PASSWORDS["admin"])
-        browser.find_element(By.ID, "sign-in").click()
-        wait(browser, lambda d: d.find_elements(By.ID, "widget-form"))
+    _open_as_manager(browser, url + "/admin/widget", "widget-form")
     assert f'src="{url}/widget.js"' in browser.find_element(By.ID, "snippet").text.replace("&quot;", '"')
     # The preview is the real widget, and follows the form as it is typed (once the page's script
     # listens: keys typed before that change nothing).

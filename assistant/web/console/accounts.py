@@ -27,15 +27,16 @@ class User:
     password_hash: str
 
 
-class UserStore:
-    """The accounts file, re-read when it changes (a `user remove` takes effect without a restart)."""
+class WatchedFile:
+    """A file's parsed content, read again only when the file changes (so every worker and
+    request sees an edit at once, without a restart); ``read()`` parses it; a missing file is {}."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, read) -> None:
+        self.path, self._read = path, read
         self._lock = threading.Lock()
-        self._cache: tuple[float, dict[str, User]] | None = None
+        self._cache: tuple[int, dict] | None = None
 
-    def users(self) -> dict[str, User]:
+    def get(self) -> dict:
         with self._lock:
             try:
                 mtime = self.path.stat().st_mtime_ns
@@ -44,6 +45,17 @@ class UserStore:
             if self._cache is None or self._cache[0] != mtime:
                 self._cache = (mtime, self._read())
             return dict(self._cache[1])
+
+
+class UserStore:
+    """The accounts file, re-read when it changes (a `user remove` takes effect without a restart)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = WatchedFile(path, self._read)
+
+    def users(self) -> dict[str, User]:
+        return self._file.get()
 
     def _read(self) -> dict[str, User]:
         try:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import threading
 import tomllib
 from dataclasses import dataclass, fields, replace
 
 from ...errors import ConfigError
 from ...settings import Settings
+from .accounts import WatchedFile
 from ..widget_config import widget_config
 
 # Console field -> Settings field (whose upper-cased name is the environment variable).
@@ -37,8 +37,7 @@ class WidgetSettings:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.path = settings.data_dir / "widget.toml"
-        self._lock = threading.Lock()
-        self._cache: tuple[int, dict] | None = None
+        self._file = WatchedFile(self.path, self._read)
 
     def locked(self) -> dict[str, str]:
         """Fields whose environment variable is set. Settings keep no record of where a value came
@@ -48,19 +47,15 @@ class WidgetSettings:
 
     def saved(self) -> dict[str, str]:
         """The saved values, re-read when the file changes (so every worker applies them at once)."""
-        with self._lock:
-            try:
-                mtime = self.path.stat().st_mtime_ns
-            except FileNotFoundError:
-                return {}
-            if self._cache is None or self._cache[0] != mtime:
-                try:
-                    data = tomllib.loads(self.path.read_text(encoding="utf-8"))
-                except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                    raise ConfigError(f"{self.path} is not valid TOML ({exc}): fix it, or delete it and save "
-                                      "the widget settings again in the console") from None
-                self._cache = (mtime, {k: str(v) for k, v in data.items() if k in FIELDS})
-            return dict(self._cache[1])
+        return self._file.get()
+
+    def _read(self) -> dict[str, str]:
+        try:
+            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{self.path} is not valid TOML ({exc}): fix it, or delete it and save "
+                              "the widget settings again in the console") from None
+        return {k: str(v) for k, v in data.items() if k in FIELDS}
 
     def effective(self) -> Settings:
         """The settings with the saved values where the environment does not set them."""
