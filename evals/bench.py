@@ -53,6 +53,8 @@ def build(settings, embedder):
 
 
 def latency(assistant, questions: list[str], repeat: int) -> dict:
+    from assistant.answer.chain import Turn
+
     model = assistant.embedder
     assistant.warm_up()  # as the app does at start: model, index, every unit's word vectors
     for q in questions:  # warm-up round: caches of the model and the index
@@ -69,8 +71,8 @@ def latency(assistant, questions: list[str], repeat: int) -> dict:
             floor.append(_ms(lambda: model.embed_batch([q])))
             # The relevance step alone: features and probabilities of the candidates, once the
             # question's vectors are cached (gather minus its two index queries).
-            state = steps.retrieve(steps.contextualise({"question": q, "history": []}))
-            relevance.append(_ms(lambda: steps.gather(state)))
+            turn = steps.retrieve(steps.contextualise(Turn(q)))
+            relevance.append(_ms(lambda: steps.gather(turn)))
     out = {"ask": latency_summary(ask), "lookup": latency_summary(lookup), "embed": latency_summary(floor), "relevance": latency_summary(relevance),
            "samples": len(ask)}
     out["ask_ratio"] = out["ask"]["median_ms"] / out["embed"]["median_ms"]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.answer.chain import Turn
 from assistant.errors import AssistantError
 from assistant.answer.guards import CALIBRATION_PATH, UrgentModel, write_calibration
 from assistant.answer.relevance import FEATURES, RelevanceModel, auc
@@ -59,9 +60,9 @@ def observe(assistant, corpus: Corpus) -> list[Observation]:
         answerable = case.statuses[0] == "answered"
         if answerable and not case.evidence:
             continue
-        state = steps.gather(steps.retrieve(steps.contextualise({"question": case.question, "history": list(case.history)})))
-        units = state["evidence"].units
-        features = state.get("features", np.zeros((0, len(FEATURES)), dtype=np.float32))
+        turn = steps.gather(steps.retrieve(steps.contextualise(Turn(case.question, tuple(case.history)))))
+        units = turn.evidence.units
+        features = turn.features if turn.features is not None else np.zeros((0, len(FEATURES)), dtype=np.float32)
         labels = np.array([answerable and metrics.contains_any(u.unit.quote, case.evidence) for u in units], dtype=bool)
         out.append(Observation(corpus.name, case.id, answerable, features, labels))
     return out

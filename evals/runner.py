@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.answer.answering import ANSWERED, CAVEAT, STATUSES
+from assistant.answer.chain import Turn
 
 from . import metrics
 
@@ -95,8 +96,8 @@ def run_suite(assistant, cases: list[Case], promo_lines: list[str]) -> dict:
         ok = tally.status(case, answer)
         if case.evidence or case.section:
             # Retrieval is judged for the query the chain actually searches with.
-            state = assistant.steps.contextualise({"question": case.question, "history": list(case.history)})
-            docs = assistant.retriever.search(state["query"], 10)
+            turn = assistant.steps.contextualise(Turn(case.question, tuple(case.history)))
+            docs = assistant.retriever.search(turn.query, 10)
             tally.qrels[case.id] = relevant_chunks(case, snapshot.meta)
             tally.results[case.id] = {d.metadata["chunk_id"]: 1.0 / d.metadata["rank"] for d in docs}
         tally.answer(case, answer, ok)

@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from assistant.answer.answering import ANSWERED, CAVEAT, OUT_OF_SCOPE, URGENT
+from assistant.answer.chain import Turn
 from assistant.index import ChromaIndex, open_client
 from assistant.ingest.ingestion import run_ingest
 from assistant.service import build_assistant
@@ -136,9 +137,9 @@ def test_follow_ups_are_condensed_by_the_model(indexed):
         return f"{passages[1]} [1]"
 
     assistant, model = _assistant(indexed, script)
-    state = assistant.steps.contextualise({"question": "and how does it work?", "history": [QUESTION]})
+    turn = assistant.steps.contextualise(Turn("and how does it work?", (QUESTION,)))
     assert seen and QUESTION in seen[0]
-    assert state["query"] == "What is collagen induction therapy and how does it work?"
+    assert turn.query == "What is collagen induction therapy and how does it work?"
 
 
 @pytest.mark.skipif(not os.environ.get("LLM_BASE_URL"), reason="set LLM_BASE_URL (and LLM_MODEL) to test a real model server")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -75,8 +75,29 @@ def contextual_query(question: str, history: Sequence | None, topic: str) -> Que
     return Query(question, question, None)
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One question on its way through the chain; each step returns a copy with its part filled in."""
+
+    question: str
+    history: tuple = ()
+    audience: str = PUBLIC  # whom the answer is for: "public", or "staff" (the front desk)
+    answer: Answer | None = None  # set by the guard when it decides on its own
+    query: str = ""  # what retrieval searches for
+    own: str = ""  # the question itself, made self-standing where it can be
+    context: str | None = None  # the earlier question a follow-up points back to
+    passages: tuple = ()  # retrieved chunks (LangChain documents), best first
+    evidence: Evidence | None = None  # the candidate units, scored
+    features: np.ndarray | None = None  # the relevance model's features of evidence.units, in order
+
+    @classmethod
+    def start(cls, request: dict) -> "Turn":
+        """The chain's input ``{"question", "history"?, "audience"?}`` as a turn."""
+        return cls(request["question"], tuple(request.get("history") or ()), request.get("audience") or PUBLIC)
+
+
 class Steps:
-    """The chain's steps as plain methods on dicts, so tools (calibration, evals) can run a part."""
+    """The chain's steps as plain methods on turns, so tools (calibration, evals, the desk) can run a part."""
 
     def __init__(self, retriever: HybridRetriever, snapshots: Callable[[], Snapshot], embedder: Embedder,
                  composer: Composer, scorer: RelevanceScorer, urgent: UrgentDetector, *, max_question_chars: int,
@@ -88,58 +109,57 @@ class Steps:
         self.condenser = condenser  # (question, earlier questions) -> standalone question, or None
         self.topic = topic
 
-    def guard(self, state: dict) -> dict:
-        question = state["question"]
+    def guard(self, turn: Turn) -> Turn:
+        question = turn.question
         problem = validate_question(question, self.max_question_chars)
         # An emergency gets the safety message even in an over-long message.
         if (problem is None or problem.kind == "too_long") and self.urgent(question):
-            return state | {"answer": Answer(question, URGENT, URGENT_MESSAGE, answerer="guard")}
+            return replace(turn, answer=Answer(question, URGENT, URGENT_MESSAGE, answerer="guard"))
         if problem is not None:
             # The reply echoes the question: as text that can be encoded (a lone surrogate
             # becomes "?"), so neither the JSON reply nor the feedback store chokes on it.
             text = question.encode("utf-8", "replace").decode("utf-8") if isinstance(question, str) else ""
-            return state | {"answer": Answer(text, INVALID, problem.message, answerer="guard")}
-        return state | {"answer": None}
+            return replace(turn, answer=Answer(text, INVALID, problem.message, answerer="guard"))
+        return turn
 
-    def contextualise(self, state: dict) -> dict:
-        question = strip_markup(state["question"])
-        q = contextual_query(question, state.get("history"), self.topic)
+    def contextualise(self, turn: Turn) -> Turn:
+        question = strip_markup(turn.question)
+        q = contextual_query(question, turn.history, self.topic)
         if q.context is not None and self.condenser is not None:
             # A language model rewrites the follow-up as a standalone question; if it cannot,
             # the joined query above stands.
-            condensed = self.condenser(question, history_questions(state.get("history")))
+            condensed = self.condenser(question, history_questions(turn.history))
             if condensed:
                 q = Query(condensed, condensed, None)
         correct = self.snapshots().vocabulary.correct_text
-        q = Query(correct(q.text), correct(q.own), q.context)
-        return state | {"query": q.text, "own": q.own, "context": q.context}
+        return replace(turn, query=correct(q.text), own=correct(q.own), context=q.context)
 
-    def retrieve(self, state: dict) -> dict:
-        return state | {"passages": self.retriever.invoke(state["query"], audience=audience_of(state))}
+    def retrieve(self, turn: Turn) -> Turn:
+        return replace(turn, passages=tuple(self.retriever.invoke(turn.query, audience=turn.audience)))
 
-    def gather(self, state: dict) -> dict:
+    def gather(self, turn: Turn) -> Turn:
         """Score every candidate unit: how likely it is to answer the question."""
         snapshot = self.snapshots()
-        passages = state["passages"]
-        vector = self._focus_vector(state.get("own", state["query"]), state.get("context"))
+        passages = turn.passages
+        vector = self._focus_vector(turn.own or turn.query, turn.context)
         # Candidates: every unit of the retrieved chunks, plus the units nearest to the
         # question from anywhere in the index.
         units = {u.id: u for u in snapshot.units_for([d.metadata["chunk_id"] for d in passages])}
-        for unit in snapshot.nearest_units(vector, self.candidate_units, audience_of(state)):
+        for unit in snapshot.nearest_units(vector, self.candidate_units, turn.audience):
             units.setdefault(unit.id, unit)
         units = [u for u in units.values() if can_answer(u.text)]
-        evidence = Evidence(state["question"], threshold=self.scorer.model.threshold)
-        if units:
-            features = self.scorer.features(
-                self.scorer.question(state.get("own", state["query"]), state.get("context"), snapshot.specificity),
-                vector, [u.id for u in units],
-                [snapshot.unit_text(u) for u in units], np.stack([u.vector for u in units]))
-            probabilities = self.scorer.probabilities(features)
-            order = np.argsort(-probabilities, kind="stable")
-            evidence.units = [ScoredUnit(units[i], float(probabilities[i]), float(features[i, 0])) for i in order]
-            evidence.chunks = {u.chunk_id: snapshot.meta[u.chunk_id] for u in units}
-            state = state | {"features": features[order]}
-        return state | {"evidence": evidence}
+        evidence = Evidence(turn.question, threshold=self.scorer.model.threshold)
+        if not units:
+            return replace(turn, evidence=evidence)
+        features = self.scorer.features(
+            self.scorer.question(turn.own or turn.query, turn.context, snapshot.specificity),
+            vector, [u.id for u in units],
+            [snapshot.unit_text(u) for u in units], np.stack([u.vector for u in units]))
+        probabilities = self.scorer.probabilities(features)
+        order = np.argsort(-probabilities, kind="stable")
+        evidence.units = [ScoredUnit(units[i], float(probabilities[i]), float(features[i, 0])) for i in order]
+        evidence.chunks = {u.chunk_id: snapshot.meta[u.chunk_id] for u in units}
+        return replace(turn, evidence=evidence, features=features[order])
 
     def _focus_vector(self, own: str, context: str | None) -> np.ndarray:
         vector = self.embedder.embed_query(own)
@@ -150,17 +170,11 @@ class Steps:
                 vector = vector / norm
         return vector
 
-    def decide(self, state: dict) -> Answer:
+    def decide(self, turn: Turn) -> Answer:
         """Refuse unless a unit answers the question by the relevance model; else compose."""
-        evidence: Evidence = state["evidence"]
-        if not evidence.answerable:
-            return Answer(state["question"], OUT_OF_SCOPE, REFUSAL, answerer="guard")
-        return self.composer(evidence)
-
-
-def audience_of(state: dict) -> str:
-    """Whom the answer is for; a caller that does not say gets the public's view."""
-    return state.get("audience") or PUBLIC
+        if turn.evidence is None or not turn.evidence.answerable:
+            return Answer(turn.question, OUT_OF_SCOPE, REFUSAL, answerer="guard")
+        return self.composer(turn.evidence)
 
 
 def can_answer(text: str) -> bool:
@@ -180,10 +194,11 @@ def build_chain(steps: Steps) -> Runnable:
         | RunnableLambda(steps.decide).with_config(run_name="compose")
     )
     return (
-        RunnableLambda(steps.guard).with_config(run_name="guard")
+        RunnableLambda(Turn.start).with_config(run_name="start")
+        | RunnableLambda(steps.guard).with_config(run_name="guard")
         | RunnableBranch(
-            (lambda s: s["answer"] is not None,
-             RunnableLambda(lambda s: s["answer"]).with_config(run_name="guarded_reply")),
+            (lambda t: t.answer is not None,
+             RunnableLambda(lambda t: t.answer).with_config(run_name="guarded_reply")),
             answer_path,
         )
     ).with_config(run_name="assistant")

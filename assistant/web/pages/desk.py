@@ -6,10 +6,12 @@ or on Enter, so it never shows the refusal for a half-typed question.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from . import record_question
 from ...answer.answering import URGENT
+from ...answer.chain import Turn
 from ...answer.guards import is_text
 from ...ingest.loading import STAFF
 from .render import Passage, passages_html, plain_reply, query_stems, relevance_label
@@ -101,9 +103,10 @@ def scored_passages(assistant, query: str, k: int = PASSAGES) -> list[Passage]:
     if not docs:
         return []
     steps = assistant.steps
-    state = steps.gather(steps.contextualise({"question": query, "history": []}) | {"passages": docs})
+    turn = steps.contextualise(Turn(query, audience=STAFF))
+    turn = steps.gather(replace(turn, passages=tuple(docs)))
     best = {}
-    for scored in state["evidence"].units:  # best first
+    for scored in turn.evidence.units:  # best first
         best.setdefault(scored.unit.chunk_id, scored)
     passages = []
     for d in docs:
