@@ -48,6 +48,7 @@ class Assistant:
         return self._on_current_build(lambda: self.retriever.search(query, k or self.settings.top_k, audience))
 
     def _on_current_build(self, run):
+        build = self.reader.current().info.build  # the build this run reads (or an older one)
         try:
             return run()
         except AssistantError:
@@ -57,7 +58,6 @@ class Assistant:
         # Two re-ingests in quick succession can delete the build a snapshot still reads from:
         # then the pointer names a newer build, and the question is asked once more there.
         # Otherwise the store itself failed (a server down or hung past INDEX_TIMEOUT).
-        build = self.reader.current().info.build
         self.reader.refresh()
         if self.reader.current().info.build == build:
             raise IndexUnreachableError(f"the index store failed while answering: "

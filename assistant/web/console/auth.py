@@ -21,8 +21,8 @@ SESSION_SECONDS = 8 * 3600  # one working day; signing in again after that is ch
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
-# Path prefix -> the roles that may open it. /desk is the front-desk page (Gradio, mounted by the
-# pages branch), /api/staff the staff API; both are for every signed-in account.
+# Path prefix -> the roles that may open it. /desk is the front-desk page (Gradio, pages/desk.py),
+# /api/staff the staff API; both are for every signed-in account.
 PROTECTED = (("/admin", ("admin",)), ("/desk", ("staff", "admin")), ("/api/staff", ("staff", "admin")))
 # Open under /admin: the sign-in form, sign-out and the console's own CSS and script.
 OPEN = ("/admin/login", "/admin/logout", "/admin/static/")
@@ -48,7 +48,7 @@ def session_secret(data_dir: Path) -> str:
 
 class Sessions:
     """ASGI middleware: Starlette sessions whose cookie is Secure when the request came over HTTPS
-    (behind a proxy, run uvicorn with --proxy-headers so the scheme is the visitor's)."""
+    (behind a proxy listed in FORWARDED_ALLOW_IPS, its X-Forwarded-Proto gives the visitor's scheme)."""
 
     def __init__(self, app, secret: str) -> None:
         common = dict(secret_key=secret, session_cookie=SESSION_COOKIE, max_age=SESSION_SECONDS, same_site="strict")
