@@ -34,7 +34,7 @@ _CODE_BLOCK = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | 
 def strip_markup(text: str) -> str:
     """Text without HTML-like tags (and script/style bodies) or contact details: they are
     not what is asked."""
-    return redact(_TAG.sub(" ", _CODE_BLOCK.sub(" ", text)), email=" ", phone=" ")
+    return redact_contacts(_TAG.sub(" ", _CODE_BLOCK.sub(" ", text)), email=" ", phone=" ")
 
 
 # A match may only start where a run of address characters starts: otherwise a long run without
@@ -65,15 +65,20 @@ _POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b")
 _DOCUMENT_NUMBER = re.compile(r"\b(?=[A-Za-z]*\d)(?=(?:[A-Za-z]*\d){4})(?=[0-9]*[A-Za-z])[A-Za-z0-9]{5,20}\b")
 
 
-def redact(text: str, email: str = "[email]", phone: str = "[phone]") -> str:
-    """The text with contact and identity details replaced by placeholders: e-mail addresses, phone
-    numbers, a name the writer gives as theirs, full dates, street addresses, postcodes, document numbers."""
+def redact(text: str) -> str:
+    """The text with contact and identity details replaced by placeholders, before it is stored:
+    e-mail addresses, a name the writer gives as theirs, full dates, street addresses, postcodes,
+    document numbers and phone numbers."""
+    text = _SELF_NAME.sub(r"\g<lead>[name]", _EMAIL.sub("[email]", text))
+    text = _ADDRESS.sub("[address]", _DATE.sub("[date]", text))
+    text = _DOCUMENT_NUMBER.sub("[number]", _POSTCODE.sub("[postcode]", text))
+    return redact_contacts(text)
+
+
+def redact_contacts(text: str, email: str = "[email]", phone: str = "[phone]") -> str:
+    """Only e-mail addresses and phone numbers replaced: what a question is cleaned of before it is
+    searched for (identity placeholders would become words of the query)."""
     text = _EMAIL.sub(email, text)
-    text = _SELF_NAME.sub(r"\g<lead>[name]", text)
-    text = _DATE.sub("[date]", text)
-    text = _ADDRESS.sub("[address]", text)
-    text = _POSTCODE.sub("[postcode]", text)
-    text = _DOCUMENT_NUMBER.sub("[number]", text)
     return _PHONE.sub(lambda m: phone if sum(c.isdigit() for c in m.group(0)) >= 7 else m.group(0), text)
 
 

@@ -119,3 +119,21 @@ def test_a_full_disk_is_reported_and_never_raises(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
     assert "cannot" in out.stderr  # logged as a warning, not raised
+
+
+def test_purge_and_report_commands(tmp_path, monkeypatch):
+    import io
+
+    from assistant.cli import main
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    store.record_question("how much is it?", "out_of_scope", channel="widget")
+    db = sqlite3.connect(tmp_path / "feedback.sqlite3")
+    with db:
+        db.execute("UPDATE questions SET created_at = '2000-01-01T00:00:00+00:00'")
+    out = io.StringIO()
+    assert main(["report"], stdout=out) == 0 and "how much is it?  (widget)" in out.getvalue()
+    out = io.StringIO()
+    assert main(["purge"], stdout=out) == 0 and "deleted 1 questions and votes older than 90 days" in out.getvalue()
+    assert main(["purge", "--days", "-1"], stdout=io.StringIO()) == 2

@@ -76,3 +76,11 @@ def test_redaction_takes_linear_time_on_long_runs():
         # A complexity guard, not a speed target: the quadratic pattern took 4 s on 48,000 letters,
         # the linear one takes about 2 ms, so the bound sits a hundred times above it.
         assert time.perf_counter() - started < 0.5, text[:10]
+
+
+def test_questions_are_searched_without_storage_placeholders():
+    # What is redacted before storing must not turn into query words ("number", "date").
+    from assistant.text import strip_markup
+
+    cleaned = strip_markup("my name is Jane, born 12/03/1985, passport AB1234567, mail jo@x.com: is it safe?")
+    assert "[" not in cleaned and "is it safe?" in cleaned and "jo@x.com" not in cleaned
