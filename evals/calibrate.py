@@ -195,6 +195,25 @@ def _figures(model: RelevanceModel, name: str, observations: list[Observation]) 
             f"unanswerable {t['out_refused']}/{t['out_refused'] + t['out_answered']} refused")
 
 
+def reach(model: RelevanceModel, observations: list[Observation], refused_share: float = 0.9) -> dict[str, int]:
+    """What no threshold can change, per corpus: how many answerable questions have their evidence
+    among the candidates at all, how many the model ranks it first for (the most a threshold can
+    let through right), and how many are still answered right at the lowest threshold that refuses
+    ``refused_share`` of the unanswerable ones (the issue's target for refusals)."""
+    answerable = [o for o in observations if o.answerable]
+    out = {"answerable": len(answerable),
+           "among_candidates": sum(bool(o.labels.any()) for o in answerable),
+           "ranked_first": sum(bool(len(o.features)) and bool(o.labels[int(np.argmax(model.probability(o.features)))])
+                               for o in answerable)}
+    n_out = len(observations) - len(answerable)
+    for t in np.round(np.arange(0.0, 1.0001, 0.01), 2):
+        tally = outcomes(model, observations, t)
+        if tally["out_refused"] >= refused_share * n_out:
+            out["right_at_target_refusals"] = tally["in_right"]
+            break
+    return out
+
+
 def report(model: RelevanceModel, by_corpus: dict[str, list[Observation]]) -> str:
     lines = [f"weights {dict(zip(FEATURES, (round(w, 3) for w in model.weights)))}, bias {model.bias:.3f}, "
              f"threshold {model.threshold:.2f}"]
@@ -209,6 +228,11 @@ def report(model: RelevanceModel, by_corpus: dict[str, list[Observation]]) -> st
         lines.append(f"{name}: answerable {t['in_right']}/{n_in} right first ({t['in_refused']} refused, "
                      f"{t['in_wrong']} wrong evidence); unanswerable {t['out_refused']}/{n_out} refused; AUC "
                      + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+        r = reach(model, obs)
+        lines.append(f"  reach: evidence among the candidates {r['among_candidates']}/{r['answerable']}, "
+                     f"ranked first {r['ranked_first']}/{r['answerable']} (at any threshold), "
+                     f"right first when 90% of unanswerable are refused "
+                     f"{r.get('right_at_target_refusals', 0)}/{r['answerable']}")
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from assistant.answer.relevance import FEATURES, RelevanceModel, RelevanceScorer, question_terms
 from assistant.answer.retrieval import Vocabulary
-from evals.calibrate import Observation, choose_threshold, choose_urgent_threshold, fit_ranking, outcomes
+from evals.calibrate import Observation, choose_threshold, choose_urgent_threshold, fit_ranking, outcomes, reach
 
 
 def test_spelling_correction_touches_only_words_english_does_not_have():
@@ -69,3 +69,16 @@ def test_the_urgent_threshold_leans_towards_flagging():
     threshold = choose_urgent_threshold(scores)
     assert 0.4 < threshold < 0.6  # between, five times closer to the ordinary side than to the emergencies
     assert threshold - 0.4 < (0.8 - 0.4) / 4
+
+
+def test_reach_counts_what_no_threshold_can_change():
+    model = RelevanceModel((1.0, 0.0, 0.0, 0.0), 0.0, 0.5)
+    right = _observation(True, [[4.0, 0, 0, 0], [1.0, 0, 0, 0]], [True, False])
+    ranked_wrong = _observation(True, [[4.0, 0, 0, 0], [1.0, 0, 0, 0]], [False, True])
+    missing = _observation(True, [[2.0, 0, 0, 0]], [False])
+    weak_right = _observation(True, [[0.5, 0, 0, 0]], [True])
+    unanswerable = [_observation(False, [[s, 0, 0, 0]], [False]) for s in (-3.0, -2.0, 1.0)]
+    r = reach(model, [right, ranked_wrong, missing, weak_right, *unanswerable])
+    assert r["answerable"] == 4 and r["among_candidates"] == 3 and r["ranked_first"] == 2
+    # Refusing 90% of the unanswerable needs a threshold above sigmoid(1.0): only "right" stays answered.
+    assert r["right_at_target_refusals"] == 1
