@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from cachetools import LRUCache, cachedmethod
 
 from .errors import ModelLoadError
 from .settings import Settings
@@ -35,8 +35,8 @@ class Embedder(ABC):
     query_cache_size = 512
 
     def __init__(self) -> None:
-        self._query_cache: OrderedDict[str, tuple[np.ndarray, WordVectors]] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._query_cache: LRUCache[str, tuple[np.ndarray, WordVectors]] = LRUCache(maxsize=self.query_cache_size)
+        self._cache_lock = threading.Lock()  # cachetools' caches are not thread-safe on their own
 
     @abstractmethod
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -50,18 +50,10 @@ class Embedder(ABC):
         """One text's word vectors; cached with its vector (one model pass gives both)."""
         return self._query(text)[1]
 
+    # The lock guards the cache only: the model runs outside it, so questions embed in parallel.
+    @cachedmethod(lambda self: self._query_cache, lock=lambda self: self._cache_lock)
     def _query(self, text: str) -> tuple[np.ndarray, WordVectors]:
-        with self._cache_lock:
-            hit = self._query_cache.get(text)
-            if hit is not None:
-                self._query_cache.move_to_end(text)
-                return hit
-        entry = self.encode_query(text)
-        with self._cache_lock:
-            self._query_cache[text] = entry
-            if len(self._query_cache) > self.query_cache_size:
-                self._query_cache.popitem(last=False)
-        return entry
+        return self.encode_query(text)
 
     def encode_query(self, text: str) -> tuple[np.ndarray, WordVectors]:
         """The text's vector and word vectors; a model that gives both in one pass overrides this."""
@@ -72,8 +64,7 @@ class Embedder(ABC):
         raise NotImplementedError(f"{type(self).__name__} gives no word vectors")
 
     def clear_query_cache(self) -> None:
-        with self._cache_lock:
-            self._query_cache.clear()
+        self._query.cache_clear()
 
     def warm_up(self) -> None:
         """Load whatever is heavy now rather than on the first question."""

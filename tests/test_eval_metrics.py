@@ -27,6 +27,13 @@ def test_ndcg():
     assert ndcg_at(QRELS, RESULTS, 5) == pytest.approx((1 + q2 + 0) / 3)
 
 
+def test_tied_scores_are_ranked_by_id_for_every_measure():
+    qrels, results = {"q": {"a": 0, "d9": 1}}, {"q": {"a": 0.5, "d11": 0.5, "d9": 0.5, "c10": 0.5}}
+    # a, c10, d11, d9: the relevant document is fourth.
+    assert retrieval_metrics(qrels, results) == pytest.approx(
+        {"Hit@1": 0.0, "Hit@3": 0.0, "Hit@5": 1.0, "MRR@10": 0.25, "nDCG@5": 1 / math.log2(5)})
+
+
 def test_queries_without_relevant_documents_are_left_out():
     assert hit_rate_at({"q": {}}, {"q": {"a": 1}}, 5) == 0.0
     assert set(retrieval_metrics(QRELS, RESULTS)) == {"Hit@1", "Hit@3", "Hit@5", "MRR@10", "nDCG@5"}

@@ -32,16 +32,31 @@ LINK_DENSITY_LIMIT = 0.75
 
 
 def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
-    from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
+    """The page's main content as structured lines, and what was dropped on the way (and why)."""
+    from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(fold_typography(html), "html.parser")
     dropped: list[Dropped] = []
+    # In this order: the panels a control reveals are noted before the controls go, and hidden
+    # or struck text goes before the landmarks, so --explain gives it as hidden wherever it is.
+    _drop_non_text(soup, dropped)
+    revealed = _drop_controls(soup, dropped)
+    _drop_hidden(soup, dropped, revealed)
+    _keep_main_content(soup, dropped)
+    return _block_lines(soup, dropped), dropped
 
-    def drop(el, reason: str) -> None:
-        text = " ".join(el.get_text(" ").split()) if hasattr(el, "get_text") else " ".join(str(el).split())
-        if text:
-            dropped.append(Dropped(getattr(el, "sourceline", None) or 0, text[:300], reason))
-        el.decompose() if hasattr(el, "decompose") else el.extract()
+
+def _drop(dropped: list[Dropped], el, reason: str) -> None:
+    """Remove an element (or a string) from the page, reporting its text with the reason."""
+    text = " ".join(el.get_text(" ").split()) if hasattr(el, "get_text") else " ".join(str(el).split())
+    if text:
+        dropped.append(Dropped(getattr(el, "sourceline", None) or 0, text[:300], reason))
+    el.decompose() if hasattr(el, "decompose") else el.extract()
+
+
+def _drop_non_text(soup, dropped: list[Dropped]) -> None:
+    """Comments, declarations, scripts, styles, the head and media: nothing a reader sees as text."""
+    from bs4 import Comment, Declaration, Doctype, ProcessingInstruction
 
     for node in soup.find_all(string=lambda s: isinstance(s, (Comment, Declaration, Doctype, ProcessingInstruction))):
         if isinstance(node, Comment) and node.strip():
@@ -50,13 +65,17 @@ def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
     for el in soup.find_all("script"):
         kind = (el.get("type") or "").lower()
         reason = "structured data (JSON-LD), not page text" if "json" in kind else "script"
-        drop(el, reason)
+        _drop(dropped, el, reason)
     for el in soup.find_all(["style", "head"]):
         el.decompose()
     for el in soup.find_all("noscript"):
-        drop(el, "shown only when JavaScript is off")
+        _drop(dropped, el, "shown only when JavaScript is off")
     for el in soup.find_all(_NOT_TEXT):
         el.decompose()
+
+
+def _drop_controls(soup, dropped: list[Dropped]) -> set[str]:
+    """Buttons, links that run script and forms; returns the ids of the panels a control opens."""
     revealed = {c for el in soup.find_all(attrs={"aria-controls": True}) for c in el["aria-controls"].split()}
     for el in soup.find_all("button"):
         # A button inside a heading or summary carries the heading's words (accordions); a button
@@ -74,8 +93,12 @@ def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
         if href == "#" or href.startswith("javascript:"):
             el.decompose()
     for el in soup.find_all("form"):
-        drop(el, "form")
+        _drop(dropped, el, "form")
+    return revealed
 
+
+def _drop_hidden(soup, dropped: list[Dropped], revealed: set[str]) -> None:
+    """Hidden elements no control reveals, and struck-through (superseded) text."""
     for el in soup.find_all(_is_hidden):
         if el.decomposed:
             continue
@@ -83,10 +106,13 @@ def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
         # hidden with nothing to reveal it is a stale or duplicate copy.
         if el.get("id") in revealed and el.get("aria-hidden", "").lower() != "true":
             continue
-        drop(el, "hidden on the page")
+        _drop(dropped, el, "hidden on the page")
     for el in soup.find_all(_SUPERSEDED):
-        drop(el, "struck-through (superseded) text")
+        _drop(dropped, el, "struck-through (superseded) text")
 
+
+def _keep_main_content(soup, dropped: list[Dropped]) -> None:
+    """What lies outside <main>, landmarks, the page's header and footer, attributed quotations."""
     main = soup.find("main") or soup.find(attrs={"role": "main"})
     if main is not None:
         # Everything beside the chain of elements that leads to <main> is outside it.
@@ -94,21 +120,24 @@ def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
         while node.parent is not None:
             for sibling in [c for c in node.parent.children if c is not node]:
                 if hasattr(sibling, "decompose"):
-                    drop(sibling, "outside the page's main content")
+                    _drop(dropped, sibling, "outside the page's main content")
                 elif sibling.strip():
                     sibling.extract()
             node = node.parent
     for el in soup.find_all(lambda t: t.name in _LANDMARK_TAGS or (t.get("role") or "").lower() in _LANDMARK_ROLES):
         if not el.decomposed:
-            drop(el, f"page furniture (<{el.name}> landmark)")
+            _drop(dropped, el, f"page furniture (<{el.name}> landmark)")
     for el in soup.find_all(["header", "footer"]):
         # A page's header and footer (not an article's own) are banner and contentinfo.
         if not el.decomposed and el.find_parent(["article", "section", "blockquote"]) is None:
-            drop(el, f"page furniture (<{el.name}> landmark)")
+            _drop(dropped, el, f"page furniture (<{el.name}> landmark)")
     for el in soup.find_all("blockquote"):
         if not el.decomposed and (el.find("cite") or el.find("footer")):
-            drop(el, "a quotation attributed to someone (a review or testimonial), not the clinic's words")
+            _drop(dropped, el, "a quotation attributed to someone (a review or testimonial), not the clinic's words")
 
+
+def _block_lines(soup, dropped: list[Dropped]) -> list[SourceLine]:
+    """The remaining leaf blocks and tables, in page order; link lists are dropped."""
     lines: list[SourceLine] = []
     for el in soup.find_all(True):
         if el.decomposed:
@@ -116,28 +145,30 @@ def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
         if el.name == "table":
             lines += _table_lines(el)
             continue
-        if el.find_parent("table") is not None:
-            continue
-        if not _is_block(el):
+        if el.find_parent("table") is not None or not _is_block(el):
             continue
         text = strip_reference_markers(" ".join(el.get_text(" ").split()))
         if not text:
             continue
-        number = el.sourceline or 0
         if _link_density(el) >= LINK_DENSITY_LIMIT:
-            dropped.append(Dropped(number, text, "link list (navigation), not page text"))
+            dropped.append(Dropped(el.sourceline or 0, text, "link list (navigation), not page text"))
             continue
-        if el.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
-            lines.append(SourceLine(number, text, heading_level=int(el.name[1])))
-        elif el.name in ("summary", "dt", "caption"):
-            lines.append(SourceLine(number, text, heading_level=6))
-        elif el.name == "li":
-            depth = max(0, len(el.find_parents(["ul", "ol"])) - 1)
-            numbered = el.find_parent(["ul", "ol"]).name == "ol"
-            lines.append(SourceLine(number, text, bullet_depth=depth, numbered=numbered))
-        else:
-            lines.append(SourceLine(number, text))
-    return lines, dropped
+        lines.append(_block_line(el, text))
+    return lines
+
+
+def _block_line(el, text: str) -> SourceLine:
+    """A block as a line: headings (a summary, a term or a caption heads what follows), list items, text."""
+    number = el.sourceline or 0
+    if el.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
+        return SourceLine(number, text, heading_level=int(el.name[1]))
+    if el.name in ("summary", "dt", "caption"):
+        return SourceLine(number, text, heading_level=6)
+    if el.name == "li":
+        depth = max(0, len(el.find_parents(["ul", "ol"])) - 1)
+        numbered = el.find_parent(["ul", "ol"]).name == "ol"
+        return SourceLine(number, text, bullet_depth=depth, numbered=numbered)
+    return SourceLine(number, text)
 
 
 def _is_hidden(tag) -> bool:

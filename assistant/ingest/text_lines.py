@@ -76,93 +76,137 @@ def text_lines(text: str, markdown: bool = False) -> tuple[list[SourceLine], lis
     dropped: list[Dropped] = []
     if markdown:
         raw = _drop_front_matter(raw, dropped)
-    running = _running_lines(raw)
-    width = _wrap_width(raw)
-    doc_words = set(words(text))
-    out: list[SourceLine] = []
-    table: list[tuple[int, list[str]]] = []  # (line number, cells) of the table being read
-    header: list[str] | None = None
-    paragraph_open = False  # the last line may continue on the next one
-    prev_blank = True
-    in_form, form_indent = False, 0
-    item_indent = None  # where the text of the current list item starts
+    out = _LineReader(raw, dropped, markdown, doc_words=set(words(text))).read()
+    out = [replace(l, text=strip_reference_markers(l.text)) for l in out]
+    return _drop_bibliography(out, dropped), dropped
 
-    def flush_table():
-        nonlocal table, header
-        for number, cells in table:
-            out.append(SourceLine(number, table_row_text(header, cells), row=True))
-        table, header = [], None
 
-    for i, r in enumerate(raw):
-        line = r.text
-        stripped = line.strip()
+class _LineReader:
+    """Reads a text's lines top to bottom, each through the stages in ``_line``: page furniture,
+    form fields, tables, rulers, Markdown, then list items, headings and wrapped paragraphs.
+    What a line is often depends on the lines before it; that state lives here."""
+
+    def __init__(self, raw: list[_Raw], dropped: list[Dropped], markdown: bool, doc_words: set[str]) -> None:
+        self.raw, self.dropped, self.markdown, self.doc_words = raw, dropped, markdown, doc_words
+        self.running = _running_lines(raw)
+        self.width = _wrap_width(raw)
+        self.out: list[SourceLine] = []
+        self.table: list[tuple[int, list[str]]] = []  # (line number, cells) of the table being read
+        self.header: list[str] | None = None
+        self.paragraph_open = False  # the last line may continue on the next one
+        self.prev_blank = True
+        self.in_form, self.form_indent = False, 0
+        self.item_indent: int | None = None  # where the text of the current list item starts
+
+    def read(self) -> list[SourceLine]:
+        for i, r in enumerate(self.raw):
+            self._line(i, r)
+        self._flush_table()
+        return self.out
+
+    def _line(self, i: int, r: _Raw) -> None:
+        stripped = r.text.strip()
         if not stripped:
-            prev_blank = True
-            continue
-        if r.number in running or _PAGE_NUMBER.search(stripped):
-            dropped.append(Dropped(r.number, stripped, "running page header, footer or page number"))
-            continue
-        indent = len(line) - len(line.lstrip())
-        if _FORM_FIELD.search(stripped) or (in_form and not prev_blank and indent > form_indent):
-            # A blank to fill in, a tick box, and the indented lines that continue them.
-            dropped.append(Dropped(r.number, stripped, "form field to fill in"))
-            if not in_form or indent <= form_indent:
-                form_indent = indent
-            in_form, paragraph_open = True, False
-            continue
-        in_form = False
-        if _TABLE_BORDER.match(stripped) and (table or _next_is_table(raw, i)):
-            if table and header is None and len(table) == 1:
-                header = table.pop()[1]  # the row above the first rule names the columns
-            continue
-        if _TABLE_ROW.match(stripped):
-            table.append((r.number, [c.strip() for c in stripped.strip("|").split("|")]))
-            continue
-        flush_table()
-        if _RULER.match(stripped):
-            # A rule under a line makes it a heading (setext style, or a ruled banner).
-            if out and not prev_blank and out[-1].heading_level is None and out[-1].bullet_depth is None \
-                    and _short(out[-1].text):
-                last = out.pop()
-                out.append(SourceLine(last.number, last.text, heading_level=2))
-            paragraph_open = False
-            prev_blank = True
-            continue
-        if markdown:
-            heading = _MD_HEADING.match(line)
-            if heading:
-                out.append(SourceLine(r.number, _md_inline(heading.group("text")), heading_level=len(heading.group("hashes"))))
-                paragraph_open, prev_blank = False, False
-                continue
-            if _MD_IMAGE.fullmatch(stripped):
-                dropped.append(Dropped(r.number, stripped, "image"))
-                continue
-            line = re.sub(r"^(\s*>\s?)+", "", line)  # a quote block's marker is markup
+            self.prev_blank = True
+            return
+        indent = len(r.text) - len(r.text.lstrip())
+        if self._page_furniture(r, stripped) or self._form_field(r, stripped, indent) or self._table_line(i, r, stripped):
+            return
+        self._flush_table()
+        if self._ruler(stripped):
+            return
+        line = r.text
+        if self.markdown:
+            line = self._markdown_line(r, stripped)
+            if line is None:
+                return
             stripped = _md_inline(line.strip())
             if not stripped:
-                continue
+                return
+        self._text_line(r, line, stripped, indent)
+        self.prev_blank = False
+
+    def _page_furniture(self, r: _Raw, stripped: str) -> bool:
+        if r.number in self.running or _PAGE_NUMBER.search(stripped):
+            self.dropped.append(Dropped(r.number, stripped, "running page header, footer or page number"))
+            return True
+        return False
+
+    def _form_field(self, r: _Raw, stripped: str, indent: int) -> bool:
+        """A blank to fill in, a tick box, and the indented lines that continue them."""
+        if _FORM_FIELD.search(stripped) or (self.in_form and not self.prev_blank and indent > self.form_indent):
+            self.dropped.append(Dropped(r.number, stripped, "form field to fill in"))
+            if not self.in_form or indent <= self.form_indent:
+                self.form_indent = indent
+            self.in_form, self.paragraph_open = True, False
+            return True
+        self.in_form = False
+        return False
+
+    def _table_line(self, i: int, r: _Raw, stripped: str) -> bool:
+        if _TABLE_BORDER.match(stripped) and (self.table or _next_is_table(self.raw, i)):
+            if self.table and self.header is None and len(self.table) == 1:
+                self.header = self.table.pop()[1]  # the row above the first rule names the columns
+            return True
+        if _TABLE_ROW.match(stripped):
+            self.table.append((r.number, [c.strip() for c in stripped.strip("|").split("|")]))
+            return True
+        return False
+
+    def _flush_table(self) -> None:
+        for number, cells in self.table:
+            self.out.append(SourceLine(number, table_row_text(self.header, cells), row=True))
+        self.table, self.header = [], None
+
+    def _ruler(self, stripped: str) -> bool:
+        """A rule under a line makes it a heading (setext style, or a ruled banner)."""
+        if not _RULER.match(stripped):
+            return False
+        out = self.out
+        if out and not self.prev_blank and out[-1].heading_level is None and out[-1].bullet_depth is None \
+                and _short(out[-1].text):
+            last = out.pop()
+            out.append(SourceLine(last.number, last.text, heading_level=2))
+        self.paragraph_open = False
+        self.prev_blank = True
+        return True
+
+    def _markdown_line(self, r: _Raw, stripped: str) -> str | None:
+        """The line without its quote-block markers, or None when a heading or an image took it."""
+        heading = _MD_HEADING.match(r.text)
+        if heading:
+            self.out.append(SourceLine(r.number, _md_inline(heading.group("text")),
+                                       heading_level=len(heading.group("hashes"))))
+            self.paragraph_open, self.prev_blank = False, False
+            return None
+        if _MD_IMAGE.fullmatch(stripped):
+            self.dropped.append(Dropped(r.number, stripped, "image"))
+            return None
+        return re.sub(r"^(\s*>\s?)+", "", r.text)  # a quote block's marker is markup
+
+    def _text_line(self, r: _Raw, line: str, stripped: str, indent: int) -> None:
+        """A list item, its indented continuation, a capitals heading, a wrapped line or a new paragraph."""
+        out = self.out
         bullet = _BULLET.match(line)
         if bullet:
             depth = len(bullet.group("indent").expandtabs(4)) // 4
             item = bullet.group("text").strip()
-            out.append(SourceLine(r.number, _md_inline(item) if markdown else item,
+            out.append(SourceLine(r.number, _md_inline(item) if self.markdown else item,
                                   bullet_depth=depth, numbered=bullet.group("mark")[0].isdigit()))
-            item_indent = bullet.start("text")
-            paragraph_open = True
-        elif item_indent is not None and not prev_blank and indent >= item_indent and out[-1].bullet_depth is not None:
-            out[-1] = _joined(out[-1], stripped, doc_words)  # an indented line continues its list item
+            self.item_indent = bullet.start("text")
+            self.paragraph_open = True
+        elif self.item_indent is not None and not self.prev_blank and indent >= self.item_indent \
+                and out[-1].bullet_depth is not None:
+            out[-1] = _joined(out[-1], stripped, self.doc_words)  # an indented line continues its list item
         elif _caps_heading(stripped):
             out.append(SourceLine(r.number, stripped, heading_level=2))
-            paragraph_open, item_indent = False, None
-        elif out and (paragraph_open or not prev_blank) and _continues(out[-1], stripped, width, prev_blank):
-            out[-1] = _joined(out[-1], stripped, doc_words)
+            self.paragraph_open, self.item_indent = False, None
+        elif out and (self.paragraph_open or not self.prev_blank) and \
+                _continues(out[-1], stripped, self.width, self.prev_blank):
+            out[-1] = _joined(out[-1], stripped, self.doc_words)
         else:
             out.append(SourceLine(r.number, stripped))
-            paragraph_open, item_indent = True, None
-        prev_blank = False
-    flush_table()
-    out = [replace(l, text=strip_reference_markers(l.text)) for l in out]
-    return _drop_bibliography(out, dropped), dropped
+            self.paragraph_open, self.item_indent = True, None
 
 
 def _drop_front_matter(raw: list[_Raw], dropped: list[Dropped]) -> list[_Raw]:
