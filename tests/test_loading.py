@@ -165,6 +165,22 @@ def test_html_without_main_drops_landmarks(tmp_path):
     assert "link list (navigation), not page text" in _reasons(doc)
 
 
+def test_html_is_read_as_a_browser_reads_it(tmp_path):
+    # Optional end tags left out, a list item with no list, a nested list under its lead-in, loose
+    # text beside a paragraph, and an inline <span> that must not become a second line.
+    path = tmp_path / "d.html"
+    path.write_text("<h2>Aftercare</h2><p>Avoid the sun for a week.<p>Use a gentle cleanser."
+                    "<ul><li>For three days avoid:<ul><li>saunas<li>the gym</ul><li>Sleep well.</ul>"
+                    "<div>Call <span>the clinic</span> with questions.<p>We answer within a day.</p></div>"
+                    "<li>A stray item.")
+    doc = load_document(path, "d.html", {})
+    assert _lines(doc) == [("Aftercare", 2, None), ("Avoid the sun for a week.", None, None),
+                           ("Use a gentle cleanser.", None, None), ("For three days avoid:", None, 0),
+                           ("saunas", None, 1), ("the gym", None, 1), ("Sleep well.", None, 0),
+                           ("Call the clinic with questions.", None, None), ("We answer within a day.", None, None),
+                           ("A stray item.", None, 0)]
+
+
 def test_pdf_text_is_extracted_and_wrapped_lines_rejoined(tmp_path):
     path = tmp_path / "d.pdf"
     path.write_bytes(_pdf_with_lines(["Aftercare sheet", "Keep your skin clean and avoid", "the sun for a week."]))

@@ -18,7 +18,11 @@ from ..text import fold_typography, strip_reference_markers
 
 _BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "dt", "dd", "blockquote", "figcaption",
            "pre", "address", "summary", "caption")
-_CONTAINERS = ("div", "section", "article", "main", "td", "th", "details", "span", "header", "footer")
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_STRUCTURE = list(_BLOCKS) + ["table"]
+# Elements that start a new line of text (their own text never runs on into their neighbours').
+_CONTAINERS = ("div", "section", "article", "main", "td", "th", "details", "header", "footer", "ul", "ol",
+               "dl", "figure", "form", "fieldset", "center", "body", "html")
 # Landmarks that are never the page's own content (WAI-ARIA landmark roles and their elements).
 _LANDMARK_TAGS = ("nav", "aside")
 _LANDMARK_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog"}
@@ -35,7 +39,9 @@ def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
     """The page's main content as structured lines, and what was dropped on the way (and why)."""
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(fold_typography(html), "html.parser")
+    # html5lib builds the tree as a browser does (the HTML5 algorithm): optional end tags such as
+    # </p> and </li> are implied, where html.parser would nest each paragraph in the one before.
+    soup = BeautifulSoup(fold_typography(html), "html5lib")
     dropped: list[Dropped] = []
     # In this order: the panels a control reveals are noted before the controls go, and hidden
     # or struck text goes before the landmarks, so --explain gives it as hidden wherever it is.
@@ -48,7 +54,11 @@ def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
 
 def _drop(dropped: list[Dropped], el, reason: str) -> None:
     """Remove an element (or a string) from the page, reporting its text with the reason."""
-    text = " ".join(el.get_text(" ").split()) if hasattr(el, "get_text") else " ".join(str(el).split())
+    if hasattr(el, "get_text"):
+        # A script's text is no page text to get_text (html5lib's tree), but --explain still shows it.
+        text = " ".join((el.get_text(" ") or el.string or "").split())
+    else:
+        text = " ".join(str(el).split())
     if text:
         dropped.append(Dropped(getattr(el, "sourceline", None) or 0, text[:300], reason))
     el.decompose() if hasattr(el, "decompose") else el.extract()
@@ -137,24 +147,51 @@ def _keep_main_content(soup, dropped: list[Dropped]) -> None:
 
 
 def _block_lines(soup, dropped: list[Dropped]) -> list[SourceLine]:
-    """The remaining leaf blocks and tables, in page order; link lists are dropped."""
+    """The remaining text as lines in page order: each leaf block whole, each table row by row, and
+    the text a block or container holds beside its nested blocks (a list item's lead-in above its
+    sub-list, loose text in a <div>) as lines of their own; link lists are dropped."""
     lines: list[SourceLine] = []
-    for el in soup.find_all(True):
-        if el.decomposed:
-            continue
-        if el.name == "table":
-            lines += _table_lines(el)
-            continue
-        if el.find_parent("table") is not None or not _is_block(el):
-            continue
-        text = strip_reference_markers(" ".join(el.get_text(" ").split()))
-        if not text:
-            continue
-        if _link_density(el) >= LINK_DENSITY_LIMIT:
-            dropped.append(Dropped(el.sourceline or 0, text, "link list (navigation), not page text"))
-            continue
-        lines.append(_block_line(el, text))
+    _walk(soup, lines, dropped)
     return lines
+
+
+def _walk(el, lines: list[SourceLine], dropped: list[Dropped]) -> None:
+    run: list = []  # el's own inline content since its last nested block
+    for child in list(el.children):
+        if child.name is None:  # a string
+            run.append(child)
+        elif child.name == "table":
+            _flush(el, run, lines, dropped)
+            lines += _table_lines(child)
+        elif _is_leaf_block(child):
+            _flush(el, run, lines, dropped)
+            _emit(child, [child], lines, dropped)
+        elif child.name in _BLOCKS or child.name in _CONTAINERS or child.find(_STRUCTURE) is not None:
+            _flush(el, run, lines, dropped)
+            _walk(child, lines, dropped)
+        else:
+            run.append(child)  # inline: a link, emphasis, a <span>
+    _flush(el, run, lines, dropped)
+
+
+def _flush(el, run: list, lines: list[SourceLine], dropped: list[Dropped]) -> None:
+    if run:
+        _emit(el, list(run), lines, dropped)
+        run.clear()
+
+
+def _emit(el, nodes: list, lines: list[SourceLine], dropped: list[Dropped]) -> None:
+    """One line from ``nodes`` (a leaf block, or a run of el's inline content), typed by el."""
+    text = " ".join(" ".join(n.get_text(" ") if n.name else str(n) for n in nodes).split())
+    text = strip_reference_markers(text)
+    if not text:
+        return
+    linked = sum(len(" ".join(a.get_text(" ").split())) for n in nodes if n.name
+                 for a in ([n] if n.name == "a" else n.find_all("a")))
+    if linked / len(text) >= LINK_DENSITY_LIMIT:
+        dropped.append(Dropped(el.sourceline or 0, text, "link list (navigation), not page text"))
+        return
+    lines.append(_block_line(el, text))
 
 
 def _block_line(el, text: str) -> SourceLine:
@@ -165,9 +202,10 @@ def _block_line(el, text: str) -> SourceLine:
     if el.name in ("summary", "dt", "caption"):
         return SourceLine(number, text, heading_level=6)
     if el.name == "li":
-        depth = max(0, len(el.find_parents(["ul", "ol"])) - 1)
-        numbered = el.find_parent(["ul", "ol"]).name == "ol"
-        return SourceLine(number, text, bullet_depth=depth, numbered=numbered)
+        lists = el.find_parents(["ul", "ol"])
+        # A stray <li> with no list around it (browsers render it as a bullet) is a top-level bullet.
+        numbered = bool(lists) and lists[0].name == "ol"
+        return SourceLine(number, text, bullet_depth=max(0, len(lists) - 1), numbered=numbered)
     return SourceLine(number, text)
 
 
@@ -176,22 +214,13 @@ def _is_hidden(tag) -> bool:
             or bool(_HIDDEN_STYLE.search(tag.get("style") or "")))
 
 
-def _is_block(el) -> bool:
-    """A leaf block: a block element with no block inside it, or a container with text of its own."""
-    if el.name in _BLOCKS:
-        return el.find(list(_BLOCKS) + ["table"]) is None or el.name == "summary" and el.find(["h1", "h2", "h3", "h4", "h5", "h6"]) is None
-    if el.name in _CONTAINERS and el.find_parent(list(_BLOCKS)) is None:
-        own = " ".join(s.strip() for s in el.find_all(string=True, recursive=False) if s.strip())
-        return bool(own) and el.find(list(_BLOCKS) + ["table", "div", "section"]) is None
-    return False
-
-
-def _link_density(el) -> float:
-    text = len(" ".join(el.get_text(" ").split()))
-    if not text:
-        return 0.0
-    linked = sum(len(" ".join(a.get_text(" ").split())) for a in el.find_all("a"))
-    return linked / text
+def _is_leaf_block(el) -> bool:
+    """A text block with no block or table inside it (a summary holding no heading is one whole)."""
+    if el.name not in _BLOCKS:
+        return False
+    if el.name == "summary":
+        return el.find(_HEADINGS) is None
+    return el.find(_STRUCTURE) is None
 
 
 def _table_lines(table) -> list[SourceLine]:
