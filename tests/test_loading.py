@@ -1,10 +1,13 @@
 import os
+import re
 
 import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
 from assistant.ingest import loading
 
 from assistant.errors import CorpusError
+from assistant.ingest.html_lines import html_lines
 from assistant.ingest.loading import load_corpus, load_document
 
 
@@ -226,3 +229,33 @@ def test_bad_metadata_file_is_reported(tmp_path):
 def test_seed_metadata_titles_are_used(corpus_copy):
     titles = {d.source: d.title for d in load_corpus(corpus_copy).documents}
     assert titles["does-microneedling-last-permanently.txt"] == "Does Microneedling Provide Permanent Skin Improvements?"
+
+
+# Pages as people hand-write them: nested blocks and lists, inline tags, and end tags that HTML
+# lets them leave out. Whatever the nesting, every word shown on the page is kept as page text.
+_WORD = st.sampled_from(["avoid", "sun", "rest", "cream", "call", "clinic", "week", "gentle", "sleep", "water"])
+_TEXT = st.lists(_WORD, min_size=1, max_size=4).map(" ".join)
+
+
+def _html_tree(depth: int = 0):
+    leaf = st.one_of(_TEXT, _TEXT.map(lambda t: f"<span>{t}</span>"), _TEXT.map(lambda t: f"<em>{t}</em> more text"))
+    if depth >= 3:
+        return leaf
+    child = st.deferred(lambda: _html_tree(depth + 1))
+    return st.one_of(
+        leaf,
+        st.tuples(st.sampled_from(["p", "div", "section", "li", "h3", "dd", "blockquote"]), st.lists(child, min_size=1, max_size=3),
+                  st.booleans()).map(lambda t: f"<{t[0]}>{' '.join(t[1])}" + (f"</{t[0]}>" if t[2] or t[0] not in ("p", "li") else "")),
+        st.tuples(st.sampled_from(["ul", "ol"]), st.lists(child, min_size=1, max_size=3), st.booleans())
+        .map(lambda t: f"<{t[0]}>" + "".join(f"<li>{c}" + ("</li>" if t[2] else "") for c in t[1]) + f"</{t[0]}>"),
+    )
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.lists(_html_tree(), min_size=1, max_size=4))
+def test_no_word_of_a_page_is_lost_whatever_its_nesting(parts):
+    html = "<!doctype html><body><main>" + "".join(parts) + "</main></body>"
+    lines, dropped = html_lines(html)
+    kept = " ".join(l.text for l in lines).split()
+    shown = " ".join(re.sub(r"<[^>]+>", " ", html).split()).split()
+    assert sorted(kept) == sorted(shown) and not dropped
