@@ -158,6 +158,20 @@ def test_a_button_that_opens_a_panel_is_the_panels_heading(tmp_path):
         ("FAQ", 2, None), ("Can I wear makeup after?", 6, None), ("Makeup has to wait 48 hours.", None, None)]
 
 
+def test_a_disclosure_button_heads_the_panel_after_it_and_a_menu_toggle_is_a_control(tmp_path):
+    # The WAI-ARIA disclosure pattern: aria-expanded and no aria-controls; the panel follows the
+    # button (and may be hidden until opened). A toggle that opens the site's menu heads nothing.
+    path = tmp_path / "e.html"
+    path.write_text('<body><button aria-expanded="false" aria-controls="menu">☰ Menu</button>'
+                    '<div id="menu" role="navigation"><a href="/">Home</a> <a href="/book">Book</a></div>'
+                    '<h2>🧴 FAQ</h2><div class="faq-item"><button aria-expanded="false"><span>How many sessions?</span>'
+                    '<span class="toggle">▾</span></button><div class="faq-a" hidden><p>Typically three to six.</p></div></div>'
+                    '<ul><li>✦ Rest tonight</li></ul></body>')
+    assert _lines(load_document(path, "e.html", {})) == [
+        ("FAQ", 2, None), ("How many sessions?", 6, None), ("Typically three to six.", None, None),
+        ("Rest tonight", None, 0)]
+
+
 def test_html_without_main_drops_landmarks(tmp_path):
     path = tmp_path / "d.html"
     path.write_text("<body><nav><a href='/'>Home</a></nav><h2>Aftercare</h2><p>Avoid the sun for a week.</p>"

@@ -12,6 +12,7 @@ quotations, link lists, and table headers. No rule names a word or a class name.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from .structure import Dropped, SourceLine, table_row_text
 from ..text import fold_typography, strip_reference_markers
@@ -87,14 +88,18 @@ def _drop_non_text(soup, dropped: list[Dropped]) -> None:
 def _drop_controls(soup, dropped: list[Dropped]) -> set[str]:
     """Buttons, links that run script and forms; returns the ids of the panels a control opens."""
     revealed = {c for el in soup.find_all(attrs={"aria-controls": True}) for c in el["aria-controls"].split()}
-    for el in soup.find_all("button"):
+    for n, el in enumerate(soup.find_all("button")):
         # A button inside a heading or summary carries the heading's words (accordions); a button
-        # that opens a panel (aria-controls) is that panel's heading; any other button is a
-        # control ("Accept all", "Close").
+        # that discloses a panel of text is that panel's heading (an FAQ's question); any other
+        # button is a control ("Accept all", "Close", a menu toggle).
         if el.find_parent(["h1", "h2", "h3", "h4", "h5", "h6", "summary"]) is not None:
             continue
-        if el.get("aria-controls") and el.get_text(strip=True):
+        panel = _disclosed_panel(soup, el)
+        if panel is not None and el.get_text(strip=True) and not _is_navigation(panel):
             el.name = "h6"
+            if not panel.get("id"):
+                panel["id"] = f"disclosed-panel-{n}"  # so a panel hidden until opened is kept
+            revealed.add(panel["id"])
         else:
             el.decompose()
     for el in soup.find_all("a"):
@@ -105,6 +110,21 @@ def _drop_controls(soup, dropped: list[Dropped]) -> set[str]:
     for el in soup.find_all("form"):
         _drop(dropped, el, "form")
     return revealed
+
+
+def _disclosed_panel(soup, button):
+    """What a button opens: the element it names (aria-controls), or, for a disclosure button
+    (aria-expanded) that names none, the element right after it (the WAI-ARIA disclosure pattern)."""
+    ids = (button.get("aria-controls") or "").split()
+    if ids:
+        return soup.find(id=ids[0])
+    return button.find_next_sibling() if button.has_attr("aria-expanded") else None
+
+
+def _is_navigation(el) -> bool:
+    return (el.name in _LANDMARK_TAGS or (el.get("role") or "").lower() in _LANDMARK_ROLES
+            or el.find(lambda t: t.name in _LANDMARK_TAGS or (t.get("role") or "").lower() == "navigation") is not None
+            or _link_share([el]) >= LINK_DENSITY_LIMIT)
 
 
 def _drop_hidden(soup, dropped: list[Dropped], revealed: set[str]) -> None:
@@ -183,12 +203,10 @@ def _flush(el, run: list, lines: list[SourceLine], dropped: list[Dropped]) -> No
 def _emit(el, nodes: list, lines: list[SourceLine], dropped: list[Dropped]) -> None:
     """One line from ``nodes`` (a leaf block, or a run of el's inline content), typed by el."""
     text = " ".join(" ".join(n.get_text(" ") if n.name else str(n) for n in nodes).split())
-    text = strip_reference_markers(text)
+    text = _strip_ornaments(strip_reference_markers(text))
     if not text:
         return
-    linked = sum(len(" ".join(a.get_text(" ").split())) for n in nodes if n.name
-                 for a in ([n] if n.name == "a" else n.find_all("a")))
-    if linked / len(text) >= LINK_DENSITY_LIMIT:
+    if _link_share(nodes) >= LINK_DENSITY_LIMIT:
         dropped.append(Dropped(el.sourceline or 0, text, "link list (navigation), not page text"))
         return
     lines.append(_block_line(el, text))
@@ -212,6 +230,25 @@ def _block_line(el, text: str) -> SourceLine:
 def _is_hidden(tag) -> bool:
     return (tag.has_attr("hidden") or (tag.get("aria-hidden") or "").lower() == "true"
             or bool(_HIDDEN_STYLE.search(tag.get("style") or "")))
+
+
+def _strip_ornaments(text: str) -> str:
+    """Without the ornaments at its ends: tokens made only of symbol characters (Unicode category
+    So: "▾" on an FAQ toggle, "✦" before a list item, an emoji before a heading)."""
+    tokens = text.split()
+    while tokens and all(unicodedata.category(c) in ("So", "Mn", "Cf") for c in tokens[0]):
+        tokens.pop(0)
+    while tokens and all(unicodedata.category(c) in ("So", "Mn", "Cf") for c in tokens[-1]):
+        tokens.pop()
+    return " ".join(tokens)
+
+
+def _link_share(nodes: list) -> float:
+    """The share of the nodes' text that is link text."""
+    text = len(" ".join(" ".join(n.get_text(" ") if n.name else str(n) for n in nodes).split()))
+    linked = sum(len(" ".join(a.get_text(" ").split())) for n in nodes if n.name
+                 for a in ([n] if n.name == "a" else n.find_all("a")))
+    return linked / text if text else 0.0
 
 
 def _is_leaf_block(el) -> bool:
