@@ -82,3 +82,15 @@ def test_reach_counts_what_no_threshold_can_change():
     assert r["answerable"] == 4 and r["among_candidates"] == 3 and r["ranked_first"] == 2
     # Refusing 90% of the unanswerable needs a threshold above sigmoid(1.0): only "right" stays answered.
     assert r["right_at_target_refusals"] == 1
+
+
+def test_unit_word_vectors_are_computed_once_and_the_least_recently_used_go_first(fake_embedder):
+    runs = []
+    original = fake_embedder.embed_words
+    fake_embedder.embed_words = lambda texts: runs.append(list(texts)) or original(texts)
+    scorer = RelevanceScorer(fake_embedder, RelevanceModel((1.0,) * len(FEATURES), 0.0, 0.5), cache_size=2)
+    scorer.unit_words(["a", "b"], ["rest tonight", "avoid the sun"])
+    scorer.unit_words(["a"], ["rest tonight"])  # a cached; a read makes it recently used
+    scorer.unit_words(["c"], ["call the clinic"])  # evicts b, not a
+    scorer.unit_words(["a", "b"], ["rest tonight", "avoid the sun"])
+    assert runs == [["rest tonight", "avoid the sun"], ["call the clinic"], ["avoid the sun"]]

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from cachetools import LRUCache
 
 from ..embeddings import Embedder, WordVectors
 from ..errors import ConfigError
@@ -116,9 +116,8 @@ class RelevanceScorer:
 
     def __init__(self, embedder: Embedder, model: RelevanceModel, cache_size: int = 50_000) -> None:
         self.embedder, self.model = embedder, model
-        self.cache_size = cache_size
-        self._cache: OrderedDict[str, tuple[WordVectors, frozenset[str]]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: LRUCache[str, tuple[WordVectors, frozenset[str]]] = LRUCache(maxsize=cache_size)
+        self._lock = threading.Lock()  # cachetools' caches are not thread-safe on their own
 
     def question(self, text: str, context: str | None = None,
                  specificity: Callable[[str], float] = lambda w: 1.0) -> QuestionTerms:
@@ -130,18 +129,15 @@ class RelevanceScorer:
     def unit_words(self, ids: Sequence[str], texts: Sequence[str]) -> list[tuple[WordVectors, frozenset[str]]]:
         """Word vectors and stems of each unit's text, computed once per unit."""
         with self._lock:
-            found = {i: self._cache[i] for i in ids if i in self._cache}
-            for i in found:
-                self._cache.move_to_end(i)
+            found = {i: self._cache[i] for i in ids if i in self._cache}  # a read marks it recently used
         missing = [(i, t) for i, t in zip(ids, texts) if i not in found]
         if missing:
+            # One model run for all the missing units, outside the lock.
             for (i, _), wv in zip(missing, self.embedder.embed_words([t for _, t in missing])):
                 found[i] = (wv, frozenset(stem(w) for w in wv.words))
             with self._lock:
                 for i, _ in missing:
                     self._cache[i] = found[i]
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
         return [found[i] for i in ids]
 
     def features(self, question: QuestionTerms, question_vector: np.ndarray, ids: Sequence[str],
