@@ -169,16 +169,21 @@ def _keep_main_content(soup, dropped: list[Dropped]) -> None:
 def _block_lines(soup, dropped: list[Dropped]) -> list[SourceLine]:
     """The remaining text as lines in page order: each leaf block whole, each table row by row, and
     the text a block or container holds beside its nested blocks (a list item's lead-in above its
-    sub-list, loose text in a <div>) as lines of their own; link lists are dropped."""
+    sub-list, loose text in a <div>) as lines of their own; link lists are dropped.
+
+    A walk with its own stack rather than recursion: a page nested thousands of levels deep
+    (generated or broken markup) is read, not a RecursionError."""
     lines: list[SourceLine] = []
-    _walk(soup, lines, dropped)
-    return lines
-
-
-def _walk(el, lines: list[SourceLine], dropped: list[Dropped]) -> None:
-    run: list = []  # el's own inline content since its last nested block
-    for child in list(el.children):
-        if child.name is None:  # a string
+    # Each frame: an element, its children still to visit, and its own inline content since its
+    # last nested block.
+    stack = [(soup, iter(list(soup.children)), [])]
+    while stack:
+        el, children, run = stack[-1]
+        child = next(children, None)
+        if child is None:
+            _flush(el, run, lines, dropped)
+            stack.pop()
+        elif child.name is None:  # a string
             run.append(child)
         elif child.name == "table":
             _flush(el, run, lines, dropped)
@@ -188,10 +193,10 @@ def _walk(el, lines: list[SourceLine], dropped: list[Dropped]) -> None:
             _emit(child, [child], lines, dropped)
         elif child.name in _BLOCKS or child.name in _CONTAINERS or child.find(_STRUCTURE) is not None:
             _flush(el, run, lines, dropped)
-            _walk(child, lines, dropped)
+            stack.append((child, iter(list(child.children)), []))
         else:
             run.append(child)  # inline: a link, emphasis, a <span>
-    _flush(el, run, lines, dropped)
+    return lines
 
 
 def _flush(el, run: list, lines: list[SourceLine], dropped: list[Dropped]) -> None:
