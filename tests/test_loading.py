@@ -229,6 +229,22 @@ def test_unreadable_files_are_skipped_with_reasons_and_the_rest_loads(tmp_path, 
     assert "skipped latin1.txt" in caplog.text
 
 
+def test_a_fault_of_ours_on_one_file_skips_that_file_only(tmp_path, monkeypatch, caplog):
+    # A fault injected into the HTML reader stands for a bug on input nobody foresaw (the one
+    # fake here: no real page is known to trigger one).
+    (tmp_path / "good.txt").write_text("Microneedling stimulates collagen production over time.")
+    (tmp_path / "odd.html").write_text("<p>Anything.</p>")
+
+    def broken(html):
+        raise AttributeError("'NoneType' object has no attribute 'name'")
+
+    monkeypatch.setattr(loading, "html_lines", broken)
+    result = load_corpus(tmp_path)
+    assert [d.source for d in result.documents] == ["good.txt"]
+    assert "could not be read (AttributeError)" in dict(result.skipped)["odd.html"]
+    assert "Traceback" in caplog.text  # the trace goes to the log, for a bug report
+
+
 def test_missing_corpus_folder_says_what_to_do(tmp_path):
     with pytest.raises(CorpusError, match="does not exist: create it"):
         load_corpus(tmp_path / "nope")

@@ -93,6 +93,12 @@ def load_corpus(corpus_dir: Path, only: set[str] | None = None) -> LoadResult:
         except _Unreadable as exc:
             log.warning("skipped %s: %s", name, exc)
             result.skipped.append((name, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one document's fault must not stop the others
+            # A fault of ours on input nobody foresaw: the file is skipped like an unreadable one,
+            # with the trace in the log for a bug report, and every other document still loads.
+            log.exception("skipped %s: it could not be read", name)
+            result.skipped.append((name, f"could not be read ({type(exc).__name__}); the other files were "
+                                         "loaded - save it in another format, and please report it"))
     return result
 
 
