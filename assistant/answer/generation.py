@@ -68,6 +68,10 @@ class LLMComposer:
     def __init__(self, model, fallback: ExtractiveComposer, timeout: float = 20.0, topic: str = "microneedling") -> None:
         self.model, self.fallback, self.timeout = model, fallback, timeout
         self.system_prompt = SYSTEM_PROMPT.format(topic=topic)
+        # The visitor's deadline is total, which the chat client's own timeout is not: httpx times
+        # each read, so a server that trickles tokens never reaches it. The call runs in a pool
+        # and is waited for at most ``timeout``; one that overruns ends at its client's timeout
+        # on a pool thread while the visitor already has the offline answer.
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="llm")
 
     def __call__(self, evidence: Evidence) -> Answer:
@@ -119,7 +123,7 @@ class LLMComposer:
 
 def make_condenser(model, timeout: float):
     """A function (question, earlier questions) -> standalone question, or None on any failure."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="condense")
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="condense")  # a total deadline, as above
 
     def condense(question: str, history: Sequence[str]) -> str | None:
         prompt = CONDENSE_PROMPT.format(history="\n".join(f"- {h}" for h in history[-4:]), question=question)
