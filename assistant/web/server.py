@@ -4,6 +4,9 @@ door (gate.py); and the uvicorn configuration it is served with."""
 
 from __future__ import annotations
 
+import threading
+from typing import Callable
+
 from starlette.middleware.cors import CORSMiddleware
 
 from ..settings import Settings
@@ -21,8 +24,37 @@ class SiteCORS(CORSMiddleware):
         return origin in self.origins()
 
 
+def in_background(work: Callable[[], None], name: str) -> Callable[[], None]:
+    """Start ``work()`` in a thread; the returned function waits for it and raises what it raised."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the caller by join()
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+
+    def join() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+
+    return join
+
+
 def create_web_app(settings: Settings, assistant=None, feedback=None):
     """Build (and warm up) everything the server needs; nothing listens until it is run."""
+    from ..service import build_assistant
+
+    assistant = assistant or build_assistant(settings)
+    # The warm-up (ONNX Runtime session, index snapshot, every unit's word vectors) is mostly
+    # native code that releases the GIL, and importing Gradio is pure Python: on two cores they
+    # overlap. The pages are built only once the warm-up is done (or has failed: its error, an
+    # AssistantError such as "no index", is raised here as before).
+    warmed = in_background(assistant.warm_up, "warm-up")
     import gradio as gr
     from fastapi.responses import RedirectResponse
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -31,10 +63,8 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     from .console import install_console
     from .gate import FrontDoor
     from .pages import add_scripts, chat as chat_page, desk as desk_page
-    from ..service import build_assistant
 
-    assistant = assistant or build_assistant(settings)
-    assistant.warm_up()
+    warmed()
     feedback = feedback or settings.feedback_store()
     api = create_api(assistant, feedback)
     install_console(api, assistant, feedback, settings)  # before the Gradio pages claim "/"
