@@ -64,3 +64,21 @@ def test_app_py_exits_2_with_the_warm_up_error(tmp_path):
     assert run.returncode == 2
     assert run.stderr.startswith("error: embedding model folder") and "EMBEDDING_MODEL" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_gradio_is_imported_without_rewriting_its_stubs():
+    # In a fresh process: this test session may have imported Gradio already.
+    code = ("import sys\n"
+            "from assistant.web.server import import_gradio\n"
+            "finders = list(sys.meta_path)\n"
+            "gr = import_gradio()\n"
+            "import gradio.component_meta as meta, gradio.blocks_events as events\n"
+            "assert sys.meta_path == finders, 'the finder is left installed'\n"
+            "assert meta.create_or_modify_pyi(None, 'Nothing', []) is None\n"  # the real one fails on None
+            "assert events.create_or_modify_pyi is meta.create_or_modify_pyi\n"
+            "with gr.Blocks() as page:\n    gr.Chatbot()\n"
+            "print('ok')\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, GRADIO_ANALYTICS_ENABLED="False"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "ok"

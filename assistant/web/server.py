@@ -4,6 +4,9 @@ door (gate.py); and the uvicorn configuration it is served with."""
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import sys
 import threading
 from typing import Callable
 
@@ -45,6 +48,52 @@ def in_background(work: Callable[[], None], name: str) -> Callable[[], None]:
     return join
 
 
+class _GradioWithoutStubWriter(importlib.abc.MetaPathFinder):
+    """Loads ``gradio.component_meta`` as usual, then turns its stub writer into a no-op.
+
+    Gradio (6.31) checks, and rewrites when they differ, the type stubs (.pyi) of its components
+    in site-packages on every import: each component class parses its module's source twice,
+    0.8 s of the 1.9 s of CPU that `import gradio` takes here. Stubs are for editors; serving
+    never reads them, and the components are the same classes.
+    """
+
+    name = "gradio.component_meta"
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SkipStubs(spec.loader)
+        return spec
+
+
+class _SkipStubs(importlib.abc.Loader):
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self.inner.exec_module(module)
+        if hasattr(module, "create_or_modify_pyi"):
+            module.create_or_modify_pyi = lambda *args, **kwargs: None
+
+
+def import_gradio():
+    """``import gradio``, without the stub writer (_GradioWithoutStubWriter) when this imports it first."""
+    if "gradio" in sys.modules:
+        return sys.modules["gradio"]
+    finder = _GradioWithoutStubWriter()
+    sys.meta_path.insert(0, finder)
+    try:
+        import gradio
+    finally:
+        sys.meta_path.remove(finder)
+    return gradio
+
+
 def create_web_app(settings: Settings, assistant=None, feedback=None):
     """Build (and warm up) everything the server needs; nothing listens until it is run."""
     from ..service import build_assistant
@@ -55,7 +104,7 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     # overlap. The pages are built only once the warm-up is done (or has failed: its error, an
     # AssistantError such as "no index", is raised here as before).
     warmed = in_background(assistant.warm_up, "warm-up")
-    import gradio as gr
+    gr = import_gradio()
     from fastapi.responses import RedirectResponse
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
