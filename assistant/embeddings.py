@@ -165,12 +165,14 @@ class OnnxEmbedder(ModelEmbedder):
     (sentence-transformers' Pooling module, mean of the tokens under the attention mask).
     """
 
-    # Texts per model run when serving. ONNX Runtime keeps the largest run's activations (batch ×
-    # tokens × hidden, and batch × heads × tokens² for attention) in its arena for the life of the
-    # process: 32 units at a time cost 63 MB more at the first answer, 8 cost 45 MB (and 1
-    # 33 MB), measured on a one-shot `python -m assistant ask`; 8 and 32 embed the seed corpus's
-    # 81 units in the same time.
-    serving_batch = 8
+    # Texts per model run when serving: one. ONNX Runtime keeps the largest run's activations
+    # (batch × tokens × hidden, and batch × heads × tokens² for attention) in its arena for the
+    # life of the process: 32 units at a time cost 63 MB more at the first answer, 8 cost 45 MB
+    # and 1 33 MB (one-shot `python -m assistant ask`); the app's warm-up of the seed corpus's
+    # 81 units leaves 23 MB in runs of 8 and 4 MB one at a time, for 6% more CPU (0.67 s against
+    # 0.63 s). The vectors are the same bit for bit either way (493 evaluation-corpus texts:
+    # padding is masked out), so answers do not change.
+    serving_batch = 1
 
     # One thread a run: the server answers several questions at once, and ONNX Runtime's extra
     # threads spin while they wait. Measured on 2 cores (with other work running): a question

@@ -49,6 +49,24 @@ def test_onnx_vectors_match_the_reference_model(served, real_embedder):
         assert np.sum(ours.vectors * theirs.vectors, axis=1).min() >= 0.999
 
 
+def test_serving_runs_one_text_at_a_time_with_the_same_vectors(served):
+    """One text a run keeps ONNX Runtime's arena small; padding is masked, so the vectors are
+    those of runs of eight, bit for bit (answers cannot change with the run size)."""
+    from assistant.embeddings import OnnxEmbedder, get_serving_embedder, onnx_path
+    from assistant.ingest.cleaning import clean_document
+    from assistant.ingest.loading import load_corpus
+
+    settings, _ = served
+    serving = get_serving_embedder(settings)
+    assert isinstance(serving, OnnxEmbedder) and serving.batch_size == 1
+    texts = [u.quote for d in load_corpus(CORPUS).documents for b in clean_document(d).blocks for u in b.units]
+    eight = OnnxEmbedder(settings.model_path, onnx_path(settings), batch_size=8)
+    assert len(texts) >= 50 and len({len(t) for t in texts}) > 8  # runs of eight mix lengths: padding
+    assert np.array_equal(serving.embed_batch(texts), eight.embed_batch(texts))
+    for one, run in zip(serving.embed_words(texts), eight.embed_words(texts)):
+        assert one.words == run.words and np.array_equal(one.vectors, run.vectors)
+
+
 def test_answering_imports_no_torch(served):
     _, env = served
     code = ("import sys, json\n"

@@ -76,7 +76,7 @@ class UnitRecord:
 class Snapshot:
     """One published build, opened for reading: its collections, BM25 index and vocabulary."""
 
-    def __init__(self, index: ChromaIndex, info: BuildInfo) -> None:
+    def __init__(self, index: ChromaIndex, info: BuildInfo, units_in_memory: int = 0) -> None:
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.ERROR)  # it logs every index build
@@ -97,6 +97,17 @@ class Snapshot:
         for row in tokens:
             for token in set(row):
                 self._df[token] = self._df.get(token, 0) + 1
+        # A build of up to units_in_memory units is held whole (Settings.units_in_memory): an
+        # answer then asks Chroma for the nearest units' ids only, and reads the units of its
+        # chunks from here instead of a `get`. In Chroma's own order, which `get` also keeps.
+        self._units: list[UnitRecord] | None = None
+        if 0 < info.units <= units_in_memory:
+            got = index.read_all(self.units)
+            self._units = _unit_records(got.ids, got.documents, got.metadatas, got.embeddings)
+            self._unit_at = {u.id: at for at, u in enumerate(self._units)}
+            self._units_of: dict[str, list[UnitRecord]] = {}
+            for unit in self._units:
+                self._units_of.setdefault(unit.chunk_id, []).append(unit)
 
     def specificity(self, word: str) -> float:
         """How well a word tells this corpus's passages apart, 0..1 (a normalised inverse document
@@ -139,10 +150,15 @@ class Snapshot:
         """Every sentence of the given chunks."""
         if not chunk_ids:
             return []
+        if self._units is not None:
+            found = [u for cid in set(chunk_ids) for u in self._units_of.get(cid, ())]
+            return sorted(found, key=lambda u: self._unit_at[u.id])
         got = self.units.get(where={"chunk_id": {"$in": list(chunk_ids)}}, include=["documents", "metadatas", "embeddings"])
         return _unit_records(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
 
     def all_units(self) -> list[UnitRecord]:
+        if self._units is not None:
+            return list(self._units)
         got = self.units.get(include=["documents", "metadatas", "embeddings"])
         return _unit_records(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
 
@@ -152,6 +168,9 @@ class Snapshot:
         where = self._where(audience)
         if where is not None and self.staff_only.all():
             return []
+        if self._units is not None:
+            got = self.units.query(query_embeddings=[vector.tolist()], n_results=k, include=[], where=where)
+            return [self._units[self._unit_at[uid]] for uid in got["ids"][0]]
         got = self.units.query(query_embeddings=[vector.tolist()], n_results=k,
                                include=["documents", "metadatas", "embeddings"], where=where)
         return _unit_records(got["ids"][0], got["documents"][0], got["metadatas"][0], got["embeddings"][0])
@@ -230,7 +249,7 @@ class IndexReader:
                     f"{self.embedder.name!r} is configured: run `python ingest.py --rebuild`."
                 )
             try:
-                return Snapshot(self.index, info)
+                return Snapshot(self.index, info, self.settings.units_in_memory)
             except IndexNotReadyError:
                 # Re-ingests in quick succession can delete the build we just read the
                 # pointer for; the pointer then names a newer one. Give up only if it does not.

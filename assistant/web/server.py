@@ -4,6 +4,12 @@ door (gate.py); and the uvicorn configuration it is served with."""
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import sys
+import threading
+from typing import Callable
+
 from starlette.middleware.cors import CORSMiddleware
 
 from ..settings import Settings
@@ -21,9 +27,84 @@ class SiteCORS(CORSMiddleware):
         return origin in self.origins()
 
 
+def in_background(work: Callable[[], None], name: str) -> Callable[[], None]:
+    """Start ``work()`` in a thread; the returned function waits for it and raises what it raised."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the caller by join()
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+
+    def join() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+
+    return join
+
+
+class _GradioWithoutStubWriter(importlib.abc.MetaPathFinder):
+    """Loads ``gradio.component_meta`` as usual, then turns its stub writer into a no-op.
+
+    Gradio (6.31) checks, and rewrites when they differ, the type stubs (.pyi) of its components
+    in site-packages on every import: each component class parses its module's source twice,
+    0.8 s of the 1.9 s of CPU that `import gradio` takes here. Stubs are for editors; serving
+    never reads them, and the components are the same classes.
+    """
+
+    name = "gradio.component_meta"
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SkipStubs(spec.loader)
+        return spec
+
+
+class _SkipStubs(importlib.abc.Loader):
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self.inner.exec_module(module)
+        if hasattr(module, "create_or_modify_pyi"):
+            module.create_or_modify_pyi = lambda *args, **kwargs: None
+
+
+def import_gradio():
+    """``import gradio``, without the stub writer (_GradioWithoutStubWriter) when this imports it first."""
+    if "gradio" in sys.modules:
+        return sys.modules["gradio"]
+    finder = _GradioWithoutStubWriter()
+    sys.meta_path.insert(0, finder)
+    try:
+        import gradio
+    finally:
+        sys.meta_path.remove(finder)
+    return gradio
+
+
 def create_web_app(settings: Settings, assistant=None, feedback=None):
     """Build (and warm up) everything the server needs; nothing listens until it is run."""
-    import gradio as gr
+    from ..service import build_assistant
+
+    assistant = assistant or build_assistant(settings)
+    # The warm-up (ONNX Runtime session, index snapshot, every unit's word vectors) is mostly
+    # native code that releases the GIL, and importing Gradio is pure Python: on two cores they
+    # overlap. The pages are built only once the warm-up is done (or has failed: its error, an
+    # AssistantError such as "no index", is raised here as before).
+    warmed = in_background(assistant.warm_up, "warm-up")
+    gr = import_gradio()
     from fastapi.responses import RedirectResponse
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -31,10 +112,8 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     from .console import install_console
     from .gate import FrontDoor
     from .pages import add_scripts, chat as chat_page, desk as desk_page
-    from ..service import build_assistant
 
-    assistant = assistant or build_assistant(settings)
-    assistant.warm_up()
+    warmed()
     feedback = feedback or settings.feedback_store()
     api = create_api(assistant, feedback)
     install_console(api, assistant, feedback, settings)  # before the Gradio pages claim "/"
