@@ -153,3 +153,14 @@ def test_chunks_keep_one_section_each_and_have_stable_ids():
     assert chunk_id("doc.txt", "A", "text") != chunk_id("doc.txt", "B", "text")
     big = chunk_document(cleaned, max_chars=10_000)
     assert len(big) == 3  # one per section when size allows
+
+
+def test_a_web_pages_label_above_a_heading_and_a_line_without_letters_are_dropped():
+    lines = (SourceLine(1, "What to Expect"), SourceLine(2, "Your treatment, step by step", heading_level=2),
+             SourceLine(3, "A numbing cream is applied twenty minutes before the session begins."),
+             SourceLine(4, "1 / 5"),
+             SourceLine(5, "Most clients feel only mild pressure during the treatment itself."))
+    cleaned = clean_document(SourceDocument("page.html", "Microneedling", "", "sha", lines, True))
+    reasons = {d.line: d.reason for d in cleaned.dropped}
+    assert reasons[1].startswith("a label above a heading") and reasons[4].startswith("fragment")
+    assert [u.text for u in _units(cleaned)] == [lines[2].text, lines[4].text]

@@ -128,8 +128,13 @@ def clean_document(doc: SourceDocument) -> CleanDocument:
 
     title_key = " ".join(words(doc.title))
     for i, (line, kind) in enumerate(zip(lines, kinds)):
-        if kind == "fragment":
+        if kind == "fragment" or (kind != "row" and not any(c.isalpha() for c in line.text)):
             reasons.setdefault(i, "fragment: too short to be a sentence or heading")
+        elif (doc.explicit_structure and kind == "prose" and _heading_shaped(line.text)
+              and i + 1 < len(lines) and kinds[i + 1] == "heading"):
+            # Web pages put a short label above a heading ("What to Expect" over "Your Treatment
+            # Experience", an eyebrow); it is no sentence, and quoted it answers nothing.
+            reasons.setdefault(i, "a label above a heading (an eyebrow), not a sentence")
         elif _BARE_LINK.match(line.text):
             reasons.setdefault(i, "a bare link or e-mail address")
         elif " ".join(words(line.text)) == title_key:

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 # Bump when cleaning or chunking rules change, so the next ingest re-processes every file.
 # 4: chunks and units carry their document's audience, and chunks their file version.
 # 5: HTML parsed by html5lib; disclosure buttons head their panels; ornament symbols dropped.
-PIPELINE_VERSION = "5"
+# 6: a label above a heading (an eyebrow) and a line with no letters are dropped.
+PIPELINE_VERSION = "6"
 
 
 @dataclass
