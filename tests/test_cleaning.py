@@ -164,3 +164,10 @@ def test_a_web_pages_label_above_a_heading_and_a_line_without_letters_are_droppe
     reasons = {d.line: d.reason for d in cleaned.dropped}
     assert reasons[1].startswith("a label above a heading") and reasons[4].startswith("fragment")
     assert [u.text for u in _units(cleaned)] == [lines[2].text, lines[4].text]
+
+
+def test_a_short_answer_without_its_full_stop_is_not_taken_for_a_label():
+    lines = (SourceLine(1, "How long does it take?", heading_level=3), SourceLine(2, "Usually about an hour"),
+             SourceLine(3, "Does it hurt?", heading_level=3), SourceLine(4, "Numbing cream keeps it comfortable for most."))
+    cleaned = clean_document(SourceDocument("page.html", "Microneedling", "", "sha", lines, True))
+    assert "Usually about an hour" in [u.text for u in _units(cleaned)]

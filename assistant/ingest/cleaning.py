@@ -30,6 +30,9 @@ NEAR_DUPLICATE_JACCARD = 0.5
 # you think?", "Get updated with beauty tips") are exclamations, questions or fragments.
 BODY_MIN_WORDS = 6
 ARTICLE_END_MIN_WORDS = 20
+# A web page's label above a heading (an eyebrow) has at most this many words: every eyebrow of
+# the web evaluation pages has 3 or 4 ("What It Addresses", "Ready for Expert Care?").
+EYEBROW_MAX_WORDS = 4
 # Joins a unit to its context in a quote: visibly, and with no word of ours.
 CONTEXT_JOINER = " … "
 # Joins the headings of a section path ("DAY 1 › What to expect").
@@ -116,6 +119,14 @@ def _heading_shaped(text: str) -> bool:
     )
 
 
+def _is_eyebrow(text: str) -> bool:
+    """A label in title case of at most EYEBROW_MAX_WORDS words; a short answer left without its
+    full stop ("Usually about an hour") is not title case, so it stays."""
+    tokens = text.split()
+    return (len(tokens) <= EYEBROW_MAX_WORDS and _heading_shaped(text)
+            and all(t[:1].isupper() for t in tokens if len(t) >= 4 and t[:1].isalpha()))
+
+
 def _is_body(line: SourceLine, kind: str) -> bool:
     return kind in ("bullet", "item", "row") or (kind == "prose" and len(line.text.split()) >= BODY_MIN_WORDS)
 
@@ -130,7 +141,7 @@ def clean_document(doc: SourceDocument) -> CleanDocument:
     for i, (line, kind) in enumerate(zip(lines, kinds)):
         if kind == "fragment" or (kind != "row" and not any(c.isalpha() for c in line.text)):
             reasons.setdefault(i, "fragment: too short to be a sentence or heading")
-        elif (doc.explicit_structure and kind == "prose" and _heading_shaped(line.text)
+        elif (doc.explicit_structure and kind == "prose" and _is_eyebrow(line.text)
               and i + 1 < len(lines) and kinds[i + 1] == "heading"):
             # Web pages put a short label above a heading ("What to Expect" over "Your Treatment
             # Experience", an eyebrow); it is no sentence, and quoted it answers nothing.
