@@ -121,9 +121,13 @@ def _disclosed_panel(soup, button):
     return button.find_next_sibling() if button.has_attr("aria-expanded") else None
 
 
+def _is_landmark(tag) -> bool:
+    """Page furniture by its element or ARIA role: navigation, asides, banners, dialogs."""
+    return tag.name in _LANDMARK_TAGS or (tag.get("role") or "").lower() in _LANDMARK_ROLES
+
+
 def _is_navigation(el) -> bool:
-    return (el.name in _LANDMARK_TAGS or (el.get("role") or "").lower() in _LANDMARK_ROLES
-            or el.find(lambda t: t.name in _LANDMARK_TAGS or (t.get("role") or "").lower() == "navigation") is not None
+    return (_is_landmark(el) or el.find(_is_landmark) is not None
             or _link_share([el]) >= LINK_DENSITY_LIMIT)
 
 
@@ -154,7 +158,7 @@ def _keep_main_content(soup, dropped: list[Dropped]) -> None:
                 elif sibling.strip():
                     sibling.extract()
             node = node.parent
-    for el in soup.find_all(lambda t: t.name in _LANDMARK_TAGS or (t.get("role") or "").lower() in _LANDMARK_ROLES):
+    for el in soup.find_all(_is_landmark):
         if not el.decomposed:
             _drop(dropped, el, f"page furniture (<{el.name}> landmark)")
     for el in soup.find_all(["header", "footer"]):
