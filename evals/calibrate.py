@@ -16,6 +16,7 @@ score, answerable against unanswerable) and, with --write, saves assistant/answe
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
@@ -49,6 +50,14 @@ class Observation:
     answerable: bool
     features: np.ndarray  # one row per candidate unit, best candidate by the current model first
     labels: np.ndarray  # the unit quotes the case's evidence
+    question: str = ""  # as scored: the question itself, made self-standing where it can be
+    context: str | None = None  # the earlier question a follow-up points back to
+    texts: tuple[str, ...] = ()  # each candidate unit as scored (its section and quote)
+
+    def to_json(self) -> dict:
+        return {"corpus": self.corpus, "case": self.case, "answerable": self.answerable, "question": self.question,
+                "context": self.context, "texts": list(self.texts), "labels": self.labels.tolist(),
+                "features": self.features.round(5).tolist()}
 
 
 def observe(assistant, corpus: Corpus) -> list[Observation]:
@@ -60,11 +69,13 @@ def observe(assistant, corpus: Corpus) -> list[Observation]:
         answerable = case.statuses[0] == "answered"
         if answerable and not case.evidence:
             continue
-        turn = steps.gather(steps.retrieve(steps.contextualise(Turn(case.question, tuple(case.history)))))
+        turn = steps.read(Turn(case.question, tuple(case.history)))
         units = turn.evidence.units
         features = turn.features if turn.features is not None else np.zeros((0, len(FEATURES)), dtype=np.float32)
         labels = np.array([answerable and metrics.contains_any(u.unit.quote, case.evidence) for u in units], dtype=bool)
-        out.append(Observation(corpus.name, case.id, answerable, features, labels))
+        snapshot = steps.snapshots()
+        out.append(Observation(corpus.name, case.id, answerable, features, labels, turn.own or turn.query,
+                               turn.context, tuple(snapshot.unit_text(u.unit) for u in units)))
     return out
 
 
@@ -131,7 +142,7 @@ def fit_ranking(observations: list[Observation], l2: float = 0.01) -> np.ndarray
             grad -= (hit / hit.sum() - p) @ features
         return total, grad
 
-    return minimize(loss, np.ones(len(FEATURES)), jac=True, method="L-BFGS-B").x
+    return minimize(loss, np.ones(lists[0][0].shape[1]), jac=True, method="L-BFGS-B").x
 
 
 def fit_calibration(observations: list[Observation], ranking: np.ndarray) -> tuple[float, float]:
@@ -241,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", nargs="*", help="corpora to fit on (default: every one not held out)")
     parser.add_argument("--write", action="store_true", help=f"save the fitted model to {CALIBRATION_PATH.name}")
     parser.add_argument("--data", type=Path, help="where to keep the corpora's indexes (default: a temporary folder)")
+    parser.add_argument("--dump", type=Path, help="also write every observation (question, candidate texts, "
+                        "labels, features) to this JSON-lines file, for `python -m training evaluate`")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
@@ -270,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     except (AssistantError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.dump:
+        args.dump.parent.mkdir(parents=True, exist_ok=True)
+        args.dump.write_text("".join(json.dumps(o.to_json()) + "\n" for obs in by_corpus.values() for o in obs))
     print(report(model, by_corpus))
     print(f"urgent threshold {urgent_model.threshold:.3f}")
     for name, scores in urgent.items():
