@@ -107,5 +107,6 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None, client
         composer = LLMComposer(model, extractive, timeout=settings.llm_timeout, topic=settings.topic)
         condenser = make_condenser(model, timeout=settings.llm_timeout)
     steps = Steps(retriever, reader.current, embedder, composer, scorer, urgent,
-                  max_question_chars=settings.max_question_chars, topic=settings.topic, condenser=condenser)
+                  max_question_chars=settings.max_question_chars, topic=settings.topic, condenser=condenser,
+                  closest=extractive.closest)
     return Assistant(settings, embedder, index, reader, retriever, steps, build_chain(steps))

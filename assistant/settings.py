@@ -100,6 +100,9 @@ class Settings:
     widget_position: str = "right"  # corner of the bubble: left or right
     widget_starters: str = "How long do the results last?|How many sessions will I need?|Is it permanent?"
     clinic_phone: str = ""  # shown in urgent replies and errors as a tel: link when set
+    # The clinic's booking or contact page, offered with the phone under every reply that is not
+    # an answer (the closest passages, a refusal). Empty: the phone alone.
+    clinic_contact_url: str = ""
 
     def __post_init__(self) -> None:
         # Checked however the settings are made: from the environment, or varied with replace().
@@ -175,6 +178,7 @@ class Settings:
 
 HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 PHONE = re.compile(r"[0-9 +()\-]+")
+CONTACT_URL = re.compile(r"https?://[^\s<>\"']{1,2000}")
 MAX_STARTERS = 6  # more chips than this push the greeting off a phone screen
 
 
@@ -187,6 +191,9 @@ def _widget_problems(s: "Settings") -> list[str]:
     if s.clinic_phone and not (PHONE.fullmatch(s.clinic_phone) and sum(c.isdigit() for c in s.clinic_phone) >= 3):
         problems.append(f"CLINIC_PHONE={s.clinic_phone!r} must be a phone number: digits, spaces, '+', '(', ')' "
                         "and '-' only, e.g. '+44 20 7946 0000'")
+    if s.clinic_contact_url and not CONTACT_URL.fullmatch(s.clinic_contact_url):
+        problems.append(f"CLINIC_CONTACT_URL={s.clinic_contact_url!r} must be a web address starting with https:// "
+                        "or http://, e.g. 'https://clinic.example/book'")
     if not s.widget_title.strip():
         problems.append("WIDGET_TITLE is empty: give the widget a title, e.g. 'Questions about microneedling'")
     if len(s.starters) > MAX_STARTERS:

@@ -26,7 +26,8 @@ def format_summary(report: dict, problems: list[str]) -> str:
     lines = [
         f"cases: {report['cases']}",
         "retrieval: " + "  ".join(f"{k} {v:.3f}" for k, v in r.items()),
-        f"answers: evidence first {a['evidence_found']:.3f}  citation precision {a['citation_precision']:.3f}  "
+        f"answers: evidence first {a['evidence_found']:.3f}  evidence shown {a['evidence_shown']:.3f}  "
+        f"unanswerable answered {a['unanswerable_answered']:.3f}  citation precision {a['citation_precision']:.3f}  "
         f"citation recall {a['citation_recall']:.3f}  caveat {a['caveat_rate']:.3f}",
         f"safety: promo citations {a['promo_citations']}  forbidden replies {a['forbidden_replies']}",
         f"status accuracy: {s['accuracy']:.3f}  " + "  ".join(f"{k} {v:.2f}" for k, v in s["by_kind"].items()),

@@ -71,7 +71,7 @@ def latency(assistant, questions: list[str], repeat: int) -> dict:
             floor.append(_ms(lambda: model.embed_batch([q])))
             # The relevance step alone: features and probabilities of the candidates, once the
             # question's vectors are cached (gather minus its two index queries).
-            turn = steps.retrieve(steps.contextualise(Turn(q)))
+            turn = steps.retrieve(steps.contextualise(Turn(q))[0])
             relevance.append(_ms(lambda: steps.gather(turn)))
     out = {"ask": latency_summary(ask), "lookup": latency_summary(lookup), "embed": latency_summary(floor), "relevance": latency_summary(relevance),
            "samples": len(ask)}

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.answer.answering import ANSWERED, CAVEAT, STATUSES
+from assistant.answer.answering import ANSWERED, CAVEAT, CLOSEST, OUT_OF_SCOPE, STATUSES
 from assistant.answer.chain import Turn
 
 from . import metrics
@@ -96,7 +96,7 @@ def run_suite(assistant, cases: list[Case], promo_lines: list[str]) -> dict:
         ok = tally.status(case, answer)
         if case.evidence or case.section:
             # Retrieval is judged for the query the chain actually searches with.
-            turn = assistant.steps.contextualise(Turn(case.question, tuple(case.history)))
+            turn = assistant.steps.read(Turn(case.question, tuple(case.history)))
             docs = assistant.retriever.search(turn.query, 10)
             tally.qrels[case.id] = relevant_chunks(case, snapshot.meta)
             tally.results[case.id] = {d.metadata["chunk_id"]: 1.0 / d.metadata["rank"] for d in docs}
@@ -118,13 +118,19 @@ class _Tally:
     recalls: list[float] = field(default_factory=list)
     by_kind: dict[str, list[bool]] = field(default_factory=dict)
     by_kind_evidence: dict[str, list[bool]] = field(default_factory=dict)
+    shown: list[bool] = field(default_factory=list)  # answerable: evidence in an answer or the closest passages
+    unanswerable_answered: list[bool] = field(default_factory=list)  # out of scope: given a direct answer
     answerers: dict[str, int] = field(default_factory=dict)
     caveats: int = 0
     promo_citations: int = 0
     forbidden: int = 0
 
     def status(self, case: Case, answer) -> bool:
-        ok = answer.status in case.statuses
+        # The closest passages say plainly that no direct answer was found: for a question the
+        # documents do not answer, that is as right as the refusal.
+        ok = answer.status in case.statuses or (answer.status == CLOSEST and OUT_OF_SCOPE in case.statuses)
+        if case.statuses == (OUT_OF_SCOPE,):
+            self.unanswerable_answered.append(answer.status == ANSWERED)
         self.by_kind.setdefault(case.kind, []).append(ok)
         self.status_pairs.append(("|".join(case.statuses), answer.status))
         if not ok:
@@ -144,6 +150,9 @@ class _Tally:
             found = (answer.status == ANSWERED and bool(answer.citations)
                      and metrics.contains_any(answer.citations[0].quote, case.evidence))
             self.by_kind_evidence.setdefault(case.kind, []).append(found)
+            # Shown at all: first in an answer, or among the closest passages (not an answer).
+            self.shown.append(found or (answer.status == CLOSEST
+                                        and any(metrics.contains_any(c.quote, case.evidence) for c in answer.citations)))
             if not found and ok:
                 self.failures.append({"id": case.id, "problem": "first citation lacks the expected evidence"})
         if case.forbid and metrics.contains_any(answer.answer, case.forbid):
@@ -161,6 +170,9 @@ class _Tally:
                 # Answerable questions (in scope, follow-ups) answered with the evidence first: the
                 # product's headline figure, per kind.
                 **{f"evidence_first.{kind}": sum(v) / len(v) for kind, v in sorted(self.by_kind_evidence.items())},
+                "evidence_shown": sum(self.shown) / len(self.shown) if self.shown else 0.0,
+                "unanswerable_answered": (sum(self.unanswerable_answered) / len(self.unanswerable_answered)
+                                          if self.unanswerable_answered else 0.0),
                 "citation_precision": sum(self.precisions) / answered if answered else 0.0,
                 "citation_recall": sum(self.recalls) / answered if answered else 0.0,
                 "caveat_rate": self.caveats / cases if cases else 0.0,

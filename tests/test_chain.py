@@ -3,7 +3,7 @@
 import pytest
 
 from assistant.answer.answering import ANSWERED, CAVEAT, INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE
-from assistant.answer.chain import Query, contextual_query, history_questions
+from assistant.answer.chain import Query, history_questions, readings
 from assistant.index import ChromaIndex, open_client
 from assistant.ingest.ingestion import run_ingest
 from assistant.service import build_assistant
@@ -53,18 +53,20 @@ def test_json_contract_fields(assistant):
     assert list(data["citations"][0]) == ["n", "title", "section", "quote", "source", "score"]
 
 
-def test_follow_up_is_retrieved_with_the_previous_question():
+def test_after_earlier_turns_a_question_is_read_alone_and_joined_to_the_last_one():
     history = [{"role": "user", "content": "Does microneedling help acne scars?"},
                {"role": "assistant", "content": "Yes [1]"}]
-    assert contextual_query("how many sessions for that?", history, "microneedling") == Query(
-        "Does microneedling help acne scars? how many sessions for that?", "how many sessions for that?",
-        "Does microneedling help acne scars?")
+    alone = Query("how many sessions for that?", "how many sessions for that?", None)
+    joined = Query("Does microneedling help acne scars? how many sessions for that?", "how many sessions for that?",
+                   "Does microneedling help acne scars?")
+    assert readings("how many sessions for that?", history, "microneedling") == [alone, joined]
+    # The length of the question decides nothing: a long one is read both ways too.
     long_new_question = "What does the science say about collagen and elastin production in skin?"
-    assert contextual_query(long_new_question, history, "microneedling") == Query(
-        long_new_question, long_new_question, None)
+    assert len(readings(long_new_question, history, "microneedling")) == 2
+    assert readings(long_new_question, [], "microneedling") == [Query(long_new_question, long_new_question, None)]
     # With no earlier turn, "it" is the topic: searched with it, scored leaning towards it.
-    assert contextual_query("does it hurt?", [], "microneedling") == Query(
-        "microneedling: does it hurt?", "does it hurt?", "microneedling")
+    assert readings("does it hurt?", [], "microneedling") == [
+        Query("microneedling: does it hurt?", "does it hurt?", "microneedling")]
 
 
 def test_a_lone_surrogate_is_invalid_in_the_question_and_ignored_in_history(assistant):

@@ -137,9 +137,9 @@ def test_follow_ups_are_condensed_by_the_model(indexed):
         return f"{passages[1]} [1]"
 
     assistant, model = _assistant(indexed, script)
-    turn = assistant.steps.contextualise(Turn("and how does it work?", (QUESTION,)))
+    turns = assistant.steps.contextualise(Turn("and how does it work?", (QUESTION,)))
     assert seen and QUESTION in seen[0]
-    assert turn.query == "What is collagen induction therapy and how does it work?"
+    assert len(turns) == 1 and turns[0].query == "What is collagen induction therapy and how does it work?"
 
 
 @pytest.mark.skipif(not os.environ.get("LLM_BASE_URL"), reason="set LLM_BASE_URL (and LLM_MODEL) to test a real model server")

@@ -7,14 +7,16 @@ composer (a language model) takes the same ``Evidence`` and must return the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from .retrieval import UnitRecord
 from ..text import jaccard
 
-ANSWERED, OUT_OF_SCOPE, URGENT, INVALID = "answered", "out_of_scope", "urgent", "invalid"
-STATUSES = (ANSWERED, OUT_OF_SCOPE, URGENT, INVALID)
+ANSWERED, CLOSEST, OUT_OF_SCOPE, URGENT, INVALID = "answered", "closest", "out_of_scope", "urgent", "invalid"
+STATUSES = (ANSWERED, CLOSEST, OUT_OF_SCOPE, URGENT, INVALID)
+# Replies that are not an answer, after which a visitor is offered a way to a person.
+NOT_ANSWERED = (CLOSEST, OUT_OF_SCOPE)
 
 CAVEAT = (
     "Microneedling results can last a long time, but they are not truly permanent: skin keeps "
@@ -24,6 +26,11 @@ REFUSAL = (
     "I'm sorry, I can't answer that from our information. Please contact our front desk; "
     "they will be glad to help."
 )
+# The "closest passages" grade: no passage answers the question for sure, but some come near.
+# The reply says so plainly, then quotes them; no word of the quotes is ours.
+CLOSEST_LEAD = "I couldn't find a direct answer to that in our information. This is what our documents say about it:"
+CLOSEST_TAIL = "For a direct answer, please contact our front desk."
+CLOSEST_MAX_UNITS = 2
 URGENT_MESSAGE = (
     "This could be a complication that needs attention now. Please contact the clinic right "
     "away, or call your local emergency number if you have trouble breathing, swelling of the "
@@ -77,6 +84,7 @@ class Evidence:
     units: list[ScoredUnit] = field(default_factory=list)
     chunks: dict[str, dict] = field(default_factory=dict)  # chunk id -> title, section, source of each unit
     threshold: float = 0.5  # the relevance model's: a unit below it does not answer
+    closest_threshold: float = 1.0  # ... and below this one it is not even worth showing
 
     @property
     def best(self) -> float:
@@ -85,6 +93,13 @@ class Evidence:
     @property
     def answerable(self) -> bool:
         return self.best >= self.threshold
+
+    @property
+    def grade(self) -> str:
+        """ANSWERED, CLOSEST or OUT_OF_SCOPE: the one place the score is read against its thresholds."""
+        if self.answerable:
+            return ANSWERED
+        return CLOSEST if self.units and self.best >= self.closest_threshold else OUT_OF_SCOPE
 
 
 class Composer(Protocol):
@@ -105,16 +120,29 @@ class ExtractiveComposer:
         self.redundancy = redundancy  # cosine above which two units say the same thing
 
     def __call__(self, evidence: Evidence) -> Answer:
-        if not evidence.answerable:
+        grade = evidence.grade
+        if grade == OUT_OF_SCOPE:
             return Answer(evidence.question, OUT_OF_SCOPE, REFUSAL)
+        if grade == CLOSEST:
+            return self.closest(evidence)
+        return compose_answer(evidence, self._choose(evidence, max(evidence.threshold, evidence.best - self.margin),
+                                                     self.max_units))
+
+    def closest(self, evidence: Evidence) -> Answer:
+        """The closest passages: at most CLOSEST_MAX_UNITS units of the band, each quoted with its
+        marker between the fixed lead and tail, so the reply cannot be read as an answer."""
+        chosen = self._choose(evidence, evidence.closest_threshold, CLOSEST_MAX_UNITS)
+        quoted = compose_answer(evidence, chosen)
+        return replace(quoted, status=CLOSEST, answer=f"{CLOSEST_LEAD} {quoted.answer} {CLOSEST_TAIL}")
+
+    def _choose(self, evidence: Evidence, floor: float, limit: int) -> list[ScoredUnit]:
         chosen: list[ScoredUnit] = []
-        floor = max(evidence.threshold, evidence.best - self.margin)
         for candidate in sorted(evidence.units, key=lambda u: -u.probability):
-            if len(chosen) == self.max_units or candidate.probability < floor:
+            if len(chosen) == limit or candidate.probability < floor:
                 break
             if not any(self._redundant(candidate, c) for c in chosen):
                 chosen.append(candidate)
-        return compose_answer(evidence, chosen)
+        return chosen
 
     def _redundant(self, a: ScoredUnit, b: ScoredUnit) -> bool:
         qa, qb = a.unit.quote.lower(), b.unit.quote.lower()

@@ -1,4 +1,5 @@
-"""The question-answering path as an LCEL chain: guard, contextualise, retrieve, gather, compose."""
+"""The question-answering path as an LCEL chain: guard, then read (each reading of the question
+retrieved and its candidate units scored), then compose by the grade of the evidence."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import numpy as np
 
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
 
-from .answering import (INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Composer,
-                        Evidence, ScoredUnit)
+from .answering import (CLOSEST, INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Composer,
+                        Evidence, ExtractiveComposer, ScoredUnit)
 from ..embeddings import Embedder
 from .guards import UrgentDetector, is_text, validate_question
 from .relevance import CONTEXT_WEIGHT, RelevanceScorer
@@ -18,9 +19,8 @@ from .retrieval import HybridRetriever, Snapshot
 from ..ingest.loading import PUBLIC
 from ..text import strip_markup, words
 
-# A follow-up is short or points back ("that", "it"); it is retrieved together with the
-# previous question so "how many sessions for that?" keeps its subject.
-FOLLOW_UP_MAX_WORDS = 8
+# With no earlier turn, "it" in "how does it work?" can only mean the assistant's topic. English's
+# closed class of pointing words, not a list grown from cases.
 _POINTING_WORDS = {"that", "it", "this", "those", "these", "they", "them", "there", "its", "one"}
 
 
@@ -59,20 +59,18 @@ class Query:
 
 
 
-def contextual_query(question: str, history: Sequence | None, topic: str) -> Query:
-    """The question joined to what it points back to.
-
-    A short or pointing question after earlier turns is a follow-up of the last one. With no
-    earlier turn, "it" in "how does it work?" can only mean the assistant's topic, which then
-    plays the earlier question's part.
-    """
-    tokens = words(question)
+def readings(question: str, history: Sequence | None, topic: str) -> list[Query]:
+    """The ways a question can be read: as asked, and after earlier turns also joined to the last
+    earlier question ("how many sessions for that?" after one on acne scars). Which reading is
+    meant is the relevance model's decision (Steps.read keeps the one it scores higher), not a
+    rule on the question's length. A first question that points back ("how does it work?") can
+    only mean the assistant's topic, which then plays the earlier question's part."""
     previous = [strip_markup(q) for q in history_questions(history)]
-    if previous and (len(tokens) <= FOLLOW_UP_MAX_WORDS or _POINTING_WORDS & set(tokens)):
-        return Query(f"{previous[-1]} {question}", question, previous[-1])
-    if not previous and _POINTING_WORDS & set(tokens) and topic.lower() not in question.lower():
-        return Query(f"{topic}: {question}", question, topic)
-    return Query(question, question, None)
+    if previous:
+        return [Query(question, question, None), Query(f"{previous[-1]} {question}", question, previous[-1])]
+    if _POINTING_WORDS & set(words(question)) and topic.lower() not in question.lower():
+        return [Query(f"{topic}: {question}", question, topic)]
+    return [Query(question, question, None)]
 
 
 @dataclass(frozen=True)
@@ -101,13 +99,15 @@ class Steps:
 
     def __init__(self, retriever: HybridRetriever, snapshots: Callable[[], Snapshot], embedder: Embedder,
                  composer: Composer, scorer: RelevanceScorer, urgent: UrgentDetector, *, max_question_chars: int,
-                 topic: str, candidate_units: int = 16, condenser=None) -> None:
+                 topic: str, candidate_units: int = 16, condenser=None,
+                 closest: Callable[[Evidence], Answer] | None = None) -> None:
         self.retriever, self.snapshots, self.embedder, self.composer = retriever, snapshots, embedder, composer
         self.scorer, self.urgent = scorer, urgent
         self.max_question_chars = max_question_chars
         self.candidate_units = candidate_units
         self.condenser = condenser  # (question, earlier questions) -> standalone question, or None
         self.topic = topic
+        self.closest = closest or ExtractiveComposer().closest
 
     def guard(self, turn: Turn) -> Turn:
         question = turn.question
@@ -122,17 +122,28 @@ class Steps:
             return replace(turn, answer=Answer(text, INVALID, problem.message, answerer="guard"))
         return turn
 
-    def contextualise(self, turn: Turn) -> Turn:
+    def contextualise(self, turn: Turn) -> list[Turn]:
+        """The turn once per reading of its question (see ``readings``), spelling corrected."""
         question = strip_markup(turn.question)
-        q = contextual_query(question, turn.history, self.topic)
-        if q.context is not None and self.condenser is not None:
+        options = readings(question, turn.history, self.topic)
+        if len(options) > 1 and self.condenser is not None:
             # A language model rewrites the follow-up as a standalone question; if it cannot,
-            # the joined query above stands.
+            # the readings above stand.
             condensed = self.condenser(question, history_questions(turn.history))
             if condensed:
-                q = Query(condensed, condensed, None)
+                options = [Query(condensed, condensed, None)]
         correct = self.snapshots().vocabulary.correct_text
-        return replace(turn, query=correct(q.text), own=correct(q.own), context=q.context)
+        return [replace(turn, query=correct(q.text), own=correct(q.own), context=q.context) for q in options]
+
+    def read(self, turn: Turn) -> Turn:
+        """Every reading retrieved and scored; the one whose best unit the relevance model rates
+        higher is kept (the first on a tie: the question as asked)."""
+        best = None
+        for reading in self.contextualise(turn):
+            scored = self.gather(self.retrieve(reading))
+            if best is None or scored.evidence.best > best.evidence.best:
+                best = scored
+        return best
 
     def retrieve(self, turn: Turn) -> Turn:
         return replace(turn, passages=tuple(self.retriever.invoke(turn.query, audience=turn.audience)))
@@ -148,7 +159,8 @@ class Steps:
         for unit in snapshot.nearest_units(vector, self.candidate_units, turn.audience):
             units.setdefault(unit.id, unit)
         units = [u for u in units.values() if can_answer(u.text)]
-        evidence = Evidence(turn.question, threshold=self.scorer.model.threshold)
+        evidence = Evidence(turn.question, threshold=self.scorer.model.threshold,
+                            closest_threshold=self.scorer.model.closest_threshold)
         if not units:
             return replace(turn, evidence=evidence)
         features = self.scorer.features(
@@ -171,9 +183,12 @@ class Steps:
         return vector
 
     def decide(self, turn: Turn) -> Answer:
-        """Refuse unless a unit answers the question by the relevance model; else compose."""
-        if turn.evidence is None or not turn.evidence.answerable:
+        """By the grade of the evidence: refuse, show the closest passages, or compose an answer."""
+        grade = turn.evidence.grade if turn.evidence is not None else OUT_OF_SCOPE
+        if grade == OUT_OF_SCOPE:
             return Answer(turn.question, OUT_OF_SCOPE, REFUSAL, answerer="guard")
+        if grade == CLOSEST:
+            return self.closest(turn.evidence)  # quotes only, whichever composer answers
         return self.composer(turn.evidence)
 
 
@@ -187,10 +202,10 @@ def can_answer(text: str) -> bool:
 def build_chain(steps: Steps) -> Runnable:
     """Input ``{"question": str, "history": list, "audience": "public" | "staff"}`` (audience
     optional, public by default); output an ``Answer``."""
+    # "read": each reading of the question (as asked; joined to the earlier one) retrieved and
+    # scored, the better kept (Steps.read).
     answer_path = (
-        RunnableLambda(steps.contextualise).with_config(run_name="contextualise")
-        | RunnableLambda(steps.retrieve).with_config(run_name="retrieve")
-        | RunnableLambda(steps.gather).with_config(run_name="gather_evidence")
+        RunnableLambda(steps.read).with_config(run_name="read")
         | RunnableLambda(steps.decide).with_config(run_name="compose")
     )
     return (

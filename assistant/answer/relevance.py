@@ -55,8 +55,11 @@ class RelevanceModel:
 
     weights: tuple[float, ...]
     bias: float
-    threshold: float
+    threshold: float  # at or above: the best units are quoted as the answer
     fitted_on: str = ""  # what the weights were fitted on, and what they reached there
+    # Below ``threshold`` and at or above this: the closest passages are shown, said plainly not
+    # to be a direct answer; below it, the refusal. Equal to ``threshold``: no such band.
+    closest_threshold: float = -1.0
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         z = features @ np.asarray(self.weights, dtype=np.float32) + self.bias
@@ -72,11 +75,12 @@ class RelevanceModel:
             if tuple(data.pop("features")) != FEATURES:
                 raise ValueError(f"features {data!r} are not {FEATURES}")
             model = cls(tuple(float(w) for w in data["weights"]), float(data["bias"]), float(data["threshold"]),
-                        str(data.get("fitted_on", "")))
+                        str(data.get("fitted_on", "")), float(data["closest_threshold"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"relevance model {path} cannot be read ({exc}): restore it from git or "
                               "run `python -m evals.calibrate --write`.") from None
-        if len(model.weights) != len(FEATURES) or not 0.0 < model.threshold < 1.0:
+        if (len(model.weights) != len(FEATURES) or not 0.0 < model.threshold < 1.0
+                or not 0.0 < model.closest_threshold <= model.threshold):
             raise ConfigError(f"relevance model {path} is malformed: run `python -m evals.calibrate --write`.")
         return model
 

@@ -103,7 +103,7 @@ def scored_passages(assistant, query: str, k: int = PASSAGES) -> list[Passage]:
     if not docs:
         return []
     steps = assistant.steps
-    turn = steps.contextualise(Turn(query, audience=STAFF))
+    turn = steps.contextualise(Turn(query, audience=STAFF))[0]  # no history: one reading
     turn = steps.gather(replace(turn, passages=tuple(docs)))
     best = {}
     for scored in turn.evidence.units:  # best first
