@@ -1,5 +1,5 @@
-"""What the website widget shows (title, greeting, colour, corner, starter questions, phone),
-as GET /api/widget-config serves it. A plain function of the settings, so an admin console can
+"""What the website widget shows (title, greeting, colour, corner, starter questions, the clinic's
+phone and booking or contact link), as GET /api/widget-config serves it. A plain function of the settings, so an admin console can
 layer a clinic's saved values over it."""
 
 from __future__ import annotations
@@ -16,4 +16,5 @@ def widget_config(settings: Settings) -> dict:
         "position": settings.widget_position,
         "starters": settings.starters,
         "phone": settings.clinic_phone,
+        "contact_url": settings.clinic_contact_url,
     }

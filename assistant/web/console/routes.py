@@ -334,7 +334,7 @@ def install_widget_settings(app: FastAPI, console: Console) -> None:
         """The real widget on a blank page, with the form's current values as data- attributes."""
         config = store.config()
         query = request.query_params
-        for key in ("title", "greeting", "accent", "position", "phone"):
+        for key in ("title", "greeting", "accent", "position", "phone", "contact_url"):
             if key in query:
                 config[key] = query[key]
         if "starters" in query:

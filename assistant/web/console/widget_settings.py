@@ -18,12 +18,12 @@ from ..widget_config import widget_config
 # Console field -> Settings field (whose upper-cased name is the environment variable).
 FIELDS = {"allowed_origins": "allowed_origins", "title": "widget_title", "greeting": "widget_greeting",
           "accent": "widget_accent", "position": "widget_position", "starters": "widget_starters",
-          "phone": "clinic_phone"}
+          "phone": "clinic_phone", "contact_url": "clinic_contact_url"}
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 _DEFAULTS = {f.name: f.default for f in fields(Settings)}
 LABELS = {"ALLOWED_ORIGINS": "Allowed sites", "WIDGET_TITLE": "Title", "WIDGET_GREETING": "Greeting",
           "WIDGET_ACCENT": "Accent colour", "WIDGET_POSITION": "Position", "WIDGET_STARTERS": "Starter questions",
-          "CLINIC_PHONE": "Clinic phone"}
+          "CLINIC_PHONE": "Clinic phone", "CLINIC_CONTACT_URL": "Booking or contact link"}
 
 
 @dataclass(frozen=True)
