@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..answer.answering import INVALID, Answer
+from ..answer.answering import INVALID, NOT_ANSWERED, Answer
 from ..errors import AssistantError
 from .feedback import FeedbackStore, Vote
 from .widget_config import widget_config
@@ -122,9 +122,21 @@ def _answer_routes(app: FastAPI, assistant, feedback: FeedbackStore, recent: Rec
     def answer_json(body: AskRequest) -> tuple[Answer, dict]:
         answer = assistant.ask(body.question, body.history)
         feedback.record_question(answer.question, answer.status, channel=body.channel)
-        return answer, answer.to_json() | {"answer_id": recent.add(answer)}
+        data = answer.to_json() | {"answer_id": recent.add(answer)}
+        if answer.status in NOT_ANSWERED:
+            data["contact"] = contact()
+        return answer, data
 
-    @app.post("/api/ask", summary="Answer a question", response_description="The CLI's --json object plus answer_id")
+    def contact() -> dict:
+        # A reply that is not an answer offers a way to a person. Read per request: the console
+        # layers its saved phone and link over the environment's, with no restart.
+        config = app.state.widget_config()
+        return {"phone": config["phone"], "url": config["contact_url"]}
+
+    @app.post("/api/ask", summary="Answer a question",
+              response_description='The CLI\'s --json object plus answer_id; a reply that is not an answer '
+              '(status "closest" or "out_of_scope") also has "contact": {"phone", "url"}, the clinic\'s number '
+              'and booking or contact link ("" when not set)')
     def ask(body: AskRequest):
         answer, data = answer_json(body)
         if answer.status == INVALID:
@@ -132,7 +144,8 @@ def _answer_routes(app: FastAPI, assistant, feedback: FeedbackStore, recent: Rec
         return data
 
     @app.post("/api/ask/stream", summary="Answer a question, streamed as JSON lines",
-              response_description='{"type": "delta", "text"} per sentence, then {"type": "done", ...the /api/ask object}')
+              response_description='{"type": "delta", "text"} per sentence, then {"type": "done", ...the /api/ask '
+              'object, with "contact" when the reply is not an answer}')
     def ask_stream(body: AskRequest):
         answer, data = answer_json(body)
         done = data | {"type": "done"}
@@ -193,7 +206,7 @@ def _site_routes(app: FastAPI, assistant, feedback: FeedbackStore) -> None:
         return FileResponse(STATIC / "widget.js", media_type="text/javascript")
 
     @app.get("/api/widget-config", summary="What the website widget shows: title, greeting, colour, corner, "
-             "starter questions, clinic phone")
+             "starter questions, clinic phone and booking or contact link")
     def widget_settings():
         return app.state.widget_config()
 
