@@ -4,7 +4,10 @@ for the front desk."""
 import html
 import re
 
-from assistant.answer.answering import CAVEAT, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Citation
+import pytest
+
+from assistant.answer.answering import (CAVEAT, CLOSEST, CLOSEST_LEAD, CLOSEST_TAIL, OUT_OF_SCOPE, REFUSAL, URGENT,
+                                        URGENT_MESSAGE, Answer, Citation)
 from assistant.ingest.cleaning import CONTEXT_JOINER
 from assistant.web.pages.desk import status_line
 from assistant.web.pages.render import (Passage, as_text, highlight, passages_html, plain_reply, query_stems,
@@ -57,6 +60,84 @@ def test_refusal_carries_the_caveat_no_sources_and_the_number_to_call():
     assert "Sources" not in refusal and shown(refusal).count(CAVEAT) == 1 and "tel:" not in refusal
     assert 'href="tel:5550100"' in reply_html(Answer("q", OUT_OF_SCOPE, REFUSAL), clinic_phone="555 0100")
     assert "tel:" not in reply_html(Answer("", "invalid", "Please type a question."), clinic_phone="555 0100")
+
+
+def _closest() -> Answer:
+    """A closest-passages reply as the composer shapes it, with markup in a quote and a title."""
+    first = Citation(1, "Guide <b>", "Sessions", "Most people book <i>three</i> sessions.", "guide.txt", 0.3)
+    second = Citation(2, "FAQ", "Prices & offers", "Packages are cheaper per session.", "faq.md", 0.25)
+    text = f"{CLOSEST_LEAD} {first.quote} [1] {second.quote} [2] {CLOSEST_TAIL}"
+    return Answer("how many sessions for rosacea?", CLOSEST, text, (first, second))
+
+
+def test_closest_passages_are_labelled_set_apart_cited_and_offer_a_person():
+    reply = reply_html(_closest(), clinic_phone="+1 (555) 010-2000", contact_url="https://clinic.example/book?a=1&b=2")
+    assert 'class="reply reply-closest"' in reply and '<p class="closest-label">No direct answer</p>' in reply
+    # The lead, then the quotes with their markers set apart from it, then the tail.
+    lead, quotes, tail = (re.search(rf'<{tag} class="{cls}">(.*?)</{tag}>', reply).group(1)
+                          for tag, cls in (("p", "closest-lead"), ("blockquote", "answer closest-quotes"),
+                                           ("p", "closest-tail")))
+    assert shown(lead) == CLOSEST_LEAD and shown(tail) == CLOSEST_TAIL
+    assert shown(quotes) == "Most people book <i>three</i> sessions. [1] Packages are cheaper per session. [2]"
+    assert quotes.count('<sup class="marker">') == 2 and "<i>" not in reply and "<b>" not in reply
+    # The sources fold as for an answer (title and section, no file names), each quote shown once.
+    assert "<summary>Sources (2)</summary>" in reply and "guide.txt" not in reply and "faq.md" not in reply
+    assert "Guide &#60;b&#62;" in reply and "Prices &#38; offers" in reply and "source-quote" not in reply
+    # The way to a person: the phone as a tel: link and the booking page in a new tab.
+    assert 'href="tel:+15550102000"' in reply
+    assert ('<a class="contact-link" href="https://clinic.example/book?a=1&amp;b=2" target="_blank" rel="noopener">'
+            in reply)
+    assert shown(reply).count(CAVEAT) == 1 and reply.index("</details>") < reply.index('class="contact"') \
+        < reply.index(as_text(CAVEAT))
+
+
+def test_the_contact_line_shows_only_what_is_set():
+    closest = _closest()
+    assert 'class="contact"' not in reply_html(closest) and "<a" not in reply_html(closest)
+    phone_only = reply_html(closest, clinic_phone="555 0100")
+    assert 'href="tel:5550100"' in phone_only and "contact-link" not in phone_only
+    link_only = reply_html(closest, contact_url="http://clinic.example/contact")
+    assert "tel:" not in link_only and 'href="http://clinic.example/contact"' in link_only
+    # A refusal offers the same line; an answer and an invalid question offer none.
+    refusal = reply_html(Answer("q", OUT_OF_SCOPE, REFUSAL), "555 0100", "https://clinic.example/book")
+    assert 'href="tel:5550100"' in refusal and 'href="https://clinic.example/book"' in refusal
+    assert "Sources" not in refusal and shown(refusal).count(CAVEAT) == 1
+    answered = Answer("q", "answered", "Results last. [1]", (Citation(1, "G", "R", "Results last.", "g.txt", 0.8),))
+    for other in (answered, Answer("", "invalid", "Please type a question.")):
+        out = reply_html(other, "555 0100", "https://clinic.example/book")
+        assert "tel:" not in out and "clinic.example" not in out and 'class="contact"' not in out
+
+
+@pytest.mark.parametrize("url", [
+    "javascript:alert(1)",
+    "JAVASCRIPT:alert(document.cookie)//https://clinic.example",
+    'https://clinic.example/" onmouseover="alert(1)',
+    "https://clinic.example/'><script>alert(1)</script>",
+    "data:text/html,<script>alert(1)</script>",
+    "//evil.example/book",
+    "ftp://clinic.example/book",
+])
+def test_a_contact_url_that_is_not_a_plain_web_address_never_becomes_a_link(url):
+    for answer in (_closest(), Answer("q", OUT_OF_SCOPE, REFUSAL)):
+        reply = reply_html(answer, contact_url=url)
+        assert "<a" not in reply and "contact-link" not in reply and "script>" not in reply
+        assert "onmouseover" not in reply and "javascript" not in reply.lower()
+        assert url not in plain_reply(answer, contact_url=url)
+
+
+def test_plain_closest_reply_has_its_sources_and_the_contact_line():
+    closest = _closest()
+    text = plain_reply(closest, clinic_phone="555 0100", contact_url="https://clinic.example/book")
+    assert text.startswith(closest.answer) and text.endswith(CAVEAT)
+    assert "Sources:\n[1] Guide <b> — Sessions\n[2] FAQ — Prices & offers" in text and "guide.txt" not in text
+    assert "Call the clinic: 555 0100\nBook or contact us online: https://clinic.example/book" in text
+    assert text.index("Sources:") < text.index("Call the clinic") < text.index(CAVEAT)
+    # Without a phone or link, and for the callers that pass neither, the reply as before.
+    assert "Call the clinic" not in plain_reply(closest) and "Book" not in plain_reply(closest, caveat=False)
+    refusal = plain_reply(Answer("q", OUT_OF_SCOPE, REFUSAL), clinic_phone="555 0100")
+    assert refusal == f"{REFUSAL}\n\nCall the clinic: 555 0100\n\n{CAVEAT}"
+    answered = Answer("q", "answered", "Results last. [1]", (Citation(1, "G", "R", "Results last.", "g.txt", 0.8),))
+    assert "Call the clinic" not in plain_reply(answered, clinic_phone="555 0100")
 
 
 def test_tel_link_keeps_digits_and_a_leading_plus():

@@ -39,8 +39,16 @@ main.contain, main.contain > .column { min-height: 0 !important; }
 #chatbot .reply-urgent .answer { font-weight: 600; }
 #chatbot a.call { display: inline-block; padding: 0.6rem 0.9rem; min-height: 44px; box-sizing: border-box;
   border-radius: 6px; background: #b42318; color: #fff !important; font-weight: 700; text-decoration: none; }
-#chatbot .reply-out_of_scope a.call { background: none; color: inherit !important;
-  text-decoration: underline; padding: 0; min-height: 24px; }
+#chatbot .contact a { display: inline-block; min-height: 24px; margin-right: 1rem; padding: 0;
+  background: none; color: inherit !important; font-weight: 600; text-decoration: underline; }
+#chatbot .reply-closest { border-left: 4px solid #4b5563; padding-left: 0.6rem; }
+.dark #chatbot .reply-closest { border-left-color: #9ca3af; }
+#chatbot .closest-label { color: #374151; font-weight: 700; font-size: 0.85rem; }
+.dark #chatbot .closest-label { color: #e5e7eb; }
+#chatbot .closest-quotes { margin: 0 0 0.4rem; padding: 0 0 0 0.6rem; border-left: 2px solid #6b7280;
+  color: inherit; font-style: italic; }
+#chatbot .sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden;
+  clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
 """
 
 # Gradio names each message by its raw content, so a screen reader would read a reply's HTML
@@ -61,7 +69,8 @@ class ChatTurns:
 
     def __init__(self, assistant, feedback=None) -> None:
         self.assistant, self.feedback = assistant, feedback
-        self.phone = assistant.settings.clinic_phone
+        # Offered under urgent replies (the phone) and under replies that are not an answer (both).
+        self.phone, self.contact_url = assistant.settings.clinic_phone, assistant.settings.clinic_contact_url
         # Shown reply -> its answer, so a vote can name it (the most recent ones).
         self.replies: LRUCache[str, Answer] = LRUCache(maxsize=5000)
         self._lock = threading.Lock()
@@ -71,8 +80,11 @@ class ChatTurns:
         if self.feedback is not None:
             record_question(self.feedback, answer, "chat")
         with self._lock:
-            self.replies[reply_html(answer, self.phone)] = answer
+            self.replies[self.html(answer)] = answer
         return answer
+
+    def html(self, answer: Answer) -> str:
+        return reply_html(answer, self.phone, self.contact_url)
 
     def submit(self, message: str, messages: list, asked: list):
         """Chat turn: the question shows at once (escaped, as text), then the whole reply in
@@ -88,7 +100,7 @@ class ChatTurns:
         messages = list(messages or []) + [{"role": "user", "content": question_html(message)}]
         yield "", messages, messages, asked
         answer = self.answer_for(message, asked)
-        messages = messages + [{"role": "assistant", "content": reply_html(answer, self.phone)}]
+        messages = messages + [{"role": "assistant", "content": self.html(answer)}]
         if answer.status != INVALID:
             asked = (list(asked) + [message])[-MAX_HISTORY_TURNS:]
         yield "", messages, messages, asked
@@ -111,8 +123,9 @@ class ChatTurns:
         yield from self.submit(asked[-1], kept[:-1], list(asked)[:-1])
 
     def chat(self, message: str) -> str:
-        """One question, the reply as plain text with its sources and caveat (for programs; no history)."""
-        return plain_reply(self.answer_for(message, []))
+        """One question, the reply as plain text with its sources, the clinic's contact details when it
+        is not an answer, and the caveat (for programs; no history)."""
+        return plain_reply(self.answer_for(message, []), clinic_phone=self.phone, contact_url=self.contact_url)
 
     def vote(self, data, request) -> None:
         """A thumbs up or down on a reply (Gradio's LikeData and Request)."""

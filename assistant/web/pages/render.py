@@ -11,8 +11,10 @@ import html
 import re
 from dataclasses import dataclass
 
-from ...answer.answering import ANSWERED, OUT_OF_SCOPE, URGENT, Answer, Citation
+from ...answer.answering import (ANSWERED, CLOSEST, CLOSEST_LEAD, CLOSEST_TAIL, NOT_ANSWERED, URGENT, Answer,
+                                 Citation)
 from ...ingest.cleaning import CONTEXT_JOINER
+from ...settings import CONTACT_URL
 from ...text import content_words, normalize, stem
 
 # HTML's special characters and those Markdown (or KaTeX's "$$") would read as syntax. The chat
@@ -45,6 +47,36 @@ def _call_link(phone: str) -> str:
     return f'<a class="call" href="{html.escape(tel_href(phone))}">Call the clinic: {as_text(phone)}</a>'
 
 
+def web_link(url: str) -> str:
+    """The URL when it is a plain http(s) address (the rule CLINIC_CONTACT_URL is checked by), else "".
+
+    Checked here too, since a page may be handed any string: a ``javascript:`` URL or one with a
+    quote in it never becomes a link."""
+    return url if url and CONTACT_URL.fullmatch(url) else ""
+
+
+CONTACT_LINK_TEXT = "Book or contact us online"
+
+
+def contact_html(phone: str = "", url: str = "") -> str:
+    """The way to a person under a reply that is not an answer: the clinic's number as a ``tel:``
+    link and its booking or contact page, each only when set; "" when neither is."""
+    links = [_call_link(phone)] if phone else []
+    if web_link(url):
+        # A new tab, so the conversation stays open behind it; the link says so to screen readers.
+        links.append(f'<a class="contact-link" href="{html.escape(url)}" target="_blank" rel="noopener">'
+                     f'{CONTACT_LINK_TEXT}<span class="sr-only"> (opens in a new tab)</span></a>')
+    return f'<p class="contact">{" ".join(links)}</p>' if links else ""
+
+
+def contact_text(phone: str = "", url: str = "") -> str:
+    """The same way to a person as plain text; "" when neither is set."""
+    lines = [f"Call the clinic: {phone}"] if phone else []
+    if web_link(url):
+        lines.append(f"{CONTACT_LINK_TEXT}: {url}")
+    return "\n".join(lines)
+
+
 # --- the chat page ------------------------------------------------------------------------
 
 def source_extra(citation: Citation, answer_text: str) -> str:
@@ -67,40 +99,67 @@ def _markers(answer_html: str) -> str:
     return re.sub(r"&#91;(\d+)&#93;", r'<sup class="marker">[\1]</sup>', answer_html)
 
 
-def reply_html(answer: Answer, clinic_phone: str = "") -> str:
+def reply_html(answer: Answer, clinic_phone: str = "", contact_url: str = "") -> str:
     """One chat reply as a single HTML block: the answer with its markers, the sources folded
     behind "Sources (n)" (title and section; the quote only where it adds something), and the
     caveat once, quietly, under the answer. An urgent reply stands out, offers the clinic's
-    number when one is configured, and carries no caveat: nothing should soften it."""
+    number when one is configured, and carries no caveat: nothing should soften it.
+
+    A reply that is not an answer offers the clinic's number and booking or contact link (each
+    when given); the closest passages are labelled "No direct answer" and set apart as quotes,
+    so they cannot be read as an answer."""
     if answer.status == URGENT:
         call = f"<p>{_call_link(clinic_phone)}</p>" if clinic_phone else ""
         return (f'<div class="reply reply-{URGENT}"><p class="urgent-label">'
                 f'<span class="urgent-icon">⚠</span> Urgent</p><p class="answer">{as_text(answer.answer)}</p>'
                 f"{call}</div>")
     # The status is a class: Gradio's sanitiser keeps classes and drops data- attributes.
-    parts = [f'<div class="reply reply-{html.escape(answer.status)}">',
-             f'<p class="answer">{_markers(as_text(answer.answer))}</p>']
-    if answer.status == OUT_OF_SCOPE and clinic_phone:  # "please contact our front desk"
-        parts.append(f"<p>{_call_link(clinic_phone)}</p>")
-    if answer.status == ANSWERED and answer.citations:
-        items = []
-        for c in answer.citations:
-            extra = source_extra(c, answer.answer)
-            quote = f' <q class="source-quote">{as_text(extra)}</q>' if extra else ""
-            items.append(f'<li value="{c.n}"><span class="source-title">{as_text(c.title)}</span>'
-                         f' — <span class="source-section">{as_text(c.section)}</span>{quote}</li>')
-        parts.append(f'<details class="sources"><summary>Sources ({len(answer.citations)})</summary>'
-                     f'<ol>{"".join(items)}</ol></details>')
+    parts = [f'<div class="reply reply-{html.escape(answer.status)}">']
+    if answer.status == CLOSEST:
+        parts.append(_closest_html(answer.answer))
+    else:
+        parts.append(f'<p class="answer">{_markers(as_text(answer.answer))}</p>')
+    if answer.status in (ANSWERED, CLOSEST) and answer.citations:
+        parts.append(_sources_html(answer))
+    if answer.status in NOT_ANSWERED:  # "please contact our front desk"
+        parts.append(contact_html(clinic_phone, contact_url))
     parts.append(f'<p class="caveat">{as_text(answer.caveat)}</p></div>')
     return "".join(parts)
 
 
-def plain_reply(answer: Answer, caveat: bool = True) -> str:
+def _closest_html(text: str) -> str:
+    """The label, the lead, the quotes with their markers set apart, and the tail. A text not of
+    that shape (no composer writes one today) is shown whole under the label."""
+    label = '<p class="closest-label">No direct answer</p>'
+    if not (text.startswith(CLOSEST_LEAD) and text.endswith(CLOSEST_TAIL)
+            and len(text) > len(CLOSEST_LEAD) + len(CLOSEST_TAIL)):
+        return f'{label}<p class="answer">{_markers(as_text(text))}</p>'
+    quotes = text[len(CLOSEST_LEAD):-len(CLOSEST_TAIL)].strip()
+    return (f'{label}<p class="closest-lead">{as_text(CLOSEST_LEAD)}</p>'
+            f'<blockquote class="answer closest-quotes">{_markers(as_text(quotes))}</blockquote>'
+            f'<p class="closest-tail">{as_text(CLOSEST_TAIL)}</p>')
+
+
+def _sources_html(answer: Answer) -> str:
+    items = []
+    for c in answer.citations:
+        extra = source_extra(c, answer.answer)
+        quote = f' <q class="source-quote">{as_text(extra)}</q>' if extra else ""
+        items.append(f'<li value="{c.n}"><span class="source-title">{as_text(c.title)}</span>'
+                     f' — <span class="source-section">{as_text(c.section)}</span>{quote}</li>')
+    return (f'<details class="sources"><summary>Sources ({len(answer.citations)})</summary>'
+            f'<ol>{"".join(items)}</ol></details>')
+
+
+def plain_reply(answer: Answer, caveat: bool = True, clinic_phone: str = "", contact_url: str = "") -> str:
     """The reply as plain text, to read out on the phone or paste into an e-mail; file names
-    stay out (the reader is a patient)."""
+    stay out (the reader is a patient). A reply that is not an answer also gives the clinic's
+    number and booking or contact link, when given, before the caveat."""
     parts = [answer.answer]
-    if answer.status == ANSWERED and answer.citations:
+    if answer.status in (ANSWERED, CLOSEST) and answer.citations:
         parts.append("Sources:\n" + "\n".join(f"[{c.n}] {c.title} — {c.section}" for c in answer.citations))
+    if answer.status in NOT_ANSWERED and (contact := contact_text(clinic_phone, contact_url)):
+        parts.append(contact)
     if caveat and answer.status != URGENT:
         parts.append(answer.caveat)
     return "\n\n".join(parts)
