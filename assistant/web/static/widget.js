@@ -5,6 +5,7 @@
  * Options (data- attributes on the script tag; they win over GET /api/widget-config):
  *   data-title, data-greeting, data-accent (#rgb or #rrggbb), data-position (left|right),
  *   data-starters ("question one|question two"), data-phone (the clinic's number),
+ *   data-contact-url (the clinic's booking or contact page, http:// or https://),
  *   data-timeout (seconds to wait for an answer, default 20).
  *
  * Everything lives in a shadow root with its own reset, so the host page's CSS cannot reach in
@@ -22,8 +23,12 @@
   var attrs = (script && script.dataset) || {};
   var HEX = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
   var PHONE = /^[0-9 +()\-]+$/;
+  // The server's rule for CLINIC_CONTACT_URL: only a plain web address ever becomes a link.
+  var WEB = /^https?:\/\/[^\s<>"']{1,2000}$/;
+  // Replies that are not an answer; each offers the way to a person (phone, booking or contact page).
+  var NOT_ANSWERED = ["closest", "out_of_scope"];
   var DEFAULTS = {title: "Microneedling questions", greeting: "Hello! Ask me anything about microneedling.",
-                  accent: "#7b3f61", position: "right", starters: [], phone: ""};
+                  accent: "#7b3f61", position: "right", starters: [], phone: "", contact_url: ""};
   // 20 s: the server answers in well under a second, and a language model (if enabled) has
   // its own 20 s limit; past that the visitor is better served by a retry or a phone call.
   var timeoutMs = (parseFloat(attrs.timeout) > 0 ? parseFloat(attrs.timeout) : 20) * 1000;
@@ -51,6 +56,10 @@
       if (!raw.phone.trim() || PHONE.test(raw.phone.trim())) out.phone = raw.phone.trim();
       else warn(from + ": phone may hold only digits, spaces and +()-; ignored");
     }
+    if (typeof raw.contact_url === "string") {
+      if (!raw.contact_url.trim() || WEB.test(raw.contact_url.trim())) out.contact_url = raw.contact_url.trim();
+      else warn(from + ": contact_url must be a web address starting with https:// or http://; ignored");
+    }
     var starters = raw.starters;
     if (typeof starters === "string") starters = starters.split("|");
     if (Array.isArray(starters)) {
@@ -63,7 +72,8 @@
   function warn(text) { if (window.console) console.warn("microneedling widget: " + text); }
 
   var fromTag = cleanConfig({title: attrs.title, greeting: attrs.greeting, accent: attrs.accent,
-                             position: attrs.position, starters: attrs.starters, phone: attrs.phone},
+                             position: attrs.position, starters: attrs.starters, phone: attrs.phone,
+                             contact_url: attrs.contactUrl},
                             "data- attribute");
   var config = Object.assign({}, DEFAULTS, fromTag);
 
@@ -138,6 +148,13 @@
     "text-decoration:underline;font-size:.85em;vertical-align:baseline}",
     ".mnw-urgent{background:#fdecea;border:2px solid #b3261e;color:#3b0b08}",
     ".mnw-urgent .mnw-answer{font-weight:600}",
+    // The closest passages: set apart from an answer by a grey edge and a label above them.
+    ".mnw-closest{border-left:4px solid #5c5c66}",
+    ".mnw-label{margin:0 0 4px;font-size:12.5px;font-weight:700;color:#3d3d45}",
+    ".mnw-contact{display:flex;flex-wrap:wrap;gap:4px 16px;margin:8px 0 0;white-space:normal}",
+    ".mnw-contact a{display:inline-flex;align-items:center;min-height:24px;color:#1a5fb4;font-weight:600;",
+    "text-decoration:underline}",
+    ".mnw-nowrap{white-space:nowrap}",
     ".mnw-icon{display:inline-block;margin-right:6px;color:#b3261e;font-size:18px;line-height:1}",
     ".mnw-call{display:flex;align-items:center;justify-content:center;min-height:44px;margin-top:10px;",
     "padding:8px 14px;border-radius:10px;background:#b3261e;color:#fff;font-weight:600;text-decoration:none}",
@@ -176,6 +193,7 @@
     ".mnw-left .mnw-panel{left:0}",
     ".mnw-open .mnw-bubble{display:none}",
     ".mnw-votes button{min-height:44px;min-width:44px}",
+    ".mnw-contact a{min-height:44px}",
     ".mnw-sources summary{min-height:44px;padding:11px 0}",
     ".mnw-ref{padding:0 4px}",
     "}"
@@ -265,6 +283,8 @@
       starters.appendChild(chip);
     });
     starters.hidden = !config.starters.length || messages.childElementCount > 0;
+    // Replies drawn from sessionStorage before the server's configuration came get its phone and link.
+    messages.querySelectorAll(".mnw-contact").forEach(fillContact);
   }
 
   // --- the conversation, kept in sessionStorage ---
@@ -426,10 +446,30 @@
     return el("a", {"class": "mnw-call", "href": telHref(config.phone)}, label + " " + config.phone);
   }
 
+  // The way to a person under a reply that is not an answer: the phone and the booking or contact
+  // page, each only when configured; hidden when neither is.
+  function fillContact(line) {
+    line.textContent = "";
+    if (config.phone) {
+      var call = line.appendChild(el("a", {"href": telHref(config.phone)}, "Call the clinic: "));
+      call.appendChild(el("span", {"class": "mnw-nowrap"}, config.phone)); // a number is not broken at its "-"
+    }
+    // cleanConfig lets only a web address through; checked again where it becomes a link.
+    if (config.contact_url && WEB.test(config.contact_url)) {
+      var link = el("a", {"class": "mnw-contact-link", "href": config.contact_url, "target": "_blank",
+                          "rel": "noopener"}, "Book or contact us online");
+      link.appendChild(el("span", {"class": "mnw-sr"}, " (opens in a new tab)"));
+      line.appendChild(link);
+    }
+    line.hidden = !line.childElementCount;
+    return line;
+  }
+
   function renderReply(data, box, index) {
     var status = data.status || "error";
     var urgent = status === "urgent";
-    box.className = "mnw-msg mnw-bot" + (urgent ? " mnw-urgent" : "");
+    var closest = status === "closest";
+    box.className = "mnw-msg mnw-bot" + (urgent ? " mnw-urgent" : "") + (closest ? " mnw-closest" : "");
     box.setAttribute("data-status", status);
     box.textContent = "";
     var citations = Array.isArray(data.citations) ? data.citations : [];
@@ -447,12 +487,15 @@
 
     var answer = renderAnswer(data.answer, citations, sourceIds, openSource);
     if (urgent) answer.insertBefore(el("span", {"class": "mnw-icon", "aria-hidden": "true"}, "⚠"), answer.firstChild);
+    // Said plainly before the quotes, so they are not read as an answer.
+    if (closest) box.appendChild(el("p", {"class": "mnw-label"}, "No direct answer"));
     box.appendChild(answer);
     if (urgent && config.phone) box.appendChild(callLink("Call the clinic:"));
     if (citations.length) {
       details = renderSources(data, sourceIds);
       box.appendChild(details);
     }
+    if (NOT_ANSWERED.indexOf(status) >= 0) box.appendChild(fillContact(el("p", {"class": "mnw-contact"})));
     // The caveat once, quietly, under an answer; never under an urgent message, where it
     // would weaken it. The API keeps it on every reply.
     if (data.caveat && !urgent && status !== "invalid") box.appendChild(el("p", {"class": "mnw-caveat"}, data.caveat));
@@ -595,7 +638,8 @@
           if (data.status !== "invalid") state.history.push(question);
           save();
           scrollToStart(box);
-          announce((data.status === "urgent" ? "Urgent: " : "") + data.answer.replace(/\s*\[\d+\]/g, "") +
+          announce((data.status === "urgent" ? "Urgent: " : data.status === "closest" ? "No direct answer. " : "") +
+                   data.answer.replace(/\s*\[\d+\]/g, "") +
                    (data.status === "urgent" && config.phone ? " Call the clinic: " + config.phone : ""));
         } else {
           var status = data.httpStatus || 0;
