@@ -12,7 +12,8 @@ from assistant.errors import ConfigError
 from assistant.web.console.accounts import UserStore
 from assistant.web.console.auth import LoginLimiter, required_roles
 from assistant.web.console.documents import safe_name
-from assistant.web.console.insights import DISLIKED, REFUSED, Item, group_items, to_csv, weekly_counts
+from assistant.web.console.insights import (CLOSEST_ONLY, DISLIKED, REFUSED, Item, group_items, read_items, to_csv,
+                                            weekly_counts)
 
 
 @pytest.mark.parametrize("sent, stored", [
@@ -74,8 +75,29 @@ def test_insights_group_near_duplicates_count_weeks_and_quote_formulas(fake_embe
     groups = group_items(items, fake_embedder)
     assert [g.count for g in groups] == [3, 1]
     assert groups[0].channels == ["chat", "desk", "widget"] and groups[0].kinds[REFUSED] == 3
-    assert weekly_counts(items) == [("2026-W48", 2, 1), ("2026-W47", 1, 0)]
+    assert weekly_counts(items) == [("2026-W48", 2, 0, 1), ("2026-W47", 1, 0, 0)]
     rows = list(csv.DictReader(io.StringIO(to_csv(groups))))
     assert {r["channel"] for r in rows} == {"widget", "chat", "desk", "api"}
     assert [r["question"] for r in rows if r["kind"] == DISLIKED] == ["'=HYPERLINK(\"http://x\") is it safe when pregnant?"]
     assert group_items([], fake_embedder) == []
+
+
+def test_questions_met_with_the_closest_passages_are_a_gap_of_their_own(tmp_path, fake_embedder):
+    from assistant.web.feedback import FeedbackStore, Vote
+
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    store.record_question("How much does a session cost?", "out_of_scope", channel="widget")
+    store.record_question("how many sessions for rosacea?", "closest", channel="chat")
+    store.record_question("How many sessions for rosacea", "closest", channel="api")
+    store.record_question("How long do results last?", "answered", channel="chat")
+    store.record_vote(Vote("Is it safe when pregnant?", "answered", ("c1",), "down", answer_id="a1", channel="api"))
+    items = read_items(store.path)
+    assert sorted((i.kind, i.channel) for i in items) == [
+        (CLOSEST_ONLY, "api"), (CLOSEST_ONLY, "chat"), (REFUSED, "widget"), (DISLIKED, "api")]
+    groups = group_items(items, fake_embedder)
+    rosacea = next(g for g in groups if "rosacea" in g.question)
+    assert rosacea.count == 2 and rosacea.kinds[CLOSEST_ONLY] == 2 and rosacea.channels == ["api", "chat"]
+    [(_, refused, closest, down)] = weekly_counts(items)
+    assert (refused, closest, down) == (1, 2, 1)
+    rows = list(csv.DictReader(io.StringIO(to_csv(groups))))
+    assert sorted(r["kind"] for r in rows) == ["closest passages only"] * 2 + ["refused", "voted down"]

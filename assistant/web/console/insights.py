@@ -1,5 +1,6 @@
-"""Insights for the clinic: the questions the assistant refused and the answers people voted
-down, from every channel, with near-duplicates grouped, counts by week and a CSV export."""
+"""Insights for the clinic: the questions the assistant refused or met only with the closest
+passages, and the answers people voted down, from every channel, with near-duplicates grouped,
+counts by week and a CSV export."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...answer.answering import CLOSEST, OUT_OF_SCOPE
+
 # Two questions are one gap when the embedding model's cosine similarity reaches this. Measured on
 # evals/data/cases.jsonl (the in-scope and out-of-scope cases: 79 questions in 26 intent groups,
 # named by their ids) with all-MiniLM-L6-v2: pairs at >= 0.80 share an intent 47% of the time, at
@@ -22,12 +25,15 @@ import numpy as np
 # Below it, questions sharing only the topic word ("... microneedling ...") start to merge.
 SAME_GAP = 0.80
 
-REFUSED, DISLIKED = "refused", "voted down"
+REFUSED, CLOSEST_ONLY, DISLIKED = "refused", "closest passages only", "voted down"
+KINDS = (REFUSED, CLOSEST_ONLY, DISLIKED)  # the order of the counts in the tables
+# A question's stored status -> its kind of gap: no direct answer was found for either.
+_STATUS_KIND = {OUT_OF_SCOPE: REFUSED, CLOSEST: CLOSEST_ONLY}
 
 
 @dataclass(frozen=True)
 class Item:
-    kind: str  # REFUSED or DISLIKED
+    kind: str  # one of KINDS
     question: str  # as stored: contact details already redacted
     channel: str
     created_at: str
@@ -65,7 +71,8 @@ class Group:
 
 
 def read_items(path: Path) -> list[Item]:
-    """Refused questions and down-voted answers from the feedback file, oldest first."""
+    """Refused questions, questions met with the closest passages only, and down-voted answers from
+    the feedback file, oldest first."""
     if not path.exists():
         return []
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -74,9 +81,9 @@ def read_items(path: Path) -> list[Item]:
             columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
             return "channel" if "channel" in columns else "'api'"  # files from before channels
 
-        items = [Item(REFUSED, q, c, t) for q, c, t in db.execute(
-            f"SELECT question, {channel_column('questions')}, created_at FROM questions "
-            "WHERE status = 'out_of_scope' ORDER BY id")]
+        items = [Item(_STATUS_KIND[s], q, c, t) for s, q, c, t in db.execute(
+            f"SELECT status, question, {channel_column('questions')}, created_at FROM questions "
+            f"WHERE status IN ({', '.join('?' * len(_STATUS_KIND))}) ORDER BY id", tuple(_STATUS_KIND))]
         items += [Item(DISLIKED, q, c, t) for q, c, t in db.execute(
             f"SELECT question, {channel_column('votes')}, created_at FROM votes WHERE vote = 'down' ORDER BY id")]
     finally:
@@ -114,12 +121,12 @@ def group_items(items: list[Item], embedder, cut: float = SAME_GAP) -> list[Grou
     return sorted(groups, key=lambda g: g.count, reverse=True)  # most frequent, then most recent
 
 
-def weekly_counts(items: list[Item]) -> list[tuple[str, int, int]]:
-    """(ISO week, refused, voted down), newest week first."""
+def weekly_counts(items: list[Item]) -> list[tuple[str, int, int, int]]:
+    """(ISO week, refused, closest passages only, voted down), newest week first."""
     weeks: dict[str, Counter] = {}
     for item in items:
         weeks.setdefault(item.week, Counter())[item.kind] += 1
-    return [(week, c[REFUSED], c[DISLIKED]) for week, c in sorted(weeks.items(), reverse=True)]
+    return [(week, *(c[kind] for kind in KINDS)) for week, c in sorted(weeks.items(), reverse=True)]
 
 
 def to_csv(groups: list[Group]) -> str:

@@ -276,7 +276,7 @@ def _install_changes(app: FastAPI, console: Console) -> None:
 def install_insights(app: FastAPI, console: Console) -> None:
     from fastapi.responses import Response
 
-    from .insights import group_items, read_items, to_csv, weekly_counts
+    from .insights import KINDS, group_items, read_items, to_csv, weekly_counts
 
     def groups():
         return group_items(read_items(console.feedback.path), console.assistant.embedder)
@@ -285,12 +285,13 @@ def install_insights(app: FastAPI, console: Console) -> None:
     def insights(request: Request):
         items = read_items(console.feedback.path)
         return console.render(request, "insights.html", title="Insights", page="insights",
-                              groups=group_items(items, console.assistant.embedder), weeks=weekly_counts(items))
+                              groups=group_items(items, console.assistant.embedder), weeks=weekly_counts(items),
+                              kinds=KINDS)
 
     @app.get("/admin/insights.csv", include_in_schema=False)
     def insights_csv():
         return Response(to_csv(groups()), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": 'attachment; filename="refused-and-voted-down.csv"', "Cache-Control": "no-store"})
+            "Content-Disposition": 'attachment; filename="unanswered-and-voted-down.csv"', "Cache-Control": "no-store"})
 
 
 def install_widget_settings(app: FastAPI, console: Console) -> None:
