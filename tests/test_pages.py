@@ -11,12 +11,13 @@ from dataclasses import replace
 
 import pytest
 
-from assistant.answer.answering import CAVEAT, REFUSAL
+from assistant.answer.answering import CAVEAT, CLOSEST_LEAD, CLOSEST_TAIL, REFUSAL
 from assistant.text import normalize, stem
 from assistant.settings import PROJECT_ROOT
 from assistant.web.pages.render import TRIM_CHARS, query_stems, tel_href
 from tests.console_support import make_account, sign_in_browser
-from tests.web_support import ARTIFACTS, axe_violations, chromium, request, serving, serving_markup_corpus, wait
+from tests.web_support import (ARTIFACTS, axe_violations, chromium, closest_settings, request, serving,
+                               serving_markup_corpus, wait)
 
 pytestmark = pytest.mark.integration
 PHONE = "+1 (555) 010-2000"
@@ -172,7 +173,11 @@ def test_urgent_reply_calls_the_clinic_and_carries_no_caveat(server, browser):
         assert "⚠" in urgent.text
         for other in (answered, refused):
             assert other.text.count(CAVEAT) == 1
-        assert "reply-out_of_scope" in refused.get_attribute("class") and REFUSAL.split(",")[0] in refused.text
+        # Refused, or met with the closest passages only (the fitted calibration decides which):
+        # either way not an answer, and it offers the clinic's number.
+        classes = refused.get_attribute("class").split()
+        assert "reply-closest" in classes or ("reply-out_of_scope" in classes and REFUSAL.split(",")[0] in refused.text)
+        assert refused.find_element(By.CSS_SELECTOR, ".contact a[href^='tel:']").get_attribute("href") == tel_href(PHONE)
         # Every reply is on screen with its sources open for the check.
         for summary in browser.find_elements(By.CSS_SELECTOR, "#chatbot details.sources summary"):
             browser.execute_script("arguments[0].parentElement.open = true", summary)
@@ -182,6 +187,41 @@ def test_urgent_reply_calls_the_clinic_and_carries_no_caveat(server, browser):
         browser.set_window_size(1100, 1500)  # tall enough for the three replies (docs/chat.png)
         _screenshot(browser, "chat.png")
         browser.set_window_size(size["width"], size["height"])
+
+
+def test_closest_passages_read_as_no_answer_and_offer_the_phone_and_booking_page(
+        real_settings, real_embedder, real_index_report, tmp_path, browser):
+    """On a calibration that grades every in-scope question "closest" (see closest_settings)."""
+    from selenium.webdriver.common.by import By
+
+    booking = "https://clinic.example/book?from=chat&x=1"
+    settings = replace(closest_settings(real_settings, tmp_path), rate_limit=100_000, clinic_phone=PHONE,
+                       clinic_contact_url=booking)
+    with serving(settings, real_embedder, tmp_path / "f.sqlite3") as info:
+        browser.get_log("browser")  # drop what earlier pages logged
+        _open_chat(browser, info["url"])
+        try:
+            reply = _ask(browser, "How long do microneedling results last?")
+            assert "reply-closest" in reply.get_attribute("class")
+            assert reply.find_element(By.CSS_SELECTOR, ".closest-label").text == "No direct answer"
+            assert reply.find_element(By.CSS_SELECTOR, ".closest-lead").text == CLOSEST_LEAD
+            assert reply.find_element(By.CSS_SELECTOR, ".closest-tail").text == CLOSEST_TAIL
+            quotes = reply.find_element(By.CSS_SELECTOR, "blockquote.closest-quotes")
+            assert [m.text for m in quotes.find_elements(By.CSS_SELECTOR, "sup.marker")][:1] == ["[1]"]
+            assert quotes.value_of_css_property("font-style") == "italic"
+            browser.execute_script("arguments[0].open = true", reply.find_element(By.CSS_SELECTOR, "details.sources"))
+            assert 1 <= len(reply.find_elements(By.CSS_SELECTOR, "details.sources li")) <= 2
+            call = reply.find_element(By.CSS_SELECTOR, ".contact a[href^='tel:']")
+            assert call.get_attribute("href") == tel_href(PHONE) and PHONE in call.text
+            link = reply.find_element(By.CSS_SELECTOR, ".contact a.contact-link")
+            # (Gradio's sanitiser makes the rel "noopener noreferrer".)
+            assert link.get_attribute("href") == booking and "noopener" in link.get_attribute("rel").split()
+            assert link.get_attribute("target") == "_blank"
+            assert link.accessible_name == "Book or contact us online (opens in a new tab)"
+            assert reply.text.count(CAVEAT) == 1
+            assert axe_violations(browser) == [] and _csp_blocked(browser) == []
+        finally:
+            browser.save_screenshot(str(ARTIFACTS / "chat-closest.png"))
 
 
 def test_a_reply_is_put_in_the_log_once_whole(server, browser):

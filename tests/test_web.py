@@ -10,16 +10,18 @@ from dataclasses import replace
 
 import pytest
 
-from assistant.answer.answering import CAVEAT
+from assistant.answer.answering import CAVEAT, CLOSEST_LEAD, CLOSEST_TAIL, STATUSES
 from tests.console_support import make_account, session_cookie
-from tests.web_support import request, request_json, serving
+from tests.web_support import closest_settings, request, request_json, serving
 
 pytestmark = pytest.mark.integration
 ORIGIN = "http://clinic.example"
+PHONE, BOOKING = "+44 20 7946 0000", "https://clinic.example/book"
 
 @pytest.fixture(scope="module")
 def server(real_settings, real_embedder, real_index_report, tmp_path_factory):
-    settings = replace(real_settings, allowed_origins=ORIGIN, max_body_bytes=4096, rate_limit=100_000)
+    settings = replace(real_settings, allowed_origins=ORIGIN, max_body_bytes=4096, rate_limit=100_000,
+                       clinic_phone=PHONE, clinic_contact_url=BOOKING)
     with serving(settings, real_embedder, tmp_path_factory.mktemp("feedback") / "f.sqlite3") as info:
         yield info | {"settings": settings}
 
@@ -33,6 +35,37 @@ def test_ask_returns_the_cli_contract(server):
     assert {"question", "status", "answer", "citations", "caveat", "latency_ms", "answerer", "answer_id"} == set(data)
     assert data["status"] == "answered" and data["caveat"] == CAVEAT
     assert [c["n"] for c in data["citations"]] == [int(n) for n in __import__("re").findall(r"\[(\d+)\]", data["answer"])]
+
+
+def test_a_reply_that_is_not_an_answer_carries_the_way_to_a_person(server, real_embedder, tmp_path):
+    # On the shipped calibration a question far from the documents is not answered.
+    status, refused = request_json(server["url"] + "/api/ask", method="POST",
+                                   body={"question": "Which football team won the league in 1998?"})
+    assert status == 200 and refused["status"] in ("closest", "out_of_scope")
+    assert refused["contact"] == {"phone": PHONE, "url": BOOKING}
+    # With a calibration that grades every in-scope question "closest", the same question that was
+    # answered above gets the closest passages: quoted and cited, with the contact; streamed too.
+    settings = closest_settings(server["settings"], tmp_path)
+    with serving(settings, real_embedder, tmp_path / "f.sqlite3") as info:
+        question = {"question": "How long do microneedling results last?"}
+        status, closest = request_json(info["url"] + "/api/ask", method="POST", body=question)
+        assert status == 200 and closest["status"] == "closest", closest
+        assert closest["answer"].startswith(CLOSEST_LEAD) and closest["answer"].endswith(CLOSEST_TAIL)
+        assert 1 <= len(closest["citations"]) <= 2 and "[1]" in closest["answer"] and closest["caveat"] == CAVEAT
+        assert closest["contact"] == {"phone": PHONE, "url": BOOKING}
+        status, _, body = request(info["url"] + "/api/ask/stream", method="POST", body=question)
+        done = json.loads(body.decode().splitlines()[-1])
+        assert done["type"] == "done" and done["status"] == "closest" and done["contact"] == closest["contact"]
+        # A vote on it is stored like one on an answer.
+        assert request_json(info["url"] + "/api/feedback", method="POST",
+                            body={"answer_id": closest["answer_id"], "vote": "up"})[0] == 201
+    status, answered = request_json(server["url"] + "/api/ask", method="POST", body=question)
+    assert answered["status"] == "answered" and "contact" not in answered
+    status, _, body = request(server["url"] + "/api/ask/stream", method="POST", body=question)
+    assert "contact" not in json.loads(body.decode().splitlines()[-1])
+    status, urgent = request_json(server["url"] + "/api/ask", method="POST",
+                                  body={"question": "there is pus and spreading redness"})
+    assert urgent["status"] == "urgent" and "contact" not in urgent
 
 
 def test_ask_stream_sends_sentences_then_the_whole_reply(server):
@@ -177,7 +210,8 @@ def test_api_never_answers_500(server, payload):
     if status >= 400:
         assert isinstance(data["error"], str) and data["error"]
     else:
-        assert data["caveat"] == CAVEAT and data["status"] in {"answered", "out_of_scope", "urgent", "invalid"}
+        assert data["caveat"] == CAVEAT and data["status"] in STATUSES
+        assert ("contact" in data) == (data["status"] in ("closest", "out_of_scope"))
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -14,14 +14,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from assistant.answer.answering import CAVEAT
+from assistant.answer.answering import CAVEAT, CLOSEST_LEAD, NOT_ANSWERED
 from assistant.settings import PROJECT_ROOT
-from tests.web_support import (ARTIFACTS, axe_violations, chromium, request, request_json, serving,
-                               serving_markup_corpus, wait)
+from tests.web_support import (ARTIFACTS, axe_violations, chromium, closest_settings, request, request_json,
+                               serving, serving_markup_corpus, wait)
 
 pytestmark = pytest.mark.integration
 HOST = "mn-assistant-widget"
 PHONE = "+44 (20) 7946-0000"
+BOOKING = "https://radiance.example/book?via=widget"
 TITLE = "Radiance Skin Clinic"
 GREETING = "Hello! I answer questions about microneedling from the clinic's own leaflets."
 DOCS = PROJECT_ROOT / "docs"
@@ -100,7 +101,7 @@ def site():
 @pytest.fixture(scope="module")
 def server(real_settings, real_embedder, real_index_report, tmp_path_factory, site):
     settings = replace(real_settings, allowed_origins=site.url, rate_limit=100_000, clinic_phone=PHONE,
-                       widget_title=TITLE, widget_greeting=GREETING,
+                       clinic_contact_url=BOOKING, widget_title=TITLE, widget_greeting=GREETING,
                        widget_starters="How many sessions will I need?|Is it permanent?", widget_accent="#225588")
     with serving(settings, real_embedder, tmp_path_factory.mktemp("feedback") / "f.sqlite3") as info:
         yield info
@@ -176,7 +177,7 @@ def test_widget_config_comes_from_settings(server, site):
     assert status == 200
     assert config == {"title": TITLE, "greeting": GREETING, "accent": "#225588",
                       "position": "right", "starters": ["How many sessions will I need?", "Is it permanent?"],
-                      "phone": PHONE}
+                      "phone": PHONE, "contact_url": BOOKING}
     _, headers, _ = request(server["url"] + "/api/widget-config", headers={"Origin": site.url})
     assert headers.get("access-control-allow-origin") == site.url
 
@@ -262,9 +263,14 @@ def test_widget_on_a_host_page(server, site, browser):
         asked = db.execute("SELECT channel FROM questions WHERE question = 'How long do microneedling results last?'")
         assert ("widget",) in asked.fetchall()  # the clinic's report tells the widget's questions apart
 
+        # Refused, or met with the closest passages only (the fitted calibration decides which):
+        # either way not an answer, so it offers the clinic's phone and booking page.
         refusal = _widget_ask(browser, "How much does it cost?")
-        assert refusal.get_attribute("data-status") == "out_of_scope"
+        assert refusal.get_attribute("data-status") in NOT_ANSWERED
         assert [c.text for c in refusal.find_elements(By.CSS_SELECTOR, ".mnw-caveat")] == [CAVEAT]
+        assert [a.get_attribute("href") for a in refusal.find_elements(By.CSS_SELECTOR, ".mnw-contact a")] == [
+            "tel:+442079460000", BOOKING]
+        assert not reply.find_elements(By.CSS_SELECTOR, ".mnw-contact")  # the answer above offers none
 
         # Urgent: stands out, a tel: link to the configured number, no caveat under it.
         urgent = _widget_ask(browser, "there is pus and spreading redness")
@@ -419,6 +425,89 @@ def test_on_a_phone_the_panel_is_the_whole_screen_and_the_page_stays_put(server,
         driver.quit()
 
 
+# --- replies that are not an answer: the closest passages ----------------------------------
+
+@pytest.fixture(scope="module")
+def closest_server(real_settings, real_embedder, real_index_report, tmp_path_factory, site):
+    """The app on a calibration that grades every in-scope question "closest" (see closest_settings)."""
+    folder = tmp_path_factory.mktemp("closest")
+    settings = replace(closest_settings(real_settings, folder), allowed_origins=site.url, rate_limit=100_000,
+                       clinic_phone=PHONE, clinic_contact_url=BOOKING)
+    with serving(settings, real_embedder, folder / "f.sqlite3") as info:
+        yield info
+
+
+def test_closest_passages_are_labelled_cited_and_offer_the_phone_and_booking_page(closest_server, site, browser):
+    from selenium.webdriver.common.by import By
+
+    site.host_page(closest_server["url"] + "/widget.js")
+    browser.get(site.url + "/")
+    try:
+        wait(browser, lambda d: _find(d, ".mnw-root").get_attribute("data-config") == "loaded")
+        _open(browser)
+        _find(browser, "#mnw-new").click()
+        reply = _widget_ask(browser, "How long do microneedling results last?")
+        assert reply.get_attribute("data-status") == "closest" and "mnw-closest" in reply.get_attribute("class")
+        # Said plainly not to be an answer, before the quotes, and set apart from an answer's look.
+        assert reply.find_element(By.CSS_SELECTOR, ".mnw-label").text == "No direct answer"
+        assert reply.find_element(By.CSS_SELECTOR, ".mnw-answer").text.startswith(CLOSEST_LEAD)
+        assert _style(browser, reply, "border-left-width") == "4px"
+        # Its citations work as an answer's: markers open the folded sources.
+        refs = reply.find_elements(By.CSS_SELECTOR, ".mnw-answer button.mnw-ref")
+        items = reply.find_elements(By.CSS_SELECTOR, "details.mnw-sources li")
+        assert refs and refs[0].text == "[1]" and 1 <= len(items) <= 2
+        refs[0].click()
+        wait(browser, lambda d: reply.find_element(By.CSS_SELECTOR, "details").get_attribute("open") is not None)
+        assert items[0].is_displayed() and items[0].find_element(By.CSS_SELECTOR, ".mnw-src-title").text
+        # The way to a person: the phone as a tel: link, the booking page in a new tab.
+        call, booking = reply.find_elements(By.CSS_SELECTOR, ".mnw-contact a")
+        assert call.get_attribute("href") == "tel:+442079460000" and PHONE in call.text
+        assert booking.get_attribute("href") == BOOKING and booking.get_attribute("target") == "_blank"
+        assert booking.get_attribute("rel") == "noopener" and booking.text.startswith("Book or contact us online")
+        assert booking.accessible_name == "Book or contact us online (opens in a new tab)"
+        assert _rect(browser, booking)["height"] >= 24
+        # The caveat and the votes stay under it.
+        assert [c.text for c in reply.find_elements(By.CSS_SELECTOR, ".mnw-caveat")] == [CAVEAT]
+        assert reply.find_elements(By.CSS_SELECTOR, ".mnw-votes [data-vote='up']")
+        wait(browser, lambda d: _find(d, "#mnw-announce").get_attribute("textContent"))
+        assert _find(browser, "#mnw-announce").get_attribute("textContent").startswith("No direct answer. ")
+        assert axe_violations(browser, include=HOST) == []  # the widget only: the page is ugly on purpose
+
+        # Drawn again from sessionStorage after a reload, it gets the server's phone and link once
+        # the configuration has come.
+        browser.refresh()
+        wait(browser, lambda d: _find(d, ".mnw-root").get_attribute("data-config") == "loaded")
+        _open(browser)
+        restored = _all(browser, ".mnw-bot")[-1]
+        assert restored.find_element(By.CSS_SELECTOR, ".mnw-label").text == "No direct answer"
+        assert [a.get_attribute("href") for a in _all(browser, ".mnw-bot .mnw-contact a")] == [
+            "tel:+442079460000", BOOKING]
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "widget-closest.png"))
+
+
+@pytest.mark.parametrize("attribute, shown", [
+    ("https://radiance.example/contact-us", "https://radiance.example/contact-us"),  # the tag wins
+    ("javascript:alert(1)", BOOKING),  # not a web address: ignored, the server's is kept
+    ('https://radiance.example/" onclick="alert(1)', BOOKING),
+])
+def test_data_contact_url_overrides_the_server_only_with_a_web_address(closest_server, site, browser,
+                                                                       attribute, shown):
+    from selenium.webdriver.common.by import By
+
+    site.host_page(closest_server["url"] + "/widget.js", **{"contact-url": attribute})
+    browser.get(site.url + "/")
+    wait(browser, lambda d: _find(d, ".mnw-root").get_attribute("data-config") == "loaded")
+    _open(browser)
+    _find(browser, "#mnw-new").click()
+    reply = _widget_ask(browser, "Is it permanent?")
+    assert reply.get_attribute("data-status") in NOT_ANSWERED
+    links = reply.find_elements(By.CSS_SELECTOR, ".mnw-contact a:not([href^='tel:'])")
+    assert [a.get_attribute("href") for a in links] == [shown]
+    assert not reply.find_elements(By.CSS_SELECTOR, "[onclick]")
+    assert browser.execute_script("return window.__pwned === undefined")
+
+
 # --- errors: a site whose API stalls or fails ---------------------------------------------
 
 @pytest.fixture
@@ -519,7 +608,7 @@ def test_open_panel_with_replies_has_no_serious_accessibility_violations(server,
                          "there is pus and spreading redness"):
             _widget_ask(browser, question)
         statuses = [b.get_attribute("data-status") for b in _all(browser, ".mnw-bot")]
-        assert statuses == ["answered", "out_of_scope", "urgent"]
+        assert statuses[0] == "answered" and statuses[1] in NOT_ANSWERED and statuses[2] == "urgent"
         _all(browser, ".mnw-bot")[0].find_element(By.CSS_SELECTOR, "summary").click()
         assert axe_violations(browser) == []
     finally:

@@ -77,6 +77,18 @@ def serving_markup_corpus(root):
         yield info
 
 
+def closest_settings(settings, folder):
+    """The settings with a copy of their calibration in which every in-scope question gets the
+    closest passages (answer threshold 0.99, closest threshold 0.01), so a test sees real replies of
+    that grade from the real pipeline. The model's other fields are read from the shipped file,
+    whatever they are."""
+    data = json.loads(settings.calibration_file.read_text(encoding="utf-8"))
+    data["relevance"] |= {"threshold": 0.99, "closest_threshold": 0.01}
+    path = folder / "calibration.json"
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return replace(settings, calibration_file=path)
+
+
 def request(url, method="GET", body=None, headers=None, raw=None, timeout=30):
     """(status, headers, body bytes); HTTP errors are returned, not raised."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
