@@ -28,7 +28,8 @@ import numpy as np
 from assistant.answer.chain import Turn
 from assistant.errors import AssistantError
 from assistant.answer.guards import CALIBRATION_PATH, UrgentModel, write_calibration
-from assistant.answer.relevance import FEATURES, RelevanceModel, auc
+from assistant.answer.answering import CLOSEST_MAX_UNITS
+from assistant.answer.relevance import FEATURES, LEARNED, SIGNALS, RelevanceModel, auc
 from assistant.settings import Settings
 
 from . import metrics
@@ -61,7 +62,12 @@ class Observation:
 
 
 def observe(assistant, corpus: Corpus) -> list[Observation]:
+    """Every judged question's candidates with all their features: the learned model reads every
+    candidate here (no shortlist), so the prefilter that picks its shortlist can be fitted. Which
+    reading of a follow-up is kept is decided by the current model: after a change of features,
+    calibrate twice."""
     steps = assistant.steps
+    steps.shortlist = False
     out = []
     for case in load_cases(corpus.cases):
         if case.kind not in JUDGED_KINDS or not case.statuses:
@@ -79,37 +85,72 @@ def observe(assistant, corpus: Corpus) -> list[Observation]:
     return out
 
 
-def outcomes(model: RelevanceModel, observations: list[Observation], threshold: float) -> dict[str, int]:
-    """How whole questions fare at a threshold: answered right, refused, answered wrong."""
-    tally = {"in_right": 0, "in_refused": 0, "in_wrong": 0, "out_refused": 0, "out_answered": 0}
+def outcomes(model: RelevanceModel, observations: list[Observation], threshold: float,
+             closest: float | None = None) -> dict[str, int]:
+    """How whole questions fare at a threshold (and a closest-passages threshold below it):
+    answerable ones answered right, wrong, with their evidence among the closest passages or not,
+    or refused; unanswerable ones answered, given the closest passages, or refused."""
+    closest = threshold if closest is None else closest
+    tally = {"in_right": 0, "in_wrong": 0, "in_closest_shown": 0, "in_closest_missed": 0, "in_refused": 0,
+             "out_answered": 0, "out_closest": 0, "out_refused": 0}
     for o in observations:
         if not len(o.features):
             tally["in_refused" if o.answerable else "out_refused"] += 1
             continue
         p = model.probability(o.features)
-        best = int(np.argmax(p))
-        answered = p[best] >= threshold
-        if o.answerable:
-            tally["in_right" if answered and o.labels[best] else "in_wrong" if answered else "in_refused"] += 1
+        order = np.argsort(-p, kind="stable")
+        best = float(p[order[0]])
+        if best >= threshold:
+            grade = "right" if o.labels[order[0]] else "wrong"
+        elif best >= closest:
+            # The closest passages: up to CLOSEST_MAX_UNITS of the band (the composer also drops
+            # a unit that repeats one already shown; rare enough to leave out here).
+            shown = [i for i in order[:CLOSEST_MAX_UNITS] if p[i] >= closest]
+            grade = "closest_shown" if o.labels[shown].any() else "closest_missed"
         else:
-            tally["out_answered" if answered else "out_refused"] += 1
+            grade = "refused"
+        if o.answerable:
+            tally[f"in_{grade}"] += 1
+        else:
+            tally["out_answered" if grade in ("right", "wrong") else "out_closest" if grade.startswith("closest")
+                  else "out_refused"] += 1
     return tally
 
 
 def failures(tally: dict[str, int]) -> int:
-    return tally["in_refused"] + tally["in_wrong"] + tally["out_answered"]
+    """At the answer threshold: an answerable question not answered with its evidence first, and
+    an unanswerable one answered, count one each."""
+    return (tally["in_refused"] + tally["in_closest_shown"] + tally["in_closest_missed"] + tally["in_wrong"]
+            + tally["out_answered"])
 
 
-def choose_threshold(model: RelevanceModel, observations: list[Observation]) -> float:
-    """The middle of the longest run of grid thresholds with the fewest failures."""
-    errors = [failures(outcomes(model, observations, t)) for t in THRESHOLD_GRID]
+def closest_failures(tally: dict[str, int]) -> int:
+    """At the closest threshold: an answerable question not answered whose evidence is not shown
+    either, and an unanswerable one shown passages, count one each."""
+    return tally["in_refused"] + tally["in_closest_missed"] + tally["out_closest"]
+
+
+def _middle_of_best_run(grid, errors) -> float:
     lowest = min(errors)
     best_run, run = [], []
-    for t, e in zip(THRESHOLD_GRID, errors):
+    for t, e in zip(grid, errors):
         run = run + [t] if e <= lowest + 1e-9 else []
         if len(run) > len(best_run):
             best_run = run
     return round(float(np.median(best_run)), 2)
+
+
+def choose_threshold(model: RelevanceModel, observations: list[Observation]) -> float:
+    """The middle of the longest run of grid thresholds with the fewest failures."""
+    return _middle_of_best_run(THRESHOLD_GRID, [failures(outcomes(model, observations, t)) for t in THRESHOLD_GRID])
+
+
+def choose_closest_threshold(model: RelevanceModel, observations: list[Observation]) -> float:
+    """Below the answer threshold: the middle of the longest run with the fewest closest failures
+    (equal to the answer threshold when no band does better than none)."""
+    grid = [t for t in THRESHOLD_GRID if t <= model.threshold] or [model.threshold]
+    return _middle_of_best_run(grid, [closest_failures(outcomes(model, observations, model.threshold, t))
+                                      for t in grid])
 
 
 def signal_aucs(observations: list[Observation]) -> dict[str, float]:
@@ -120,6 +161,19 @@ def signal_aucs(observations: list[Observation]) -> dict[str, float]:
         neg = [float(o.features[:, k].max()) for o in observations if not o.answerable and len(o.features)]
         out[name] = auc(pos, neg)
     return out
+
+
+def columns(observations: list[Observation], names: tuple[str, ...]) -> list[Observation]:
+    """The observations with only the named feature columns (FEATURES order in, ``names`` order out)."""
+    index = [FEATURES.index(n) for n in names]
+    return [replace(o, features=o.features[:, index]) for o in observations]
+
+
+def shortlisted(model: RelevanceModel, o: Observation) -> Observation:
+    """The observation as serving sees it: only the candidates the learned model reads."""
+    keep = model.shortlist(o.features)
+    return replace(o, features=o.features[keep], labels=o.labels[keep],
+                   texts=tuple(o.texts[i] for i in keep) if o.texts else o.texts)
 
 
 def fit_ranking(observations: list[Observation], l2: float = 0.01) -> np.ndarray:
@@ -164,11 +218,23 @@ def fit_calibration(observations: list[Observation], ranking: np.ndarray) -> tup
     return float(clf.coef_[0][0]), float(clf.intercept_[0])
 
 
-def calibrate(observations: list[Observation], note: str) -> RelevanceModel:
-    ranking = fit_ranking(observations)
-    slope, intercept = fit_calibration(observations, ranking)
-    model = RelevanceModel(tuple(float(w) for w in slope * ranking), intercept, 0.5, note)
-    return replace(model, threshold=choose_threshold(model, observations))
+def calibrate(observations: list[Observation], note: str, features: tuple[str, ...] = SIGNALS,
+              rerank: int = 0) -> RelevanceModel:
+    """Fit the model over ``features``. With the learned one, first the prefilter (a ranking over
+    the four signals, on every candidate) that picks the ``rerank`` candidates it reads, then the
+    model on those shortlists, as serving will see them."""
+    prefilter: tuple[float, ...] = ()
+    if LEARNED in features:
+        prefilter = tuple(float(w) for w in fit_ranking(columns(observations, SIGNALS)))
+        gate = RelevanceModel((0.0,) * len(features), 0.0, 0.5, "", 0.5, features, prefilter, rerank)
+        observations = [shortlisted(gate, o) for o in observations]
+    own = columns(observations, features)
+    ranking = fit_ranking(own)
+    slope, intercept = fit_calibration(own, ranking)
+    model = RelevanceModel(tuple(float(w) for w in slope * ranking), intercept, 0.5, note, 0.5, features,
+                           prefilter, rerank if prefilter else 0)
+    model = replace(model, threshold=choose_threshold(model, observations))
+    return replace(model, closest_threshold=choose_closest_threshold(model, observations))
 
 
 def urgent_scores(assistant, corpus: Corpus) -> list[tuple[bool, float]]:
@@ -200,22 +266,32 @@ def urgent_report(threshold: float, scores: list[tuple[bool, float]]) -> str:
             f"{false}/{sum(not u for u, _ in scores)}, AUC {auc([s for u, s in scores if u], [s for u, s in scores if not u]):.3f}")
 
 
+def _answerable(t: dict[str, int]) -> int:
+    return t["in_right"] + t["in_wrong"] + t["in_closest_shown"] + t["in_closest_missed"] + t["in_refused"]
+
+
 def _figures(model: RelevanceModel, name: str, observations: list[Observation]) -> str:
-    t = outcomes(model, observations, model.threshold)
-    return (f"{name} answerable {t['in_right']}/{t['in_right'] + t['in_refused'] + t['in_wrong']} right first, "
-            f"unanswerable {t['out_refused']}/{t['out_refused'] + t['out_answered']} refused")
+    t = outcomes(model, observations, model.threshold, model.closest_threshold)
+    n_out = t["out_refused"] + t["out_closest"] + t["out_answered"]
+    return (f"{name} answerable {t['in_right']}/{_answerable(t)} right first, "
+            f"{t['in_right'] + t['in_closest_shown']} evidence shown; "
+            f"unanswerable {t['out_answered']}/{n_out} answered")
 
 
 def reach(model: RelevanceModel, observations: list[Observation], refused_share: float = 0.9) -> dict[str, int]:
     """What no threshold can change, per corpus: how many answerable questions have their evidence
-    among the candidates at all, how many the model ranks it first for (the most a threshold can
-    let through right), and how many are still answered right at the lowest threshold that refuses
-    ``refused_share`` of the unanswerable ones (the issue's target for refusals)."""
+    among the candidates at all, how many the model ranks it first (in its top 2, top 3) for, the
+    AUC of the best score between answerable and unanswerable questions, and how many are still
+    answered right at the lowest threshold that refuses ``refused_share`` of the unanswerable ones."""
     answerable = [o for o in observations if o.answerable]
-    out = {"answerable": len(answerable),
-           "among_candidates": sum(bool(o.labels.any()) for o in answerable),
-           "ranked_first": sum(bool(len(o.features)) and bool(o.labels[int(np.argmax(model.probability(o.features)))])
-                               for o in answerable)}
+    out = {"answerable": len(answerable), "among_candidates": sum(bool(o.labels.any()) for o in answerable)}
+    for k in (1, 2, 3):
+        out[f"top{k}"] = sum(bool(len(o.features)) and bool(o.labels[np.argsort(-model.probability(o.features),
+                                                                                     kind="stable")[:k]].any())
+                             for o in answerable)
+    out["ranked_first"] = out["top1"]
+    best = [(o.answerable, float(model.probability(o.features).max())) for o in observations if len(o.features)]
+    out["auc"] = auc([b for a, b in best if a], [b for a, b in best if not a])
     n_out = len(observations) - len(answerable)
     for t in np.round(np.arange(0.0, 1.0001, 0.01), 2):
         tally = outcomes(model, observations, t)
@@ -226,22 +302,21 @@ def reach(model: RelevanceModel, observations: list[Observation], refused_share:
 
 
 def report(model: RelevanceModel, by_corpus: dict[str, list[Observation]]) -> str:
-    lines = [f"weights {dict(zip(FEATURES, (round(w, 3) for w in model.weights)))}, bias {model.bias:.3f}, "
-             f"threshold {model.threshold:.2f}"]
+    lines = [f"weights {dict(zip(model.features, (round(w, 3) for w in model.weights)))}, bias {model.bias:.3f}, "
+             f"threshold {model.threshold:.2f}, closest passages from {model.closest_threshold:.2f}"]
     for name, obs in by_corpus.items():
-        t = outcomes(model, obs, model.threshold)
-        n_in = t["in_right"] + t["in_refused"] + t["in_wrong"]
-        n_out = t["out_refused"] + t["out_answered"]
-        probs = [float(model.probability(o.features).max()) for o in obs if len(o.features)]
-        scores = {"model": auc([p for p, o in zip(probs, [o for o in obs if len(o.features)]) if o.answerable],
-                               [p for p, o in zip(probs, [o for o in obs if len(o.features)]) if not o.answerable])}
-        scores |= signal_aucs(obs)
-        lines.append(f"{name}: answerable {t['in_right']}/{n_in} right first ({t['in_refused']} refused, "
-                     f"{t['in_wrong']} wrong evidence); unanswerable {t['out_refused']}/{n_out} refused; AUC "
-                     + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+        obs = [shortlisted(model, o) for o in obs]
+        t = outcomes(model, obs, model.threshold, model.closest_threshold)
+        n_in, n_out = _answerable(t), t["out_refused"] + t["out_closest"] + t["out_answered"]
         r = reach(model, obs)
+        lines.append(f"{name}: answerable {t['in_right']}/{n_in} right first, {t['in_wrong']} wrong first, "
+                     f"{t['in_closest_shown']} closest with the evidence, {t['in_closest_missed']} closest without, "
+                     f"{t['in_refused']} refused; unanswerable {t['out_answered']}/{n_out} answered, "
+                     f"{t['out_closest']} closest, {t['out_refused']} refused")
+        lines.append(f"  AUC of the best score {r['auc']:.3f}; signals alone: "
+                     + "  ".join(f"{k} {v:.3f}" for k, v in signal_aucs(obs).items()))
         lines.append(f"  reach: evidence among the candidates {r['among_candidates']}/{r['answerable']}, "
-                     f"ranked first {r['ranked_first']}/{r['answerable']} (at any threshold), "
+                     f"best unit right {r['top1']}, in top 2 {r['top2']}, in top 3 {r['top3']} (at any threshold); "
                      f"right first when 90% of unanswerable are refused "
                      f"{r.get('right_at_target_refusals', 0)}/{r['answerable']}")
     return "\n".join(lines)
@@ -252,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", nargs="*", help="corpora to fit on (default: every one not held out)")
     parser.add_argument("--write", action="store_true", help=f"save the fitted model to {CALIBRATION_PATH.name}")
     parser.add_argument("--data", type=Path, help="where to keep the corpora's indexes (default: a temporary folder)")
+    parser.add_argument("--features", nargs="+", choices=FEATURES,
+                        help="the features to fit (default: the current model's); 'learned' adds the learned "
+                             "relevance model of models/relevance")
+    parser.add_argument("--rerank", type=int, help="with 'learned': how many candidates it reads (default: the "
+                        "current model's, or 8)")
     parser.add_argument("--dump", type=Path, help="also write every observation (question, candidate texts, "
                         "labels, features) to this JSON-lines file, for `python -m training evaluate`")
     args = parser.parse_args(argv)
@@ -265,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         if not fit_on:
             raise AssistantError("no corpus to fit on: see evals/corpora.toml")
         base = Settings.from_env(llm_provider="")
+        current = RelevanceModel.load(base.calibration_file)
+        features = tuple(args.features) if args.features else current.features
+        rerank = args.rerank if args.rerank is not None else (current.rerank or 8)
         by_corpus, urgent = {}, {}
         with tempfile.TemporaryDirectory() as tmp:
             root = args.data or Path(tmp)
@@ -274,8 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(c.name for c in fit_on)
         training = [o for c in fit_on for o in by_corpus[c.name]]
         model = calibrate(training, f"fitted on {names} ({len(training)} questions, "
-                                    f"{sum(len(o.labels) for o in training)} question-unit pairs)")
-        reached = "; ".join(_figures(model, name, by_corpus[name]) for name in (c.name for c in fit_on))
+                                    f"{sum(len(o.labels) for o in training)} question-unit pairs)", features, rerank)
+        reached = "; ".join(_figures(model, name, [shortlisted(model, o) for o in by_corpus[name]])
+                            for name in (c.name for c in fit_on))
         model = replace(model, fitted_on=f"{model.fitted_on}; at threshold {model.threshold}: {reached}")
         urgent_model = UrgentModel(choose_urgent_threshold([x for c in fit_on for x in urgent[c.name]]), "")
         urgent_model = replace(urgent_model, fitted_on=f"fitted on {names}; " + "; ".join(

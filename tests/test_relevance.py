@@ -1,10 +1,14 @@
 """The relevance model's parts and its calibration, on small hand-made data (fake embedder)."""
 
-import numpy as np
+from dataclasses import replace
 
-from assistant.answer.relevance import FEATURES, RelevanceModel, RelevanceScorer, question_terms
+import numpy as np
+import pytest
+
+from assistant.answer.relevance import FEATURES, SIGNALS, RelevanceModel, RelevanceScorer, question_terms
 from assistant.answer.retrieval import Vocabulary
-from evals.calibrate import Observation, choose_threshold, choose_urgent_threshold, fit_ranking, outcomes, reach
+from evals.calibrate import (Observation, choose_closest_threshold, choose_threshold, choose_urgent_threshold,
+                             fit_ranking, outcomes, reach)
 
 
 def test_spelling_correction_touches_only_words_english_does_not_have():
@@ -26,14 +30,14 @@ def test_a_word_every_passage_uses_weighs_little_and_a_missing_one_fully(fake_em
 
 
 def test_the_unit_that_covers_the_rare_word_scores_higher_on_every_signal(fake_embedder):
-    scorer = RelevanceScorer(fake_embedder, RelevanceModel((1.0,) * len(FEATURES), 0.0, 0.5))
+    scorer = RelevanceScorer(fake_embedder, RelevanceModel((1.0,) * len(SIGNALS), 0.0, 0.5))
     question = "how long between microneedling sessions"
     texts = ["Microneedling sessions are spaced five weeks apart.", "Microneedling takes about an hour."]
-    features = scorer.features(scorer.question(question), fake_embedder.embed_query(question),
-                               ["a", "b"], texts, fake_embedder.embed_batch(texts))
-    assert (features[0] >= features[1]).all() and features[0, FEATURES.index("worst")] > features[1, FEATURES.index("worst")]
-    scorer.features(scorer.question(question), fake_embedder.embed_query(question), ["a", "b"], texts,
-                    fake_embedder.embed_batch(texts))
+    features = scorer.signals(scorer.question(question), fake_embedder.embed_query(question),
+                              ["a", "b"], texts, fake_embedder.embed_batch(texts))
+    assert (features[0] >= features[1]).all() and features[0, SIGNALS.index("worst")] > features[1, SIGNALS.index("worst")]
+    scorer.signals(scorer.question(question), fake_embedder.embed_query(question), ["a", "b"], texts,
+                   fake_embedder.embed_batch(texts))
     assert len(scorer._cache) == 2  # unit word vectors are computed once and cached by unit id
 
 
@@ -59,9 +63,36 @@ def test_the_threshold_and_the_outcomes_it_gives():
     unanswerable = [_observation(False, [[-4.0, 0, 0, 0]], [False]) for _ in range(3)]
     wrong = [_observation(True, [[4.0, 0, 0, 0], [1.0, 0, 0, 0]], [False, True])]
     tally = outcomes(model, answerable + unanswerable + wrong, 0.5)
-    assert tally == {"in_right": 3, "in_refused": 0, "in_wrong": 1, "out_refused": 3, "out_answered": 0}
+    assert tally == {"in_right": 3, "in_wrong": 1, "in_closest_shown": 0, "in_closest_missed": 0, "in_refused": 0,
+                     "out_answered": 0, "out_closest": 0, "out_refused": 3}
     threshold = choose_threshold(model, answerable + unanswerable)
     assert 1 / (1 + np.exp(4.0)) < threshold < 1 / (1 + np.exp(-4.0))
+
+
+def test_the_closest_band_shows_evidence_the_answer_threshold_would_refuse():
+    model = RelevanceModel((1.0, 0.0, 0.0, 0.0), 0.0, 0.9, closest_threshold=0.2)
+    # sigmoid(0.5) = 0.62: below the answer threshold, inside the band; the evidence is second.
+    in_band = _observation(True, [[0.5, 0, 0, 0], [0.2, 0, 0, 0], [-3.0, 0, 0, 0]], [False, True, False])
+    out_of_band = _observation(True, [[0.5, 0, 0, 0], [0.4, 0, 0, 0], [0.3, 0, 0, 0]], [False, False, True])
+    near_topic = _observation(False, [[0.0, 0, 0, 0]], [False])
+    far = _observation(False, [[-3.0, 0, 0, 0]], [False])
+    tally = outcomes(model, [in_band, out_of_band, near_topic, far], model.threshold, model.closest_threshold)
+    assert (tally["in_closest_shown"], tally["in_closest_missed"]) == (1, 1)  # at most two passages shown
+    assert (tally["out_closest"], tally["out_refused"]) == (1, 1)
+    # With many answerable questions in the band and unanswerable ones far below, a band pays.
+    observations = [in_band] * 5 + [far] * 5
+    closest = choose_closest_threshold(model, observations)
+    assert closest < model.threshold and outcomes(model, observations, model.threshold, closest)["in_closest_shown"] == 5
+
+
+def test_the_learned_model_reads_only_the_prefilter_shortlist():
+    model = RelevanceModel((1.0, 1.0), 0.0, 0.5, closest_threshold=0.3, features=("cosine", "learned"),
+                           prefilter=(1.0, 0.0, 0.0, 0.0), rerank=2)
+    signals = np.array([[0.1, 0, 0, 0], [0.9, 0, 0, 0], [0.5, 0, 0, 0]], dtype=np.float32)
+    assert model.shortlist(signals).tolist() == [1, 2]  # in the candidates' order
+    assert replace(model, rerank=0).shortlist(signals).tolist() == [0, 1, 2]
+    rows = np.array([[0.5, 0, 0, 0, 2.0]], dtype=np.float32)
+    assert model.probability(rows)[0] == pytest.approx(1 / (1 + np.exp(-2.5)))  # cosine and learned, nothing else
 
 
 def test_the_urgent_threshold_leans_towards_flagging():
@@ -88,7 +119,7 @@ def test_unit_word_vectors_are_computed_once_and_the_least_recently_used_go_firs
     runs = []
     original = fake_embedder.embed_words
     fake_embedder.embed_words = lambda texts: runs.append(list(texts)) or original(texts)
-    scorer = RelevanceScorer(fake_embedder, RelevanceModel((1.0,) * len(FEATURES), 0.0, 0.5), cache_size=2)
+    scorer = RelevanceScorer(fake_embedder, RelevanceModel((1.0,) * len(SIGNALS), 0.0, 0.5), cache_size=2)
     scorer.unit_words(["a", "b"], ["rest tonight", "avoid the sun"])
     scorer.unit_words(["a"], ["rest tonight"])  # a cached; a read makes it recently used
     scorer.unit_words(["c"], ["call the clinic"])  # evicts b, not a

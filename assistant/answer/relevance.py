@@ -36,7 +36,9 @@ from ..errors import ConfigError
 from ..text import information, stem
 from .guards import CALIBRATION_PATH, read_calibration, write_calibration
 
-FEATURES = ("cosine", "alignment", "worst", "lexical")
+SIGNALS = ("cosine", "alignment", "worst", "lexical")  # from the embedding model, for every candidate
+LEARNED = "learned"  # the learned relevance model's logit (learned.py), for the candidates it reads
+FEATURES = SIGNALS + (LEARNED,)
 # A word of the question counts among the informative ones when its weight (information times
 # specificity) reaches this: for a word no passage uses, when English uses it less often than
 # Zipf 4.5 ("session" 4.7 and "skin" 5.0 are common, "numbing" 2.9 and "dough" 3.9 are not).
@@ -51,7 +53,12 @@ CONTEXT_WEIGHT = 0.5
 
 @dataclass(frozen=True)
 class RelevanceModel:
-    """Logistic weights over FEATURES, and the probability at which a unit answers."""
+    """Logistic weights over some of FEATURES, and the probabilities at which a unit answers (or
+    comes close enough to be shown).
+
+    With the learned feature, the learned model reads only the ``rerank`` candidates that the
+    ``prefilter`` weights over the four signals rank highest; the others are no evidence.
+    """
 
     weights: tuple[float, ...]
     bias: float
@@ -60,27 +67,45 @@ class RelevanceModel:
     # Below ``threshold`` and at or above this: the closest passages are shown, said plainly not
     # to be a direct answer; below it, the refusal. Equal to ``threshold``: no such band.
     closest_threshold: float = -1.0
+    features: tuple[str, ...] = SIGNALS  # the features the weights apply to, in order
+    prefilter: tuple[float, ...] = ()  # ranking weights over SIGNALS choosing what the learned model reads
+    rerank: int = 0  # how many candidates it reads (0: all)
+
+    @property
+    def learned(self) -> bool:
+        return LEARNED in self.features
 
     def probability(self, features: np.ndarray) -> np.ndarray:
-        z = features @ np.asarray(self.weights, dtype=np.float32) + self.bias
+        """``features`` has one column per name of FEATURES (or of SIGNALS, for a model without
+        the learned one); the model's own columns are taken from it."""
+        columns = [FEATURES.index(name) for name in self.features]
+        z = features[:, columns] @ np.asarray(self.weights, dtype=np.float32) + self.bias
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
+    def shortlist(self, signals: np.ndarray) -> np.ndarray:
+        """Indices of the candidates the learned model reads, best by the prefilter first."""
+        if not self.learned or not self.rerank or len(signals) <= self.rerank or not self.prefilter:
+            return np.arange(len(signals))
+        prior = signals[:, :len(SIGNALS)] @ np.asarray(self.prefilter, dtype=np.float32)
+        return np.sort(np.argsort(-prior, kind="stable")[:self.rerank])
+
     def save(self, path: Path = CALIBRATION_PATH) -> None:
-        write_calibration("relevance", asdict(self) | {"features": FEATURES}, path)
+        write_calibration("relevance", asdict(self), path)
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_PATH) -> "RelevanceModel":
         try:
             data = dict(read_calibration(path)["relevance"])
-            if tuple(data.pop("features")) != FEATURES:
-                raise ValueError(f"features {data!r} are not {FEATURES}")
             model = cls(tuple(float(w) for w in data["weights"]), float(data["bias"]), float(data["threshold"]),
-                        str(data.get("fitted_on", "")), float(data["closest_threshold"]))
+                        str(data.get("fitted_on", "")), float(data["closest_threshold"]),
+                        tuple(str(f) for f in data["features"]), tuple(float(w) for w in data.get("prefilter", ())),
+                        int(data.get("rerank", 0)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"relevance model {path} cannot be read ({exc}): restore it from git or "
                               "run `python -m evals.calibrate --write`.") from None
-        if (len(model.weights) != len(FEATURES) or not 0.0 < model.threshold < 1.0
-                or not 0.0 < model.closest_threshold <= model.threshold):
+        if (len(model.weights) != len(model.features) or not set(model.features) <= set(FEATURES)
+                or not 0.0 < model.threshold < 1.0 or not 0.0 < model.closest_threshold <= model.threshold
+                or model.prefilter and len(model.prefilter) != len(SIGNALS) or model.rerank < 0):
             raise ConfigError(f"relevance model {path} is malformed: run `python -m evals.calibrate --write`.")
         return model
 
@@ -118,8 +143,12 @@ class RelevanceScorer:
     """Features and probabilities for question-unit pairs; unit word vectors are cached by unit id
     (ids derive from content, so a cached entry never goes stale)."""
 
-    def __init__(self, embedder: Embedder, model: RelevanceModel, cache_size: int = 50_000) -> None:
+    def __init__(self, embedder: Embedder, model: RelevanceModel, cache_size: int = 50_000, learned=None) -> None:
         self.embedder, self.model = embedder, model
+        self.learned = learned  # a CrossEncoderModel (learned.py) when the model uses the learned feature
+        if model.learned and learned is None:
+            raise ConfigError("the relevance model uses the learned feature but no learned model was given: "
+                              "restore models/relevance from git")
         self._cache: LRUCache[str, tuple[WordVectors, frozenset[str]]] = LRUCache(maxsize=cache_size)
         self._lock = threading.Lock()  # cachetools' caches are not thread-safe on their own
 
@@ -144,10 +173,22 @@ class RelevanceScorer:
                     self._cache[i] = found[i]
         return [found[i] for i in ids]
 
-    def features(self, question: QuestionTerms, question_vector: np.ndarray, ids: Sequence[str],
-                 texts: Sequence[str], unit_vectors: np.ndarray) -> np.ndarray:
-        """One row of FEATURES per unit."""
-        out = np.zeros((len(ids), len(FEATURES)), dtype=np.float32)
+    def assess(self, question: QuestionTerms, question_vector: np.ndarray, asked: str, ids: Sequence[str],
+               texts: Sequence[str], unit_vectors: np.ndarray, shortlist: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(indices of the units kept as candidates, one row of FEATURES for each). ``asked`` is the
+        question as the learned model reads it (a follow-up joined to what it follows); with
+        ``shortlist`` off, the learned model reads every unit (calibration fits its prefilter)."""
+        signals = self.signals(question, question_vector, ids, texts, unit_vectors)
+        if self.learned is None or (shortlist and not self.model.learned):
+            return np.arange(len(ids)), np.column_stack([signals, np.zeros(len(ids), dtype=np.float32)])
+        keep = self.model.shortlist(signals) if shortlist else np.arange(len(ids))
+        logits = self.learned.scores(asked, [texts[i] for i in keep])
+        return keep, np.column_stack([signals[keep], logits]).astype(np.float32)
+
+    def signals(self, question: QuestionTerms, question_vector: np.ndarray, ids: Sequence[str],
+                texts: Sequence[str], unit_vectors: np.ndarray) -> np.ndarray:
+        """One row of SIGNALS per unit."""
+        out = np.zeros((len(ids), len(SIGNALS)), dtype=np.float32)
         if not len(ids):
             return out
         out[:, 0] = unit_vectors @ question_vector
