@@ -44,12 +44,15 @@ def test_report_ranks_refusals_and_down_votes(tmp_path):
     for q in ["How much?", "how much?", "Do you open Sundays?"]:
         store.record_question(q, "out_of_scope")
     store.record_question("Is it permanent?", "answered")
+    store.record_question("What about melasma?", "closest")
     store.record_vote(Vote("Is it permanent?", "answered", ("c1",), "down"))
     store.record_vote(Vote("Is it permanent?", "answered", ("c1",), "down"))
     store.record_vote(Vote("Does it help scars?", "answered", ("c2",), "up"))
     report = store.report()
-    refused = report.split("Most often refused")[1].split("Answers most often")[0]
-    assert refused.index("2  how much?") < refused.index("1  do you open sundays?")
+    refused = report.split("Most often refused")[1].split("Most often given only")[0]
+    assert refused.index("2  how much?") < refused.index("1  do you open sundays?") and "melasma" not in refused
+    closest = report.split("Most often given only the closest passages")[1].split("Answers most often")[0]
+    assert "1  what about melasma?" in closest and "how much" not in closest
     assert "2 down, 0 up  is it permanent?" in report
     assert "scars" not in report.split("voted down")[1]
 

@@ -1,7 +1,7 @@
 """What visitors ask and how they vote, kept in SQLite in the data folder, redacted and for a limited time.
 
-The clinic reads it back with `python -m assistant report`: the questions most often refused and the
-answers most often voted down tell what to add to corpus/. Stored: each question (redacted, at most
+The clinic reads it back with `python -m assistant report`: the questions most often refused (or given
+only the closest passages) and the answers most often voted down tell what to add to corpus/. Stored: each question (redacted, at most
 ``max_chars`` of it), its status and channel; each vote with the answer's cited chunk ids and a per-run
 hash of the voter's address (so a second vote on the same answer replaces the first; the address itself
 is never stored). Rows older than ``retention_days`` are purged.
@@ -159,9 +159,12 @@ class FeedbackStore:
                 for q, s, c, v, ch, t in rows]
 
     def report(self, limit: int = 10) -> str:
-        refused = self._rows(
-            "SELECT lower(trim(question)) AS q, COUNT(*) AS n, group_concat(DISTINCT channel) FROM questions "
-            "WHERE status = 'out_of_scope' GROUP BY q ORDER BY n DESC, MAX(id) DESC LIMIT ?", (limit,))
+        def most_often(status: str) -> list:
+            return self._rows(
+                "SELECT lower(trim(question)) AS q, COUNT(*) AS n, group_concat(DISTINCT channel) FROM questions "
+                "WHERE status = ? GROUP BY q ORDER BY n DESC, MAX(id) DESC LIMIT ?", (status, limit))
+
+        refused, closest = most_often("out_of_scope"), most_often("closest")
         disliked = self._rows(
             "SELECT lower(trim(question)) AS q, SUM(vote = 'down') AS down, SUM(vote = 'up') AS up FROM votes "
             "GROUP BY q HAVING down > 0 ORDER BY down DESC, up ASC LIMIT ?", (limit,))
@@ -169,6 +172,8 @@ class FeedbackStore:
         lines = [f"{asked} questions recorded (kept {self.retention_days} days)", "",
                  "Most often refused (add documents that answer these):"]
         lines += [f"  {n:4}  {q}  ({channels})" for q, n, channels in refused] or ["  (none)"]
+        lines += ["", "Most often given only the closest passages (no direct answer: these need one):"]
+        lines += [f"  {n:4}  {q}  ({channels})" for q, n, channels in closest] or ["  (none)"]
         lines += ["", "Answers most often voted down (check the cited passages):"]
         lines += [f"  {d:4} down, {u} up  {q}" for q, d, u in disliked] or ["  (none)"]
         return "\n".join(lines)
