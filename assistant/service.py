@@ -17,7 +17,7 @@ from .answer.generation import LLMComposer, make_chat_model, make_condenser
 from .answer.guards import UrgentDetector, UrgentModel
 from .index import ChromaIndex, open_client
 from .ingest.loading import PUBLIC
-from .answer.learned import CrossEncoderModel
+from .answer.learned import LateInteractionModel
 from .answer.relevance import RelevanceModel, RelevanceScorer
 from .answer.retrieval import HybridRetriever, IndexReader
 from .settings import Settings
@@ -82,13 +82,20 @@ class Assistant:
     def warm_up(self) -> None:
         """Load the model and open the index now, so the first visitor does not wait."""
         self.embedder.warm_up()
-        if self.steps.scorer.model.learned:
-            self.steps.scorer.learned.warm_up()
         snapshot = self.reader.current()
         self.embedder.embed_query("warm up")
         if snapshot.info.units <= WARM_UNITS:
             units = snapshot.all_units()
             self.steps.scorer.warm([u.id for u in units], [snapshot.unit_text(u) for u in units])
+
+
+def learned_model(settings: Settings, embedder: Embedder) -> LateInteractionModel | None:
+    """The learned relevance model, when one is shipped for this embedding model: it reads that
+    model's word vectors and fits no other (a test's fake embedder, another EMBEDDING_MODEL)."""
+    if not settings.relevance_model.exists():
+        return None
+    model = LateInteractionModel(settings.relevance_model)
+    return model if model.fits(embedder.name) else None
 
 
 def build_assistant(settings: Settings, embedder: Embedder | None = None, client=None, chat_model=None) -> Assistant:
@@ -101,10 +108,8 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None, client
     reader = IndexReader(index, settings, embedder)
     retriever = HybridRetriever(snapshots=reader.current, embedder=embedder, k=settings.top_k,
                                 candidate_k=settings.candidate_k, rrf_k=settings.rrf_k)
-    relevance = RelevanceModel.load(settings.calibration_file)
-    # Loaded on first use: only a model that uses it, or the calibration, reads it.
-    learned = CrossEncoderModel(settings.relevance_model) if (settings.relevance_model / "model.onnx").exists() else None
-    scorer = RelevanceScorer(embedder, relevance, learned=learned)
+    scorer = RelevanceScorer(embedder, RelevanceModel.load(settings.calibration_file),
+                             learned=learned_model(settings, embedder))
     urgent = UrgentDetector(embedder, UrgentModel.load(settings.calibration_file))
     composer = extractive = ExtractiveComposer(max_units=settings.max_answer_sentences)
     condenser = None

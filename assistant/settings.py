@@ -60,8 +60,8 @@ class Settings:
     # The relevance model, its threshold and the urgent threshold, fitted by
     # `python -m evals.calibrate --write`.
     calibration_file: Path = PROJECT_ROOT / "assistant" / "answer" / "calibration.json"
-    # The learned relevance model (a cross-encoder, ONNX), trained by `python -m training`.
-    relevance_model: Path = PROJECT_ROOT / "models" / "relevance"
+    # The learned relevance model's weights (late interaction), trained by `python -m training`.
+    relevance_model: Path = PROJECT_ROOT / "models" / "relevance" / "late-interaction.npz"
     max_question_chars: int = 1000
 
     # Optional language model (off unless LLM_PROVIDER is set): "openai" for any

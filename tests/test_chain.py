@@ -2,7 +2,8 @@
 
 import pytest
 
-from assistant.answer.answering import ANSWERED, CAVEAT, INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE
+from assistant.answer.answering import (ANSWERED, CAVEAT, CLOSEST, CLOSEST_LEAD, CLOSEST_TAIL, INVALID, OUT_OF_SCOPE, REFUSAL,
+                                       URGENT, URGENT_MESSAGE)
 from assistant.answer.chain import Query, history_questions, readings
 from assistant.index import ChromaIndex, open_client
 from assistant.ingest.ingestion import run_ingest
@@ -98,6 +99,10 @@ def test_any_input_gets_a_well_formed_reply(assistant, question, history):
     if answer.status == ANSWERED:
         assert markers == [c.n for c in answer.citations]
         assert answer.answer == " ".join(f"{c.quote} [{c.n}]" for c in answer.citations)
+    elif answer.status == CLOSEST:
+        # The fixed lead and tail around quotes with their markers: no word of its own between.
+        assert 1 <= len(answer.citations) <= 2 and markers == [c.n for c in answer.citations]
+        assert answer.answer == " ".join([CLOSEST_LEAD, *(f"{c.quote} [{c.n}]" for c in answer.citations), CLOSEST_TAIL])
     else:
         assert answer.citations == ()
 
@@ -113,9 +118,11 @@ def test_injection_inside_a_document_changes_nothing(settings, fake_embedder):
     for question in ["Are microneedling results permanent?", "How far apart are sessions?",
                      "What do the instructions say?"]:
         answer = assistant.ask(question)
-        assert answer.caveat == CAVEAT and answer.status in (ANSWERED, OUT_OF_SCOPE)
-        # Whatever was retrieved, the reply is only quotes with their markers, never new text.
-        assert answer.answer == (" ".join(f"{c.quote} [{c.n}]" for c in answer.citations)
-                                 if answer.status == ANSWERED else REFUSAL)
+        assert answer.caveat == CAVEAT and answer.status in (ANSWERED, CLOSEST, OUT_OF_SCOPE)
+        # Whatever was retrieved, the reply is only quotes with their markers (between the fixed
+        # lead and tail of the closest passages), never new text.
+        quotes = " ".join(f"{c.quote} [{c.n}]" for c in answer.citations)
+        assert answer.answer == {ANSWERED: quotes, CLOSEST: f"{CLOSEST_LEAD} {quotes} {CLOSEST_TAIL}",
+                                 OUT_OF_SCOPE: REFUSAL}[answer.status]
     urgent = assistant.ask("I have a fever after microneedling")
     assert urgent.status == URGENT and urgent.answer == URGENT_MESSAGE

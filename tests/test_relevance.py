@@ -85,13 +85,9 @@ def test_the_closest_band_shows_evidence_the_answer_threshold_would_refuse():
     assert closest < model.threshold and outcomes(model, observations, model.threshold, closest)["in_closest_shown"] == 5
 
 
-def test_the_learned_model_reads_only_the_prefilter_shortlist():
-    model = RelevanceModel((1.0, 1.0), 0.0, 0.5, closest_threshold=0.3, features=("cosine", "learned"),
-                           prefilter=(1.0, 0.0, 0.0, 0.0), rerank=2)
-    signals = np.array([[0.1, 0, 0, 0], [0.9, 0, 0, 0], [0.5, 0, 0, 0]], dtype=np.float32)
-    assert model.shortlist(signals).tolist() == [1, 2]  # in the candidates' order
-    assert replace(model, rerank=0).shortlist(signals).tolist() == [0, 1, 2]
-    rows = np.array([[0.5, 0, 0, 0, 2.0]], dtype=np.float32)
+def test_the_model_reads_only_its_own_feature_columns():
+    model = RelevanceModel((1.0, 1.0), 0.0, 0.5, closest_threshold=0.3, features=("cosine", "learned"))
+    rows = np.array([[0.5, 9.0, 9.0, 9.0, 2.0]], dtype=np.float32)
     assert model.probability(rows)[0] == pytest.approx(1 / (1 + np.exp(-2.5)))  # cosine and learned, nothing else
 
 

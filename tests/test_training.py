@@ -147,22 +147,30 @@ def test_loop_resumes_from_its_checkpoint(tmp_path):
     assert stopped["stopped"] == "max_minutes" and stopped["steps"] == 0
 
 
-def test_late_interaction_serving_matches_training():
+def test_late_interaction_serving_matches_training(tmp_path):
     """The numpy scorer served without torch gives the trained module's logits."""
     torch = pytest.importorskip("torch")
+    from assistant.answer.learned import LateInteractionModel
     from training.late_interaction import DIMENSION, build_module
 
     module = build_module()
     with torch.no_grad():
         for p in module.parameters():
             p.add_(torch.randn_like(p) * 0.05)
-    weights = module.weights()
+    module.weights().save(tmp_path / "late.npz")
+    served = LateInteractionModel(tmp_path / "late.npz")
     rng = np.random.default_rng(0)
-    for _ in range(5):
-        q = rng.standard_normal((4, DIMENSION)).astype(np.float32)
-        q /= np.linalg.norm(q, axis=1, keepdims=True)
-        p = rng.standard_normal((9, DIMENSION)).astype(np.float32)
-        rarity = rng.uniform(0, 5, 4).astype(np.float32)
-        with torch.no_grad():
-            expected = float(module(torch.from_numpy(q), torch.from_numpy(rarity), torch.from_numpy(p)))
-        assert weights.logit(q, rarity, p) == pytest.approx(expected, abs=1e-4)
+
+    def unit_rows(n):
+        rows = rng.standard_normal((n, DIMENSION)).astype(np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    q, rarity = unit_rows(4), rng.uniform(0, 5, 4).astype(np.float32)
+    passages = [unit_rows(9), unit_rows(0), unit_rows(3)]
+    got = served.scores(q, rarity, [served.project(p) for p in passages])
+    with torch.no_grad():
+        for passage, value in zip(passages, got):
+            if len(passage):
+                expected = float(module(torch.from_numpy(q), torch.from_numpy(rarity), torch.from_numpy(passage)))
+                assert value == pytest.approx(expected, abs=1e-4)
+    assert got[1] == pytest.approx(served.bias)  # a passage with no words matches nothing

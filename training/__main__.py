@@ -3,7 +3,7 @@
     data      build the (question, passage, label) pairs and print what they hold
     train     train one learner: cross-encoder, bi-encoder or late-interaction
     evaluate  score trained learners on the calibration candidates and the QA validation split
-    export    write a trained cross-encoder as the served ONNX model under models/
+    install   copy a trained late-interaction model to models/relevance (the served one)
 
 Every run is seeded and bounded (--max-minutes), shows a progress bar and saves checkpoints it
 resumes from when started again with the same --out. Nothing here runs when serving or testing.
@@ -101,7 +101,7 @@ def cmd_evaluate(args) -> int:
     from assistant.settings import Settings
 
     from . import data
-    from .evaluate import combined, evaluate, load_observations, reach, score_judged, table
+    from .evaluate import PerText, combined, evaluate, load_observations, score_judged, table
 
     _offline()
     if not args.observations.exists():
@@ -113,17 +113,12 @@ def cmd_evaluate(args) -> int:
     valid = data.read_jsonl(valid_path) if valid_path.exists() else data.build(args.qa_data, VALIDATION_SOURCES)
     embedder = get_embedder(Settings.from_env())
 
+    vectors = PerText(lambda texts: list(embedder.embed_batch(texts)))
+
     def cosine(question, passages):
-        return (embedder.embed_batch(list(passages)) @ embedder.embed_query(question)).tolist()
+        return (np.stack(vectors(list(passages))) @ vectors([question])[0]).tolist()
 
-    from assistant.answer.relevance import RelevanceModel
-
-    shipped = RelevanceModel.load()
-    rows = {"shipped (four signals, calibrated)": {}}
-    for corpus in dict.fromkeys(j.corpus for j in judged):
-        items = [j for j in judged if j.corpus == corpus]
-        rows["shipped (four signals, calibrated)"][corpus] = reach(
-            items, [shipped.probability(j.features) if len(j.features) else np.zeros(0) for j in items])
+    rows = {"four signals (calibrated as evals.calibrate does)": combined(judged, [None] * len(judged), args.fit_on)}
     results = {"cosine (shipped embedder)": cosine}
     for spec in args.learners:
         name, _, folder = spec.partition("=")
@@ -140,6 +135,35 @@ def cmd_evaluate(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))
     print(f"\nJSON: {out}")
+    return 0
+
+
+def cmd_install(args) -> int:
+    import hashlib
+    import shutil
+
+    from assistant.answer.learned import LateInteractionModel
+    from assistant.settings import Settings
+
+    source = args.trained / "model" / "late.npz"
+    if not source.exists():
+        print(f"error: {source} not found: train it first with `python -m training train late-interaction "
+              f"--out {args.trained}`", file=sys.stderr)
+        return 2
+    model = LateInteractionModel(source)  # readable as serving reads it, or it is not installed
+    if not model.embedding_model:
+        print(f"error: {source} does not name the embedding model it was trained on: train it again",
+              file=sys.stderr)
+        return 2
+    target = Settings.from_env().relevance_model
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    print(f"installed {target} (SHA-256 {digest}): put the hash and the run's figures in "
+          f"{target.parent / 'MODEL_CARD.md'}, then run `python -m evals.calibrate --features cosine alignment "
+          "worst lexical learned --write` twice")
     return 0
 
 
@@ -172,12 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--fit-on", nargs="*", default=["seeds", "devset"], help="corpora the combined fit may use")
     e.add_argument("--qa-data", type=Path, default=DEFAULT_QA_DATA)
     e.add_argument("--report", type=Path)
+    i = sub.add_parser("install", help="copy a trained late-interaction model to where serving reads it")
+    i.add_argument("trained", type=Path, nargs="?", default=WORK / "late-interaction", help="its training folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if args.command == "train" and args.out is None:
         args.out = WORK / args.learner
     try:
-        return {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+        return {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "install": cmd_install}[args.command](args)
     except MissingDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -48,7 +48,7 @@ def tokenizer_for(model_path: str):
 
 
 def encode(tokenizer, questions: Sequence[str], passages: Sequence[str], max_length: int = MAX_LENGTH):
-    return tokenizer(list(questions), list(passages), truncation="only_second", max_length=max_length,
+    return tokenizer(list(questions), list(passages), truncation="longest_first", max_length=max_length,
                      padding=True, return_tensors="pt")
 
 

@@ -30,6 +30,20 @@ from .data import Example, grouped
 Scorer = Callable[[str, Sequence[str]], list[float]]
 
 
+class PerText:
+    """A batch function of texts (embeddings, word vectors) computed once per distinct text: the
+    validation split asks every FAQ answer of a page again for each question of the page."""
+
+    def __init__(self, batch: Callable[[list[str]], Sequence]) -> None:
+        self.batch, self.seen = batch, {}
+
+    def __call__(self, texts: Sequence[str]) -> list:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.seen]
+        if missing:
+            self.seen.update(zip(missing, self.batch(missing)))
+        return [self.seen[t] for t in texts]
+
+
 @dataclass(frozen=True)
 class Judged:
     """One judged question of an evaluation corpus with its candidate units."""
@@ -51,7 +65,8 @@ def load_observations(path: Path) -> list[Judged]:
             continue
         r = json.loads(line)
         out.append(Judged(r["corpus"], r["case"], r["answerable"], r["question"], r["context"], tuple(r["texts"]),
-                          np.array(r["labels"], dtype=bool), np.array(r["features"], dtype=np.float32).reshape(-1, 4)))
+                          np.array(r["labels"], dtype=bool),
+                          np.array(r["features"], dtype=np.float32).reshape(len(r["texts"]), -1)[:, :4]))
     return out
 
 
@@ -143,13 +158,14 @@ def evaluate(score: Scorer, judged: list[Judged], valid: list[Example]) -> dict[
     return rows
 
 
-def combined(judged: list[Judged], learned: list[np.ndarray], fit_on: Sequence[str]) -> dict[str, dict]:
-    """The learned score as a fifth feature beside the four signals, in the calibrated model
-    (the same listwise ranking and logistic calibration ``evals.calibrate`` fits), fitted on
-    ``fit_on`` corpora and reported on every corpus."""
+def combined(judged: list[Judged], learned: Sequence[np.ndarray | None], fit_on: Sequence[str]) -> dict[str, dict]:
+    """The learned score as a fifth feature beside the four signals (or, with None for every
+    question, the four alone), in the calibrated model (the same listwise ranking and logistic
+    calibration ``evals.calibrate`` fits), fitted on ``fit_on`` corpora, reported on every corpus."""
     from evals.calibrate import Observation, fit_calibration, fit_ranking
 
-    observations = [Observation(j.corpus, j.case, j.answerable, np.column_stack([j.features, s]).astype(np.float64),
+    observations = [Observation(j.corpus, j.case, j.answerable,
+                                (np.column_stack([j.features, s]) if s is not None else j.features).astype(np.float64),
                                 j.labels) for j, s in zip(judged, learned)]
     training = [o for o in observations if o.corpus in fit_on and len(o.features)]
     ranking = fit_ranking(training)

@@ -15,21 +15,23 @@ Same data and loss as the cross-encoder (pointwise plus listwise).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from assistant.answer.learned import SOFTMIN_SHARPNESS
+
 from .data import Example
 
 DIMENSION = 384
-SOFTMIN_SHARPNESS = 10.0  # how close the soft minimum sits to the hard one (fixed: a learned one ran away)
 
 
 @dataclass(frozen=True)
 class LateWeights:
-    """What serving needs: plain arrays, no torch."""
+    """What serving needs (assistant.answer.learned.LateInteractionModel reads the file): plain
+    arrays, no torch."""
 
     projection: np.ndarray  # (DIMENSION, DIMENSION)
     word: np.ndarray  # (DIMENSION,): a word's weight from its vector ...
@@ -38,30 +40,12 @@ class LateWeights:
     mean_weight: float
     worst_weight: float
     bias: float
+    embedding_model: str = ""  # whose word vectors it was trained on (Embedder.name): it fits no other
 
     def save(self, path: Path) -> None:
         np.savez(path, projection=self.projection, word=self.word,
-                 scalars=np.array([self.rarity, self.word_bias, self.mean_weight, self.worst_weight, self.bias]))
-
-    @classmethod
-    def load(cls, path: Path) -> "LateWeights":
-        with np.load(path) as f:
-            s = f["scalars"]
-            return cls(f["projection"].astype(np.float32), f["word"].astype(np.float32), *map(float, s))
-
-    def logit(self, question: np.ndarray, rarity: np.ndarray, passage: np.ndarray) -> float:
-        """One pair: question word vectors (n, d) with their rarity (n,), passage word vectors (m, d)."""
-        if not len(question) or not len(passage):
-            return self.bias
-        q, p = question @ self.projection, passage @ self.projection
-        q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-6)
-        p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-6)
-        best = (q @ p.T).max(axis=1)
-        w = np.logaddexp(0.0, question @ self.word + self.rarity * rarity + self.word_bias)
-        share = w / max(float(w.sum()), 1e-6)
-        mean = float(share @ best)
-        worst = float(-np.log(np.maximum(share @ np.exp(-SOFTMIN_SHARPNESS * best), 1e-30)) / SOFTMIN_SHARPNESS)
-        return self.mean_weight * mean + self.worst_weight * worst + self.bias
+                 scalars=np.array([self.rarity, self.word_bias, self.mean_weight, self.worst_weight, self.bias]),
+                 embedding_model=np.array(self.embedding_model))
 
 
 def build_module():
@@ -97,12 +81,28 @@ def build_module():
 
 
 class WordCache:
-    """Each text's word vectors from the frozen serving model, and each question word's rarity."""
+    """Each text's word vectors from the frozen serving model, and each question word's rarity;
+    kept in a file beside the run, so a second run (other settings, more steps) skips the encoder."""
 
-    def __init__(self, embedder) -> None:
-        self.embedder = embedder
+    def __init__(self, embedder, path: Path | None = None) -> None:
+        import pickle
+
+        self.embedder, self.path = embedder, path
         self.vectors: dict[str, np.ndarray] = {}
         self.rarity: dict[str, np.ndarray] = {}
+        if path is not None and path.exists():
+            with path.open("rb") as f:
+                self.vectors, self.rarity = pickle.load(f)
+
+    def save(self) -> None:
+        import pickle
+
+        if self.path is None:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("wb") as f:
+            pickle.dump((self.vectors, self.rarity), f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(self.path)
 
     def fill(self, texts: Sequence[str], questions: Sequence[str] = (), batch: int = 256, progress: bool = True) -> None:
         from tqdm import tqdm
@@ -116,6 +116,10 @@ class WordCache:
                 self.vectors[text] = wv.vectors.astype(np.float16)
                 if text in questions or not questions:
                     self.rarity[text] = np.array([information(w) for w in wv.words], dtype=np.float32)
+        for text in questions:  # a question met before as a passage has its vectors but not its rarity
+            if text not in self.rarity and text in self.vectors:
+                self.rarity[text] = np.array([information(w) for w in self.embedder.embed_words([text])[0].words],
+                                             dtype=np.float32)
 
 
 def loss_function(module, cache: WordCache, listwise_weight: float = 1.0):
@@ -152,7 +156,7 @@ def usable(groups: list[list[Example]], cache: WordCache) -> list[list[Example]]
     return out
 
 
-def train(model_path: str, groups: list[list[Example]], config, out: Path, max_groups: int = 12_000) -> dict:
+def train(model_path: str, groups: list[list[Example]], config, out: Path, max_groups: int = 24_000) -> dict:
     import random
 
     from assistant.embeddings import SentenceTransformerEmbedder
@@ -161,13 +165,15 @@ def train(model_path: str, groups: list[list[Example]], config, out: Path, max_g
 
     seed_everything(config.seed)
     groups = random.Random(config.seed).sample(groups, min(max_groups, len(groups)))
-    cache = WordCache(SentenceTransformerEmbedder(model_path))
+    out.mkdir(parents=True, exist_ok=True)
+    cache = WordCache(SentenceTransformerEmbedder(model_path), out / "word-vectors.pkl")
     questions = {g[0].question for g in groups}
     cache.fill([e.passage for g in groups for e in g] + sorted(questions), questions)
+    cache.save()
     module = build_module()
     result = run(module, loss_function(module, cache), usable(groups, cache), config, out)
     (out / "model").mkdir(parents=True, exist_ok=True)
-    module.weights().save(out / "model" / "late.npz")
+    replace(module.weights(), embedding_model=cache.embedder.name).save(out / "model" / "late.npz")
     return result
 
 
@@ -175,11 +181,16 @@ def scorer(weights_path: Path, embedder):
     """(question, passages) -> logits, with the frozen serving model's word vectors."""
     from assistant.text import information
 
-    weights = LateWeights.load(weights_path)
+    from assistant.answer.learned import LateInteractionModel
+
+    from .evaluate import PerText
+
+    model = LateInteractionModel(weights_path)  # exactly what serving runs
+    words = PerText(embedder.embed_words)
 
     def score(question: str, passages: Sequence[str]) -> list[float]:
-        q = embedder.embed_words([question])[0]
+        q = words([question])[0]
         rarity = np.array([information(w) for w in q.words], dtype=np.float32)
-        return [weights.logit(q.vectors, rarity, p.vectors) for p in embedder.embed_words(list(passages))]
+        return model.scores(q.vectors, rarity, [model.project(p.vectors) for p in words(list(passages))]).tolist()
 
     return score

@@ -108,7 +108,6 @@ class Steps:
         self.condenser = condenser  # (question, earlier questions) -> standalone question, or None
         self.topic = topic
         self.closest = closest or ExtractiveComposer().closest
-        self.shortlist = True  # calibration turns it off to see the learned model on every candidate
 
     def guard(self, turn: Turn) -> Turn:
         question = turn.question
@@ -164,11 +163,10 @@ class Steps:
                             closest_threshold=self.scorer.model.closest_threshold)
         if not units:
             return replace(turn, evidence=evidence)
-        keep, features = self.scorer.assess(
+        features = self.scorer.assess(
             self.scorer.question(turn.own or turn.query, turn.context, snapshot.specificity),
             vector, turn.query or turn.own, [u.id for u in units],
-            [snapshot.unit_text(u) for u in units], np.stack([u.vector for u in units]), shortlist=self.shortlist)
-        units = [units[i] for i in keep]  # the learned model reads a shortlist; the rest is no evidence
+            [snapshot.unit_text(u) for u in units], np.stack([u.vector for u in units]))
         probabilities = self.scorer.probabilities(features)
         order = np.argsort(-probabilities, kind="stable")
         evidence.units = [ScoredUnit(units[i], float(probabilities[i]), float(features[i, 0])) for i in order]

@@ -1,15 +1,14 @@
-"""The learned relevance model: a cross-encoder that reads a question and a unit together.
+"""The learned relevance model: late interaction over the embedding model's word vectors.
 
-Trained by ``python -m training`` on open question-answer data (models/relevance/MODEL_CARD.md)
-and served, like the embedder, by ONNX Runtime with the model's own tokenizer: no torch. It
-scores only the few candidates the four embedding signals rank highest (``RERANK``), because a
-cross-encoder reads every pair anew: about 4 ms a pair on one core here.
+Trained by ``python -m training train late-interaction`` on open question-answer data
+(models/relevance/MODEL_CARD.md says which, under which licences, and what it reached). It runs
+no model of its own: the question's and the units' word vectors are the ones the embedder
+already gives for the relevance signals, and the learned part is a projection, word weights and
+how the matches add up, a few small matrix products (numpy, no torch).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -17,56 +16,60 @@ import numpy as np
 
 from ..errors import ModelLoadError
 
-MODEL_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "relevance"
+# How close the soft minimum of the word matches sits to the hard one (fixed in training).
+SOFTMIN_SHARPNESS = 10.0
 
 
-class CrossEncoderModel:
-    """(question, passages) -> one logit a passage. Loads lazily, once; thread-safe."""
+class LateInteractionModel:
+    """A learned late-interaction scorer over the serving model's word vectors (ColBERT's MaxSim
+    through a trained projection, with trained question-word weights): numpy only, no model run
+    of its own. Trained by ``python -m training train late-interaction``."""
 
-    def __init__(self, folder: Path = MODEL_DIR, model_file: str = "model.onnx", tokenizer_file: str = "tokenizer.json",
-                 threads: int = 1) -> None:
-        self.folder, self.model_file, self.tokenizer_file = Path(folder), model_file, tokenizer_file
-        self.threads = threads
-        self._loaded = None
-        self._lock = threading.Lock()
-
-    def warm_up(self) -> None:
-        self._get()
-
-    def _get(self):
-        if self._loaded is None:
-            with self._lock:
-                if self._loaded is None:
-                    self._loaded = self._load()
-        return self._loaded
-
-    def _load(self):
-        import onnxruntime
-        from tokenizers import Tokenizer
-
+    def __init__(self, path: Path) -> None:
         try:
-            config = json.loads((self.folder / "config.json").read_text()) if (self.folder / "config.json").exists() else {}
-            tokenizer = Tokenizer.from_file(str(self.folder / self.tokenizer_file))
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.log_severity_level = 3
-            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimised at export
-            session = onnxruntime.InferenceSession(str(self.folder / self.model_file), options,
-                                                   providers=["CPUExecutionProvider"])
+            with np.load(path) as f:
+                self.projection = f["projection"].astype(np.float32)
+                self.word = f["word"].astype(np.float32)
+                (self.rarity, self.word_bias, self.mean_weight, self.worst_weight,
+                 self.bias) = (float(x) for x in f["scalars"])
+                # The embedding model whose word vectors it was trained on: it fits no other.
+                self.embedding_model = str(f["embedding_model"]) if "embedding_model" in f.files else ""
         except Exception as exc:  # a missing or corrupt file: say which and how to get it back
-            raise ModelLoadError(f"could not load the relevance model {self.folder.name}/{self.model_file} "
-                                 f"({type(exc).__name__}): restore models/relevance from git, or rebuild it with "
-                                 "`python -m training export` (models/relevance/MODEL_CARD.md).") from None
-        tokenizer.enable_truncation(max_length=int(config.get("max_length", 128)), strategy="only_second")
-        tokenizer.enable_padding()
-        return tokenizer, session
+            raise ModelLoadError(f"could not read the relevance model {Path(path).name} ({type(exc).__name__}): "
+                                 "restore models/relevance from git (models/relevance/MODEL_CARD.md says how "
+                                 "it was made).") from None
 
-    def scores(self, question: str, passages: Sequence[str]) -> np.ndarray:
-        if not len(passages):
-            return np.zeros(0, dtype=np.float32)
-        tokenizer, session = self._get()
-        encodings = tokenizer.encode_batch([(question, p) for p in passages])
-        feed = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
-        return session.run(None, feed)[0].astype(np.float32).reshape(-1)
+    def fits(self, embedder_name: str) -> bool:
+        return self.embedding_model == embedder_name
+
+    def project(self, vectors: np.ndarray) -> np.ndarray:
+        """A passage's word vectors in the learned space (unit length): computed once per unit
+        and cached by the caller, since they do not depend on the question."""
+        return _unit_rows(vectors @ self.projection) if len(vectors) else vectors
+
+    def scores(self, question: np.ndarray, rarity: np.ndarray, projected: Sequence[np.ndarray]) -> np.ndarray:
+        """One logit a passage: ``question`` (n, d) word vectors as the embedder gives them, with
+        their rarity (n,) (7 - Zipf); each passage's word vectors already ``project``ed."""
+        out = np.full(len(projected), self.bias, dtype=np.float32)
+        sizes = [len(p) for p in projected]
+        if not len(question) or not sum(sizes):
+            return out
+        q = _unit_rows(question @ self.projection)
+        w = np.logaddexp(0.0, question @ self.word + self.rarity * rarity + self.word_bias)
+        share = (w / max(float(w.sum()), 1e-6)).astype(np.float32)
+        # Every passage word in one product, then each passage's best match per question word.
+        similarity = q @ np.concatenate([p for p in projected if len(p)]).T
+        at = 0
+        for row, size in enumerate(sizes):
+            if not size:
+                continue
+            best = similarity[:, at:at + size].max(axis=1)
+            at += size
+            mean = float(share @ best)
+            worst = -float(np.log(max(float(share @ np.exp(-SOFTMIN_SHARPNESS * best)), 1e-30))) / SOFTMIN_SHARPNESS
+            out[row] = self.mean_weight * mean + self.worst_weight * worst + self.bias
+        return out
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-6)

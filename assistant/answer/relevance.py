@@ -22,6 +22,7 @@ threshold. Both are fitted by ``python -m evals.calibrate`` on judged questions 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from dataclasses import asdict, dataclass
@@ -36,8 +37,10 @@ from ..errors import ConfigError
 from ..text import information, stem
 from .guards import CALIBRATION_PATH, read_calibration, write_calibration
 
+log = logging.getLogger(__name__)
+
 SIGNALS = ("cosine", "alignment", "worst", "lexical")  # from the embedding model, for every candidate
-LEARNED = "learned"  # the learned relevance model's logit (learned.py), for the candidates it reads
+LEARNED = "learned"  # the learned late-interaction model's logit (learned.py)
 FEATURES = SIGNALS + (LEARNED,)
 # A word of the question counts among the informative ones when its weight (information times
 # specificity) reaches this: for a word no passage uses, when English uses it less often than
@@ -54,11 +57,7 @@ CONTEXT_WEIGHT = 0.5
 @dataclass(frozen=True)
 class RelevanceModel:
     """Logistic weights over some of FEATURES, and the probabilities at which a unit answers (or
-    comes close enough to be shown).
-
-    With the learned feature, the learned model reads only the ``rerank`` candidates that the
-    ``prefilter`` weights over the four signals rank highest; the others are no evidence.
-    """
+    comes close enough to be shown)."""
 
     weights: tuple[float, ...]
     bias: float
@@ -68,8 +67,6 @@ class RelevanceModel:
     # to be a direct answer; below it, the refusal. Equal to ``threshold``: no such band.
     closest_threshold: float = -1.0
     features: tuple[str, ...] = SIGNALS  # the features the weights apply to, in order
-    prefilter: tuple[float, ...] = ()  # ranking weights over SIGNALS choosing what the learned model reads
-    rerank: int = 0  # how many candidates it reads (0: all)
 
     @property
     def learned(self) -> bool:
@@ -82,13 +79,6 @@ class RelevanceModel:
         z = features[:, columns] @ np.asarray(self.weights, dtype=np.float32) + self.bias
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
-    def shortlist(self, signals: np.ndarray) -> np.ndarray:
-        """Indices of the candidates the learned model reads, best by the prefilter first."""
-        if not self.learned or not self.rerank or len(signals) <= self.rerank or not self.prefilter:
-            return np.arange(len(signals))
-        prior = signals[:, :len(SIGNALS)] @ np.asarray(self.prefilter, dtype=np.float32)
-        return np.sort(np.argsort(-prior, kind="stable")[:self.rerank])
-
     def save(self, path: Path = CALIBRATION_PATH) -> None:
         write_calibration("relevance", asdict(self), path)
 
@@ -98,14 +88,12 @@ class RelevanceModel:
             data = dict(read_calibration(path)["relevance"])
             model = cls(tuple(float(w) for w in data["weights"]), float(data["bias"]), float(data["threshold"]),
                         str(data.get("fitted_on", "")), float(data["closest_threshold"]),
-                        tuple(str(f) for f in data["features"]), tuple(float(w) for w in data.get("prefilter", ())),
-                        int(data.get("rerank", 0)))
+                        tuple(str(f) for f in data["features"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"relevance model {path} cannot be read ({exc}): restore it from git or "
                               "run `python -m evals.calibrate --write`.") from None
         if (len(model.weights) != len(model.features) or not set(model.features) <= set(FEATURES)
-                or not 0.0 < model.threshold < 1.0 or not 0.0 < model.closest_threshold <= model.threshold
-                or model.prefilter and len(model.prefilter) != len(SIGNALS) or model.rerank < 0):
+                or not 0.0 < model.threshold < 1.0 or not 0.0 < model.closest_threshold <= model.threshold):
             raise ConfigError(f"relevance model {path} is malformed: run `python -m evals.calibrate --write`.")
         return model
 
@@ -145,11 +133,15 @@ class RelevanceScorer:
 
     def __init__(self, embedder: Embedder, model: RelevanceModel, cache_size: int = 50_000, learned=None) -> None:
         self.embedder, self.model = embedder, model
-        self.learned = learned  # a CrossEncoderModel (learned.py) when the model uses the learned feature
+        self.learned = learned  # a LateInteractionModel (learned.py), when one fits the embedder
         if model.learned and learned is None:
-            raise ConfigError("the relevance model uses the learned feature but no learned model was given: "
-                              "restore models/relevance from git")
-        self._cache: LRUCache[str, tuple[WordVectors, frozenset[str]]] = LRUCache(maxsize=cache_size)
+            # Another embedding model than the learned one was trained on (or a test's fake): the
+            # learned column stays 0, the other signals still rank, and the operator is told.
+            log.warning("the relevance model uses the learned feature, but no learned model fits the embedding "
+                        "model %r: answers use the four signals only; run `python -m evals.calibrate "
+                        "--features cosine alignment worst lexical --write` for this model", embedder.name)
+        # Per unit: its word vectors, their stems, and (with a learned model) the vectors projected.
+        self._cache: LRUCache[str, tuple[WordVectors, frozenset[str], np.ndarray | None]] = LRUCache(maxsize=cache_size)
         self._lock = threading.Lock()  # cachetools' caches are not thread-safe on their own
 
     def question(self, text: str, context: str | None = None,
@@ -159,31 +151,34 @@ class RelevanceScorer:
         own = self.embedder.query_words(text)
         return question_terms(own, self.embedder.query_words(context) if context else None, specificity)
 
-    def unit_words(self, ids: Sequence[str], texts: Sequence[str]) -> list[tuple[WordVectors, frozenset[str]]]:
-        """Word vectors and stems of each unit's text, computed once per unit."""
+    def unit_words(self, ids: Sequence[str], texts: Sequence[str]
+                   ) -> list[tuple[WordVectors, frozenset[str], np.ndarray | None]]:
+        """Word vectors, stems and projected word vectors of each unit's text, computed once per unit."""
         with self._lock:
             found = {i: self._cache[i] for i in ids if i in self._cache}  # a read marks it recently used
         missing = [(i, t) for i, t in zip(ids, texts) if i not in found]
         if missing:
             # One model run for all the missing units, outside the lock.
             for (i, _), wv in zip(missing, self.embedder.embed_words([t for _, t in missing])):
-                found[i] = (wv, frozenset(stem(w) for w in wv.words))
+                found[i] = (wv, frozenset(stem(w) for w in wv.words),
+                            self.learned.project(wv.vectors) if self.learned is not None else None)
             with self._lock:
                 for i, _ in missing:
                     self._cache[i] = found[i]
         return [found[i] for i in ids]
 
     def assess(self, question: QuestionTerms, question_vector: np.ndarray, asked: str, ids: Sequence[str],
-               texts: Sequence[str], unit_vectors: np.ndarray, shortlist: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """(indices of the units kept as candidates, one row of FEATURES for each). ``asked`` is the
-        question as the learned model reads it (a follow-up joined to what it follows); with
-        ``shortlist`` off, the learned model reads every unit (calibration fits its prefilter)."""
+               texts: Sequence[str], unit_vectors: np.ndarray) -> np.ndarray:
+        """One row of FEATURES per unit. ``asked`` is the question as the learned model reads it (a
+        follow-up joined to what it follows); its column is 0 when no learned model is loaded."""
         signals = self.signals(question, question_vector, ids, texts, unit_vectors)
-        if self.learned is None or (shortlist and not self.model.learned):
-            return np.arange(len(ids)), np.column_stack([signals, np.zeros(len(ids), dtype=np.float32)])
-        keep = self.model.shortlist(signals) if shortlist else np.arange(len(ids))
-        logits = self.learned.scores(asked, [texts[i] for i in keep])
-        return keep, np.column_stack([signals[keep], logits]).astype(np.float32)
+        learned = np.zeros(len(ids), dtype=np.float32)
+        if self.learned is not None and len(ids):
+            words = self.embedder.query_words(asked)
+            rarity = np.array([information(w) for w in words.words], dtype=np.float32)
+            learned = self.learned.scores(words.vectors, rarity, [projected for _, _, projected in
+                                                                  self.unit_words(ids, texts)])
+        return np.column_stack([signals, learned]).astype(np.float32)
 
     def signals(self, question: QuestionTerms, question_vector: np.ndarray, ids: Sequence[str],
                 texts: Sequence[str], unit_vectors: np.ndarray) -> np.ndarray:
@@ -193,7 +188,7 @@ class RelevanceScorer:
             return out
         out[:, 0] = unit_vectors @ question_vector
         total = float(question.weights.sum())
-        for row, (wv, stems) in enumerate(self.unit_words(ids, texts)):
+        for row, (wv, stems, _) in enumerate(self.unit_words(ids, texts)):
             if not question.words or not wv.words:
                 continue
             best = (question.vectors @ wv.vectors.T).max(axis=1)
