@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from assistant.answer.answering import ANSWERED, CAVEAT, INVALID, OUT_OF_SCOPE, URGENT
+from assistant.answer.answering import (ANSWERED, CAVEAT, CLOSEST, CLOSEST_LEAD, CLOSEST_MAX_UNITS, INVALID,
+                                       OUT_OF_SCOPE, URGENT)
 from assistant.settings import PROJECT_ROOT
 from tests.conftest import corpus_text, free_port, quote_in_corpus
 
@@ -40,12 +41,16 @@ IN_SCOPE = [
 # Far from anything the seeds say. Near-topic questions the seeds do not answer (price,
 # pregnancy, retinol) are counted by the evaluation suite, whose out-of-scope rate is a threshold.
 OUT_OF_SCOPE_QUESTIONS = [
-    "How much does microneedling cost?",
-    "Can I book an appointment for Tuesday?",
-    "What are your opening hours?",
     "What is the capital of France?",
     "Tell me about IV therapy",
     "Can you help with my law assignment?",
+]
+# About the clinic but not in the seeds: never a direct answer; at most the closest passages,
+# said plainly not to answer it.
+NEAR_TOPIC_QUESTIONS = [
+    "How much does microneedling cost?",
+    "Can I book an appointment for Tuesday?",
+    "What are your opening hours?",
 ]
 
 
@@ -114,6 +119,15 @@ def test_answers_contain_the_expected_evidence(real_assistant, question, expecte
 def test_out_of_scope_questions_are_refused(real_assistant, question):
     answer = real_assistant.ask(question)
     assert (answer.status, answer.citations, answer.caveat) == (OUT_OF_SCOPE, (), CAVEAT)
+
+
+@pytest.mark.parametrize("question", NEAR_TOPIC_QUESTIONS)
+def test_near_topic_questions_get_no_direct_answer(real_assistant, question):
+    answer = real_assistant.ask(question)
+    assert answer.status in (OUT_OF_SCOPE, CLOSEST) and answer.caveat == CAVEAT
+    assert len(answer.citations) <= CLOSEST_MAX_UNITS
+    if answer.status == CLOSEST:
+        assert answer.answer.startswith(CLOSEST_LEAD)
 
 
 @pytest.mark.parametrize("question, status", [

@@ -62,7 +62,9 @@ def test_app_py_exits_2_with_the_warm_up_error(tmp_path):
     run = subprocess.run([sys.executable, "app.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 2
-    assert run.stderr.startswith("error: embedding model folder") and "EMBEDDING_MODEL" in run.stderr
+    # A warning that the shipped learned model does not fit that model may come first.
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: embedding model folder") and "EMBEDDING_MODEL" in last
     assert "Traceback" not in run.stderr
 
 
