@@ -75,7 +75,14 @@ def cmd_train(args) -> int:
         from . import bi_encoder as learner
     else:
         from . import late_interaction as learner
-    run = learner.train(_base_model(), groups, config, args.out, **({"layers": args.layers} if args.layers else {}))
+    options = {}
+    if args.layers:
+        options["layers"] = args.layers
+    if args.questions:
+        if args.learner != "late-interaction":
+            raise SystemExit("error: --questions is for the late-interaction learner; the others train on every question")
+        options["max_groups"] = args.questions
+    run = learner.train(_base_model(), groups, config, args.out, **options)
     print(json.dumps(run, indent=2))
     return 0
 
@@ -189,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--lr", type=float, default=3e-5)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--layers", type=int, default=0, help="cross-encoder: encoder layers kept (default 6)")
+    t.add_argument("--questions", type=int, default=0,
+                   help="late interaction: questions sampled for training (default 24,000; the shipped run 12,000)")
     e = sub.add_parser("evaluate", help="compare learners on the calibration candidates and the validation split")
     e.add_argument("learners", nargs="*", help="LEARNER[:label][=FOLDER] (default folder: data/training/LEARNER)")
     e.add_argument("--observations", type=Path, default=WORK / "observations.jsonl",
