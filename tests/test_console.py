@@ -1,6 +1,7 @@
 """The clinic console end to end, over real HTTP and in a real headless Chromium: sign in, upload
-a PDF, see it indexed and answered from, make it staff-only (the public refuses, the staff API
-still answers), delete it; refused uploads change nothing; axe-core on every console page."""
+a PDF (staff-only unless the manager chooses public: the public refuses, the front desk and the
+staff API answer), publish it to patients (the public API and the widget answer from it), take it
+back, delete it; refused uploads and audience changes change nothing; axe-core on every console page."""
 
 from __future__ import annotations
 
@@ -146,9 +147,30 @@ def _wait_indexed(driver, name, audience):
     return _row(driver, name)
 
 
-def test_sign_in_upload_answer_restrict_and_delete_in_the_browser(app, browser, tmp_path):
+def _assert_public_cannot_see_it(app, browser):
+    """The public API, its search and the widget neither answer from the document nor cite it."""
+    refused = _public_ask(app)
+    assert refused["status"] in NOT_ANSWERED and all(c["source"] != STORED for c in refused["citations"]), refused
+    status, found = request_json(app["url"] + "/api/search?q=" + "swimming+pools+hot+tubs+saunas")
+    assert status == 200 and all(r["source"] != STORED for r in found["results"])
+    public = _ask_widget(browser, app["url"])
+    assert public.get_attribute("data-status") in NOT_ANSWERED and "72 hours" not in public.get_attribute("textContent")
+
+
+def _entry(app, name) -> dict:
+    import tomllib
+
+    return tomllib.loads((app["settings"].corpus_dir / "sources.toml").read_text(encoding="utf-8")).get(name, {})
+
+
+def _audience_label(row) -> str:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+
+    return row.find_element(By.CSS_SELECTOR, "td .audience").text
+
+
+def test_sign_in_upload_publish_restrict_and_delete_in_the_browser(app, browser, tmp_path):
+    from selenium.webdriver.common.by import By
 
     url = app["url"]
     # The shipped corpus cannot answer it: refused, or met with the closest passages only.
@@ -164,6 +186,12 @@ def test_sign_in_upload_answer_restrict_and_delete_in_the_browser(app, browser, 
     wait(browser, lambda d: d.find_elements(By.ID, "upload-form"))
     assert browser.current_url.endswith("/admin/documents")
     _check_page(browser)
+    # The shipped documents have no audience in sources.toml: public, as they always were.
+    shipped = [r.get_attribute("data-name") for r in browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr")]
+    assert shipped and all(_audience_label(_row(browser, n)) == "Public" for n in shipped)
+    # The upload form offers both audiences and starts on staff-only, never on public.
+    assert browser.find_element(By.ID, "audience-staff").is_selected()
+    assert not browser.find_element(By.ID, "audience-public").is_selected()
 
     # Drag and drop hands the dropped file to the form's file input.
     dropped = browser.execute_script("""
@@ -176,7 +204,7 @@ def test_sign_in_upload_answer_restrict_and_delete_in_the_browser(app, browser, 
         return [over, document.getElementById("file").files[0].name];""")
     assert dropped == [True, "dropped.md"]
 
-    # Upload through the file picker, under a name the server must clean up.
+    # Upload through the file picker, under a name the server must clean up, choosing no audience.
     pdf = tmp_path / "Aftercare Sheet (2024) é.pdf"
     pdf.write_bytes(text_pdf(AFTERCARE))
     browser.find_element(By.ID, "file").send_keys(str(pdf))
@@ -184,15 +212,46 @@ def test_sign_in_upload_answer_restrict_and_delete_in_the_browser(app, browser, 
     browser.find_element(By.ID, "origin").send_keys("Clinic handout, 2024")
     browser.find_element(By.ID, "upload").click()
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))
-    assert STORED in browser.find_element(By.CSS_SELECTOR, ".notice").text
-    row = _wait_indexed(browser, STORED, "public")
+    notice = browser.find_element(By.CSS_SELECTOR, ".notice").text
+    assert STORED in notice and "staff only" in notice and "publish" in notice
+    row = _wait_indexed(browser, STORED, "staff")
     assert "Aftercare sheet" in row.text and "Clinic handout, 2024" in row.text and "PDF" in row.text
     assert "indexed:" in row.text and "passages" in row.text
+    assert _audience_label(row) == "Staff only"  # in words, not only a colour
+    assert all(_audience_label(_row(browser, n)) == "Public" for n in shipped)
+    assert "1 staff only" in browser.find_element(By.ID, "documents-caption").text
     assert (app["settings"].corpus_dir / STORED).read_bytes() == pdf.read_bytes()
     sources = (app["settings"].corpus_dir / "sources.toml").read_text()
-    assert f'["{STORED}"]' in sources and 'title = "Aftercare sheet"' in sources
+    assert _entry(app, STORED) == {"title": "Aftercare sheet", "origin": "Clinic handout, 2024", "audience": "staff"}
     assert "# Metadata the loader reads" in sources  # the file's own comments are kept
+    _check_page(browser)
     _page_shot(browser, "console-documents.png")
+
+    # Staff-only: the public API, search and widget never use it; the front desk and staff API do.
+    _assert_public_cannot_see_it(app, browser)
+    assert "72 hours" in _ask_desk(browser, url)  # the front desk is open to this admin too
+    staff = _staff(app)
+    staff_answer = _staff_ask(staff)
+    assert staff_answer["status"] == "answered" and any(c["source"] == STORED for c in staff_answer["citations"])
+    status, _, text = staff.get("/api/staff/search?q=swimming+pools+hot+tubs+saunas")
+    assert status == 200 and json.loads(text)["results"][0]["source"] == STORED
+
+    # Its page: what cleaning left out, who may see it; publish it to patients.
+    browser.get(url + "/admin/documents")
+    _row(browser, STORED).find_element(By.TAG_NAME, "a").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "audience-form"))
+    assert "What cleaning leaves out" in browser.page_source
+    assert browser.find_element(By.ID, "audience-now").text == "Staff only"
+    assert not browser.find_elements(By.ID, "make-staff")
+    _check_page(browser)
+    _page_shot(browser, "console-document.png")
+    browser.find_element(By.ID, "publish").click()
+    notice = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))[0].text
+    assert notice.startswith(f"Published {STORED} to patients")
+    row = _wait_indexed(browser, STORED, "public")
+    assert _audience_label(row) == "Public"
+    # Published: the entry keeps its title and origin and loses its audience (public is the default).
+    assert _entry(app, STORED) == {"title": "Aftercare sheet", "origin": "Clinic handout, 2024"}
 
     # The public API and the widget answer from it, citing it.
     answer = _public_ask(app)
@@ -201,33 +260,18 @@ def test_sign_in_upload_answer_restrict_and_delete_in_the_browser(app, browser, 
     reply = _ask_widget(browser, url)
     assert reply.get_attribute("data-status") == "answered"
     assert "72 hours" in reply.get_attribute("textContent") and "Aftercare sheet" in reply.get_attribute("textContent")
+
+    # Back to staff-only: the public refuses again, the staff API still answers.
     browser.get(url + "/admin/documents")
-    row = _row(browser, STORED)
-
-    # Its page: what cleaning left out; then make it staff-only.
-    row.find_element(By.TAG_NAME, "a").click()
-    wait(browser, lambda d: d.find_elements(By.ID, "edit-form"))
-    assert "What cleaning leaves out" in browser.page_source
+    _row(browser, STORED).find_element(By.TAG_NAME, "a").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "make-staff"))
+    assert browser.find_element(By.ID, "audience-now").text == "Public"
     _check_page(browser)
-    _page_shot(browser, "console-document.png")
-    Select(browser.find_element(By.ID, "audience")).select_by_value("staff")
-    browser.find_element(By.ID, "save").click()
+    browser.find_element(By.ID, "make-staff").click()
     _wait_indexed(browser, STORED, "staff")
-    assert 'audience = "staff"' in (app["settings"].corpus_dir / "sources.toml").read_text()
-
-    refused = _public_ask(app)
-    assert refused["status"] in NOT_ANSWERED and all(c["source"] != STORED for c in refused["citations"]), refused
-    public = _ask_widget(browser, url)
-    assert public.get_attribute("data-status") in NOT_ANSWERED and "72 hours" not in public.get_attribute("textContent")
-    # The front desk (open to this admin too) still answers from it.
-    assert "72 hours" in _ask_desk(browser, url)
-    status, found = request_json(url + "/api/search?q=" + "swimming+pools+hot+tubs+saunas")
-    assert status == 200 and all(r["source"] != STORED for r in found["results"])
-    staff = _staff(app)
-    staff_answer = _staff_ask(staff)
-    assert staff_answer["status"] == "answered" and any(c["source"] == STORED for c in staff_answer["citations"])
-    status, _, text = staff.get("/api/staff/search?q=swimming+pools+hot+tubs+saunas")
-    assert status == 200 and json.loads(text)["results"][0]["source"] == STORED
+    assert _entry(app, STORED)["audience"] == "staff"
+    _assert_public_cannot_see_it(app, browser)
+    assert _staff_ask(staff)["status"] == "answered"
 
     # Delete it: gone from the list, the folder, sources.toml and the index.
     browser.get(url + "/admin/documents")
@@ -255,21 +299,39 @@ def test_refused_uploads_show_their_reason_and_change_nothing(app, browser, tmp_
     token = admin.csrf("/admin/documents")
 
     def upload(filename, data, **fields):
-        body, kind = multipart({"csrf_token": token, **fields}, {"file": (filename, data)})
+        body, kind = multipart({"csrf_token": token, "audience": "staff"} | fields, {"file": (filename, data)})
         status, headers, text = admin.request("/admin/documents", "POST", body, {"Content-Type": kind})
         return status, headers, html.unescape(text)
 
+    fine = b"Aftercare text that would be fine to add."
     status, _, text = upload("scan.pdf", bytes(range(256)) * 64)  # binary data renamed .pdf
     assert status == 400 and "scan.pdf was not added: not a readable PDF" in text and "Nothing was changed" in text
     status, _, text = upload("big.txt", b"Microneedling aftercare. " * (LIMIT // 20))
     assert status == 400 and "too large" in text and "the limit is 0.2 MB" in text
     status, _, text = upload("notes.docx", b"PK\x03\x04 not text")
     assert status == 400 and "only .txt, .md, .html, .pdf" in text
-    status, _, text = upload("existing.txt", b"x", audience="everyone")
-    assert status == 400 and "audience 'everyone'" in text
+    status, _, text = upload("fine.txt", fine, audience="everyone")
+    assert status == 400 and "audience 'everyone' is not known: choose “staff” (the front desk only) or " \
+        "“public” (patients too). Nothing was changed." in text
+    # A post without an audience (a script, say) is refused with the way out, never taken as public.
+    body, kind = multipart({"csrf_token": token}, {"file": ("fine.txt", fine)})
+    status, _, text = admin.request("/admin/documents", "POST", body, {"Content-Type": kind})
+    assert status == 400 and "no audience was chosen: choose who may see the document" in html.unescape(text)
     # Without the CSRF token nothing is read at all.
-    body, kind = multipart({}, {"file": ("fine.txt", b"Aftercare text that would be fine.")})
+    body, kind = multipart({"audience": "public"}, {"file": ("fine.txt", fine)})
     assert admin.request("/admin/documents", "POST", body, {"Content-Type": kind})[0] == 403
+
+    # Publishing or taking back a shipped (public) document: a missing or unknown audience, or no
+    # CSRF token, changes nothing.
+    shipped = next(n for n in before if n.endswith(".txt"))
+    path = f"/admin/documents/{shipped}/audience"
+    for fields, message in (({}, "no audience was chosen"), ({"audience": "patients"}, "audience 'patients' is not known")):
+        status, headers, _ = admin.post_form(path, fields)
+        assert status == 303 and headers["Location"] == "/admin/documents"
+        assert message in html.unescape(admin.get("/admin/documents")[2])
+    assert admin.post_form(path, {"audience": "staff"}, csrf=False)[0] == 403
+    assert admin.post_form("/admin/documents/no-such-file.txt/audience", {"audience": "public"})[0] == 303
+    assert "no document named 'no-such-file.txt'" in html.unescape(admin.get("/admin/documents")[2])
     assert _snapshot(app["settings"]) == before
     assert json.loads(admin.get("/admin/jobs")[2])["jobs"] == jobs_before  # no ingest was queued
 
@@ -293,7 +355,7 @@ def test_a_client_path_never_reaches_the_disk(app):
     admin = Client(app["url"])
     assert admin.sign_in("manager", PASSWORDS["admin"])[0] == 303
     token = admin.csrf("/admin/documents")
-    body, kind = multipart({"csrf_token": token}, {"file": ("../../outside/Evil Name.txt",
+    body, kind = multipart({"csrf_token": token, "audience": "staff"}, {"file": ("../../outside/Evil Name.txt",
                                                             b"Microneedling aftercare: keep the skin clean and calm.\n")})
     status, headers, _ = admin.request("/admin/documents", "POST", body, {"Content-Type": kind})
     assert status == 303
@@ -482,7 +544,7 @@ def test_changes_queue_behind_a_running_ingest_and_the_index_keeps_serving(app):
     holder.acquire_ingest_lock()
     try:
         for name, text in zip(names, texts):
-            body, kind = multipart({"csrf_token": token}, {"file": (name, text)})
+            body, kind = multipart({"csrf_token": token, "audience": "public"}, {"file": (name, text)})
             assert admin.request("/admin/documents", "POST", body, {"Content-Type": kind})[0] == 303
         deadline = time.time() + 60
         while not (jobs()[1]["stage"] == "waiting") and time.time() < deadline:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -101,3 +102,73 @@ def test_questions_met_with_the_closest_passages_are_a_gap_of_their_own(tmp_path
     assert (refused, closest, down) == (1, 2, 1)
     rows = list(csv.DictReader(io.StringIO(to_csv(groups))))
     assert sorted(r["kind"] for r in rows) == ["closest passages only"] * 2 + ["refused", "voted down"]
+
+
+STAFF_NOTE = ("Front desk notes on fees\n\nMgr (Priya) can waive the missed-appointment fee once per patient; "
+              "read the price script to callers who compare clinics.\n")
+
+
+def _entries(settings) -> dict:
+    import tomllib
+
+    return tomllib.loads((settings.corpus_dir / "sources.toml").read_text(encoding="utf-8"))
+
+
+def test_uploads_are_staff_only_until_published_and_hand_placed_files_stay_public(settings):
+    from assistant.ingest.loading import load_corpus
+    from assistant.web.console.documents import DocumentLibrary
+
+    library = DocumentLibrary(settings)
+    (settings.corpus_dir / "by-hand.txt").write_text("Placed by hand\n\nMicroneedling aftercare notes.\n")
+    before = {d.name: d.audience for d in library.documents()}
+    assert set(before.values()) == {"public"}  # the shipped entries have no audience key: public, as before
+
+    name = library.add("fees.txt", STAFF_NOTE.encode(), title="Desk fees", origin="Manager")
+    assert _entries(settings)[name] == {"title": "Desk fees", "origin": "Manager", "audience": "staff"}
+    assert {d.source: d.audience for d in load_corpus(settings.corpus_dir).documents}[name] == "staff"
+    assert {d.name: d.audience for d in library.documents()} == before | {name: "staff"}
+
+    library.set_audience(name, "public")  # published: the key goes, the rest of the entry stays
+    assert _entries(settings)[name] == {"title": "Desk fees", "origin": "Manager"}
+    library.update(name, "Desk fees and waivers", "Manager")  # no audience given: it stays as it is
+    assert library.get(name).audience == "public"
+    library.set_audience(name, "staff")
+    assert _entries(settings)[name]["audience"] == "staff"
+    assert {d.name: d.audience for d in library.documents() if d.name != name} == before
+
+
+@pytest.mark.parametrize("audience, message", [
+    ("", "no audience was chosen: choose who may see the document"),
+    ("everyone", "audience 'everyone' is not known: choose “staff” (the front desk only) or “public”"),
+])
+def test_a_missing_or_unknown_audience_changes_nothing(settings, audience, message):
+    from assistant.web.console.documents import DocumentLibrary, Refused
+
+    library = DocumentLibrary(settings)
+    files = {p.name: p.read_bytes() for p in settings.corpus_dir.iterdir()}
+    with pytest.raises(Refused, match=re.escape(message)):
+        library.add("fees.txt", STAFF_NOTE.encode(), audience=audience)
+    existing = next(iter(library.documents())).name
+    with pytest.raises(Refused, match=re.escape(message)):
+        library.set_audience(existing, audience)
+    with pytest.raises(Refused, match=re.escape(message)):
+        library.update(existing, "A new title", "", audience)
+    assert {p.name: p.read_bytes() for p in settings.corpus_dir.iterdir()} == files
+
+
+def test_an_ingest_that_meets_a_staff_upload_half_way_never_reads_it_as_public(settings, monkeypatch):
+    """The upload lands just as an ingest lists corpus/: the file is there, so its staff-only
+    entry must be too by the time the ingest reads sources.toml."""
+    from assistant.ingest import loading
+    from assistant.web.console.documents import DocumentLibrary
+
+    library, listed = DocumentLibrary(settings), loading.corpus_files
+
+    def upload_then_list(folder):
+        if not (folder / "fees.txt").exists():
+            library.add("fees.txt", STAFF_NOTE.encode())
+        return listed(folder)
+
+    monkeypatch.setattr(loading, "corpus_files", upload_then_list)
+    loaded = {d.source: d.audience for d in loading.load_corpus(settings.corpus_dir).documents}
+    assert loaded["fees.txt"] == "staff"

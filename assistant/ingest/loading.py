@@ -82,9 +82,12 @@ def load_corpus(corpus_dir: Path, only: set[str] | None = None) -> LoadResult:
 
     ``only``: relative names to load (the others are left out silently), for incremental ingest.
     """
+    # Files first, then their entries: the console writes a staff-only entry before the file it
+    # describes, so a file found here is never read without an entry written for it already.
+    files = corpus_files(corpus_dir)
     metadata = read_metadata(corpus_dir)
     result = LoadResult()
-    for path in corpus_files(corpus_dir):
+    for path in files:
         name = path.relative_to(corpus_dir).as_posix()
         if only is not None and name not in only:
             continue

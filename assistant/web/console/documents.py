@@ -17,13 +17,15 @@ from pathlib import Path
 
 from ...errors import AssistantError, IngestBusyError
 from ...ingest.ingestion import file_version
-from ...ingest.loading import (AUDIENCES, METADATA_FILE, PUBLIC, corpus_files, file_sha256, load_corpus,
+from ...ingest.loading import (AUDIENCES, METADATA_FILE, PUBLIC, STAFF, corpus_files, file_sha256, load_corpus,
                                read_metadata)
 from ...ingest.structure import Dropped
 
 log = logging.getLogger(__name__)
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".pdf")  # what the upload form offers (the loader also reads aliases)
+# What the console calls each audience, in the list, on a document's page and in its messages.
+AUDIENCE_LABELS = {STAFF: "Staff only", PUBLIC: "Public"}
 TYPES = {".txt": "text", ".md": "Markdown", ".markdown": "Markdown", ".html": "HTML", ".htm": "HTML", ".pdf": "PDF"}
 MAX_NAME_CHARS = 100
 
@@ -121,10 +123,13 @@ class DocumentLibrary:
         return list(clean_document(loaded.documents[0]).dropped), ""
 
     # --- changing ------------------------------------------------------------------------
-    def add(self, client_name: str, data: bytes, title: str = "", origin: str = "", audience: str = PUBLIC,
+    def add(self, client_name: str, data: bytes, title: str = "", origin: str = "", audience: str = STAFF,
             replace: bool = False) -> str:
         """Store an upload in corpus/ under a safe name; refused (nothing changed) when it is too
-        large, of another type, or cannot be read the way ingest would read it."""
+        large, of another type, or cannot be read the way ingest would read it.
+
+        Staff-only unless ``audience`` says public: a new file may hold internal notes, and is
+        shown to patients only once a manager publishes it (``set_audience``)."""
         name = safe_name(client_name)
         suffix = Path(name).suffix.lower()
         if suffix not in UPLOAD_SUFFIXES:
@@ -138,26 +143,44 @@ class DocumentLibrary:
         reason = _unreadable(name, data)
         if reason:
             raise Refused(f"{name} was not added: {reason}")
+        entry = {"title": title, "origin": origin, "audience": audience}
         with self._lock:
             target = self.corpus / name
             if target.exists() and not replace:
                 raise Refused(f"a document named {name} exists already: tick “replace” to upload a new "
                               "version, or rename the file")
-            # Written beside the target under a hidden name (ingest skips hidden files), then
-            # renamed: an ingest running meanwhile sees the old file or the new one, never half.
-            fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=self.corpus)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-            self._write_entry(name, {"title": title, "origin": origin, "audience": audience}, keep_others=replace)
+            # An ingest lists the files before it reads sources.toml, so whichever of the two it
+            # catches in between, it never takes staff text for public: a staff-only entry is
+            # written before the new bytes, a public one after them.
+            if audience == STAFF:
+                saved = self._metadata_text()
+                self._write_entry(name, entry, keep_others=replace)
+                try:
+                    self._write_file(target, data)
+                except BaseException:
+                    self._restore_metadata(saved)
+                    raise
+            else:
+                self._write_file(target, data)
+                self._write_entry(name, entry, keep_others=replace)
         return name
 
-    def update(self, name: str, title: str, origin: str, audience: str) -> None:
+    def update(self, name: str, title: str, origin: str, audience: str | None = None) -> None:
+        """A new title and origin; the audience too when given (else it stays as it is)."""
+        entry = {"title": title, "origin": origin}
+        if audience is not None:
+            self._check_audience(audience)
+            entry["audience"] = audience
+        with self._lock:
+            self._existing(name)
+            self._write_entry(name, entry)
+
+    def set_audience(self, name: str, audience: str) -> None:
+        """Publish a document to patients (``public``) or take it back to the staff (``staff``)."""
         self._check_audience(audience)
         with self._lock:
             self._existing(name)
-            self._write_entry(name, {"title": title, "origin": origin, "audience": audience})
+            self._write_entry(name, {"audience": audience})
 
     def delete(self, name: str) -> None:
         with self._lock:
@@ -172,9 +195,45 @@ class DocumentLibrary:
         return known[name]
 
     @staticmethod
-    def _check_audience(audience: str) -> None:
+    def _check_audience(audience: str | None) -> None:
+        if not audience:
+            raise Refused("no audience was chosen: choose who may see the document, “staff” (the front desk "
+                          "only) or “public” (patients too)")
         if audience not in AUDIENCES:
-            raise Refused(f"audience {audience!r} must be one of {', '.join(AUDIENCES)}")
+            raise Refused(f"audience {audience!r} is not known: choose “staff” (the front desk only) or "
+                          "“public” (patients too)")
+
+    @staticmethod
+    def _write_file(target: Path, data: bytes) -> None:
+        # Written beside the target under a hidden name (ingest skips hidden files), then
+        # renamed: an ingest running meanwhile sees the old file or the new one, never half.
+        fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _metadata_text(self) -> str | None:
+        path = self.corpus / METADATA_FILE
+        return path.read_text(encoding="utf-8") if path.exists() else None
+
+    def _restore_metadata(self, text: str | None) -> None:
+        path = self.corpus / METADATA_FILE
+        if text is None:
+            path.unlink(missing_ok=True)
+        else:
+            self._replace_metadata(text)
+
+    def _replace_metadata(self, text: str) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=".sources-", dir=self.corpus)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.corpus / METADATA_FILE)
 
     def _write_entry(self, name: str, values: dict | None, keep_others: bool = True) -> None:
         """Set (or, with None, remove) a document's table in sources.toml, keeping the file's comments."""
@@ -188,7 +247,9 @@ class DocumentLibrary:
             table = doc.get(name) if keep_others and name in doc else tomlkit.table()
             for key, value in values.items():
                 value = (value or "").strip()
-                if value and not (key == "audience" and value == PUBLIC):  # public is the default
+                # Public is sources.toml's default (files put in corpus/ by hand, and every entry
+                # made before uploads became staff-only), so a public document has no audience key.
+                if value and not (key == "audience" and value == PUBLIC):
                     table[key] = value
                 else:
                     table.pop(key, None)
@@ -196,11 +257,7 @@ class DocumentLibrary:
                 doc[name] = table
             else:
                 doc.pop(name, None)
-        fd, tmp = tempfile.mkstemp(prefix=".sources-", dir=self.corpus)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(tomlkit.dumps(doc))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        self._replace_metadata(tomlkit.dumps(doc))
 
 
 def _unreadable(name: str, data: bytes) -> str:

@@ -9,9 +9,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from ...ingest.loading import PUBLIC
 from ..api import AskRequest  # FastAPI reads the body model from this module's names
 from .accounts import UserStore, users_path
-from .documents import UPLOAD_SUFFIXES, DocumentLibrary, IngestQueue, Refused
+from .documents import AUDIENCE_LABELS, UPLOAD_SUFFIXES, DocumentLibrary, IngestQueue, Refused
 from .auth import (CSRF_FIELD, CSRF_HEADER, LoginLimiter, RoleGuard, Sessions, csrf_ok, csrf_token,
                    session_secret)
 
@@ -195,7 +196,7 @@ def install_documents(app: FastAPI, console: Console) -> None:
                               docs=library.documents(console.snapshot()), jobs=queue.jobs(), index_line=index_line,
                               corpus=str(console.settings.corpus_dir), suffixes=UPLOAD_SUFFIXES,
                               limit=console.settings.max_upload_bytes, prefill_title=context.pop("prefill_title", ""),
-                              **context)
+                              labels=AUDIENCE_LABELS, **context)
 
     @app.get("/admin/documents", include_in_schema=False)
     def documents(request: Request, title: str = ""):
@@ -215,14 +216,17 @@ def install_documents(app: FastAPI, console: Console) -> None:
         if upload is None or isinstance(upload, str) or not upload.filename:
             return page(request, 400, error="Choose a file to upload.")
         data = await upload.read(limit + 1)
+        audience = _field(form, "audience")
         try:
             name = library.add(upload.filename, data, title=str(form.get("title", "")),
-                               origin=str(form.get("origin", "")), audience=str(form.get("audience", "public")),
+                               origin=str(form.get("origin", "")), audience=audience,
                                replace=form.get("replace") == "1")
         except Refused as exc:
             return page(request, 400, error=f"{exc}. Nothing was changed.")
         job = queue.submit(f"added {name}")
-        request.session["flash"] = {"notice": f"Added {name}; indexing it now (job {job.id})."}
+        who = ("patients and the front desk can use it" if audience == PUBLIC else
+               "staff only: the front desk can use it, patients cannot until you open it and publish it")
+        request.session["flash"] = {"notice": f"Added {name} ({who}); indexing it now (job {job.id})."}
         return RedirectResponse("/admin/documents", status_code=303)
 
     @app.get("/admin/jobs", include_in_schema=False)
@@ -238,7 +242,7 @@ def install_documents(app: FastAPI, console: Console) -> None:
             request.session["flash"] = {"error": str(exc)}
             return RedirectResponse("/admin/documents", status_code=303)
         return console.render(request, "document.html", title=doc.title or doc.name, page="documents", doc=doc,
-                              dropped=dropped, unreadable=unreadable)
+                              dropped=dropped, unreadable=unreadable, labels=AUDIENCE_LABELS)
 
     _install_changes(app, console)
 
@@ -250,14 +254,33 @@ def _install_changes(app: FastAPI, console: Console) -> None:
     @app.post("/admin/documents/{name:path}/edit", include_in_schema=False)
     async def edit(request: Request, name: str):
         form = await console.form(request)
+        # The page's form has no audience (publishing is its own action); a client that sends
+        # one has it checked and applied, and without one the audience stays as it is.
+        audience = _field(form, "audience") if "audience" in form else None
         try:
-            library.update(name, str(form.get("title", "")), str(form.get("origin", "")),
-                           str(form.get("audience", "public")))
+            library.update(name, str(form.get("title", "")), str(form.get("origin", "")), audience)
         except Refused as exc:
             request.session["flash"] = {"error": f"{exc}. Nothing was changed."}
             return RedirectResponse("/admin/documents", status_code=303)
         job = queue.submit(f"edited {name}")
         request.session["flash"] = {"notice": f"Saved {name}; re-indexing (job {job.id})."}
+        return RedirectResponse("/admin/documents", status_code=303)
+
+    @app.post("/admin/documents/{name:path}/audience", include_in_schema=False)
+    async def set_audience(request: Request, name: str):
+        """Publish to patients (audience=public), or back to staff-only (audience=staff)."""
+        form = await console.form(request)
+        audience = _field(form, "audience")
+        try:
+            library.set_audience(name, audience)
+        except Refused as exc:
+            request.session["flash"] = {"error": f"{exc}. Nothing was changed."}
+            return RedirectResponse("/admin/documents", status_code=303)
+        job = queue.submit(f"{'published' if audience == PUBLIC else 'made staff-only'} {name}")
+        done = ("Published {name} to patients: the chat page, the widget and the public API use it once "
+                "re-indexed" if audience == PUBLIC else
+                "{name} is staff-only again: patients no longer see it once re-indexed")
+        request.session["flash"] = {"notice": done.format(name=name) + f" (job {job.id})."}
         return RedirectResponse("/admin/documents", status_code=303)
 
     @app.post("/admin/documents/{name:path}/delete", include_in_schema=False)
@@ -271,6 +294,12 @@ def _install_changes(app: FastAPI, console: Console) -> None:
         job = queue.submit(f"deleted {name}")
         request.session["flash"] = {"notice": f"Deleted {name}; removing it from the index (job {job.id})."}
         return RedirectResponse("/admin/documents", status_code=303)
+
+
+def _field(form, name: str) -> str:
+    """A text field of a posted form, "" when it is missing (a file part counts as missing)."""
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
 
 
 def install_insights(app: FastAPI, console: Console) -> None:
