@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     lookup.add_argument("--json", action="store_true")
     report = sub.add_parser("report", help="questions most often refused and answers most often voted down")
     report.add_argument("--limit", type=int, default=10)
-    purge = sub.add_parser("purge", help="delete recorded questions and votes older than the retention limit")
+    purge = sub.add_parser("purge", help="delete recorded questions, votes and callback requests older than the retention limit")
     purge.add_argument("--days", type=int, default=None,
                        help="keep this many days instead of FEEDBACK_RETENTION_DAYS (default 90)")
     user = sub.add_parser("user", help="console accounts: add, list, remove")
@@ -83,7 +83,7 @@ def _feedback_command(args, settings: Settings, stdout: TextIO) -> int:
                 raise AssistantError(f"--days {args.days} must be 0 or more")
             gone = store.purge(args.days)
             days = store.retention_days if args.days is None else args.days
-            print(f"deleted {gone} questions and votes older than {days} days", file=stdout)
+            print(f"deleted {gone} questions, votes and callback requests older than {days} days", file=stdout)
     except sqlite3.Error as exc:
         raise AssistantError(f"cannot read the feedback store {settings.feedback_path} ({exc}): check that the "
                              "data folder is readable and writable and the file is not damaged.") from None

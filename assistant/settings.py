@@ -106,6 +106,25 @@ class Settings:
     # an answer (the closest passages, a refusal). Empty: the phone alone.
     clinic_contact_url: str = ""
 
+    # Callback requests: the "leave your question and how to reach you" form under every reply
+    # that is not an answer (/contact, POST /api/contact), kept FEEDBACK_RETENTION_DAYS.
+    # Stored requests per client address (`limits` syntax): a patient leaves one, or a second to
+    # correct it; a clinic's waiting-room Wi-Fi shares one address; a script stops at five.
+    contact_rate_limit: str = "5/hour"
+    # The region (ISO 3166 two letters, e.g. GB) of a phone number written without its country
+    # code ("020 7946 0000"); empty: CLINIC_PHONE's region when it is written with "+", else
+    # patients must give the country code.
+    contact_phone_region: str = ""
+    # Each callback request is also e-mailed to the clinic when SMTP_HOST is set.
+    smtp_host: str = ""
+    smtp_port: int = 587  # the mail submission port (RFC 6409), with STARTTLS
+    smtp_from: str = ""  # the sender address, e.g. assistant@clinic.example
+    smtp_to: str = ""  # the clinic's address(es), comma-separated
+    smtp_user: str = ""  # with SMTP_PASSWORD, when the server wants a login
+    smtp_password: str = field(default="", repr=False)  # never printed or logged
+    smtp_starttls: bool = True  # encrypt the connection before anything is sent
+    smtp_timeout: float = 10.0  # seconds each step of the SMTP conversation may take
+
     def __post_init__(self) -> None:
         # Checked however the settings are made: from the environment, or varied with replace().
         self.validated()
@@ -146,6 +165,7 @@ class Settings:
         if not self.collection.replace("-", "").replace("_", "").isalnum():
             problems.append(f"COLLECTION={self.collection!r} may only hold letters, digits, '-' and '_'")
         problems += _widget_problems(self)
+        problems += _contact_problems(self)
         if problems:
             raise ConfigError("; ".join(problems) + ". Fix the environment variable and start again.", problems)
         return self
@@ -162,6 +182,11 @@ class Settings:
     def starters(self) -> list[str]:
         """The widget's starter questions (WIDGET_STARTERS, separated by '|')."""
         return [q.strip() for q in self.widget_starters.split("|") if q.strip()]
+
+    @property
+    def smtp_recipients(self) -> list[str]:
+        """The clinic's addresses that callback requests are e-mailed to (SMTP_TO, comma-separated)."""
+        return [a.strip() for a in self.smtp_to.split(",") if a.strip()]
 
     @property
     def feedback_path(self) -> Path:
@@ -205,6 +230,70 @@ def _widget_problems(s: "Settings") -> list[str]:
         problems.append(f"WIDGET_STARTERS: each question must be at most MAX_QUESTION_CHARS={s.max_question_chars} "
                         "characters")
     return problems
+
+
+def _contact_problems(s: "Settings") -> list[str]:
+    """The callback form's settings and the SMTP ones. The libraries that check a region and an
+    address are imported only when those are set: building settings stays cheap."""
+    problems = []
+    if s.contact_phone_region:
+        import phonenumbers
+
+        if s.contact_phone_region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            problems.append(f"CONTACT_PHONE_REGION={s.contact_phone_region!r} must be a two-letter region code "
+                            "such as 'GB' or 'US'")
+    if not s.smtp_host:
+        given = [name for name in ("smtp_from", "smtp_to", "smtp_user", "smtp_password") if getattr(s, name)]
+        if given:
+            problems.append(f"{', '.join(n.upper() for n in given)} set but SMTP_HOST is not: set SMTP_HOST to the "
+                            "mail server's name to e-mail callback requests, or unset them")
+        return problems
+    if "://" in s.smtp_host or not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", s.smtp_host):
+        problems.append(f"SMTP_HOST={s.smtp_host!r} must be a host name or address such as 'smtp.clinic.example', "
+                        "without a scheme or port (the port is SMTP_PORT)")
+    if not 0 < s.smtp_port < 65536:
+        problems.append(f"SMTP_PORT={s.smtp_port} must be a port number (587 for STARTTLS submission)")
+    if s.smtp_timeout <= 0:
+        problems.append(f"SMTP_TIMEOUT={s.smtp_timeout} must be a positive number of seconds")
+    if not s.smtp_from:
+        problems.append("SMTP_HOST is set but SMTP_FROM is not: give the sender address, e.g. "
+                        "'assistant@clinic.example'")
+    elif bad := _bad_address(s.smtp_from):
+        problems.append(f"SMTP_FROM={s.smtp_from!r} is not an e-mail address: {bad}")
+    if not s.smtp_recipients:
+        problems.append("SMTP_HOST is set but SMTP_TO is not: give the clinic's address(es), comma-separated")
+    for address in s.smtp_recipients:
+        if bad := _bad_address(address):
+            problems.append(f"SMTP_TO: {address!r} is not an e-mail address: {bad}")
+    if bool(s.smtp_user) != bool(s.smtp_password):
+        problems.append("SMTP_USER and SMTP_PASSWORD go together: set both for a server that wants a login, or "
+                        "neither")
+    elif s.smtp_user and not s.smtp_starttls and not _loopback(s.smtp_host):
+        problems.append("SMTP_USER is set but SMTP_STARTTLS is off: the password would cross the network in clear "
+                        "text; turn SMTP_STARTTLS on")
+    return problems
+
+
+def _bad_address(address: str) -> str:
+    """Why ``address`` is not an e-mail address ("" when it is); syntax only, no DNS look-up."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return ""
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _parse(name: str, annotation, raw: str):

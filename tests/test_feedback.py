@@ -138,5 +138,5 @@ def test_purge_and_report_commands(tmp_path, monkeypatch):
     out = io.StringIO()
     assert main(["report"], stdout=out) == 0 and "how much is it?  (widget)" in out.getvalue()
     out = io.StringIO()
-    assert main(["purge"], stdout=out) == 0 and "deleted 1 questions and votes older than 90 days" in out.getvalue()
+    assert main(["purge"], stdout=out) == 0 and "deleted 1 questions, votes and callback requests older than 90 days" in out.getvalue()
     assert main(["purge", "--days", "-1"], stdout=io.StringIO()) == 2

@@ -93,7 +93,8 @@ def test_closest_passages_are_labelled_set_apart_cited_and_offer_a_person():
 
 def test_the_contact_line_shows_only_what_is_set():
     closest = _closest()
-    assert 'class="contact"' not in reply_html(closest) and "<a" not in reply_html(closest)
+    # With no phone or link set, the line offers the callback form alone.
+    assert re.findall(r'<a class="([^"]+)"', reply_html(closest)) == ["contact-form-link"]
     phone_only = reply_html(closest, clinic_phone="555 0100")
     assert 'href="tel:5550100"' in phone_only and "contact-link" not in phone_only
     link_only = reply_html(closest, contact_url="http://clinic.example/contact")
@@ -120,9 +121,26 @@ def test_the_contact_line_shows_only_what_is_set():
 def test_a_contact_url_that_is_not_a_plain_web_address_never_becomes_a_link(url):
     for answer in (_closest(), Answer("q", OUT_OF_SCOPE, REFUSAL)):
         reply = reply_html(answer, contact_url=url)
-        assert "<a" not in reply and "contact-link" not in reply and "script>" not in reply
+        assert re.findall(r"<a\b[^>]*>", reply) == [re.search(r'<a class="contact-form-link"[^>]*>', reply).group(0)]
+        assert 'class="contact-link"' not in reply and "script>" not in reply
         assert "onmouseover" not in reply and "javascript" not in reply.lower()
         assert url not in plain_reply(answer, contact_url=url)
+
+
+def test_a_reply_that_is_not_an_answer_links_the_callback_form_with_its_question():
+    from dataclasses import replace
+    from urllib.parse import parse_qs, urlsplit
+
+    question = 'price for "deep" <b>acne</b> & scars?'
+    for answer in (Answer(question, OUT_OF_SCOPE, REFUSAL), replace(_closest(), question=question)):
+        reply = reply_html(answer, "555 0100")
+        link = re.search(r'<a class="contact-form-link" href="([^"]*)" target="_blank" rel="noopener">(.*?)</a>', reply)
+        href = html.unescape(link.group(1))
+        assert href.startswith("contact?") and "<" not in link.group(1) and '"' not in link.group(1)
+        assert parse_qs(urlsplit(href).query) == {"question": [question], "channel": ["chat"]}
+        assert shown(link.group(2)) == "Leave your question and how to reach you (opens in a new tab)"
+    assert "contact-form-link" not in reply_html(Answer("q", "answered", "Results last.", ()))
+    assert "contact-form-link" not in reply_html(Answer("", "invalid", "Please type a question."))
 
 
 def test_plain_closest_reply_has_its_sources_and_the_contact_line():

@@ -177,7 +177,7 @@ def test_widget_config_comes_from_settings(server, site):
     assert status == 200
     assert config == {"title": TITLE, "greeting": GREETING, "accent": "#225588",
                       "position": "right", "starters": ["How many sessions will I need?", "Is it permanent?"],
-                      "phone": PHONE, "contact_url": BOOKING}
+                      "phone": PHONE, "contact_url": BOOKING, "retention_days": 90}
     _, headers, _ = request(server["url"] + "/api/widget-config", headers={"Origin": site.url})
     assert headers.get("access-control-allow-origin") == site.url
 
@@ -264,10 +264,11 @@ def test_widget_on_a_host_page(server, site, browser):
         assert ("widget",) in asked.fetchall()  # the clinic's report tells the widget's questions apart
 
         # Refused, or met with the closest passages only (the fitted calibration decides which):
-        # either way not an answer, so it offers the clinic's phone and booking page.
+        # either way not an answer, so it offers the clinic's phone and booking page, and neither
+        # the caveat nor votes (it answers nothing they could qualify or rate).
         refusal = _widget_ask(browser, "How much does it cost?")
         assert refusal.get_attribute("data-status") in NOT_ANSWERED
-        assert [c.text for c in refusal.find_elements(By.CSS_SELECTOR, ".mnw-caveat")] == [CAVEAT]
+        assert not refusal.find_elements(By.CSS_SELECTOR, ".mnw-caveat, .mnw-votes")
         assert [a.get_attribute("href") for a in refusal.find_elements(By.CSS_SELECTOR, ".mnw-contact a")] == [
             "tel:+442079460000", BOOKING]
         assert not reply.find_elements(By.CSS_SELECTOR, ".mnw-contact")  # the answer above offers none
@@ -466,9 +467,9 @@ def test_closest_passages_are_labelled_cited_and_offer_the_phone_and_booking_pag
         assert booking.get_attribute("rel") == "noopener" and booking.text.startswith("Book or contact us online")
         assert booking.accessible_name == "Book or contact us online (opens in a new tab)"
         assert _rect(browser, booking)["height"] >= 24
-        # The caveat and the votes stay under it.
-        assert [c.text for c in reply.find_elements(By.CSS_SELECTOR, ".mnw-caveat")] == [CAVEAT]
-        assert reply.find_elements(By.CSS_SELECTOR, ".mnw-votes [data-vote='up']")
+        # Not an answer: no caveat and no votes under it, and the callback form offered.
+        assert not reply.find_elements(By.CSS_SELECTOR, ".mnw-caveat, .mnw-votes")
+        assert reply.find_element(By.CSS_SELECTOR, ".mnw-leave-open").text == "Leave your question and how to reach you"
         wait(browser, lambda d: _find(d, "#mnw-announce").get_attribute("textContent"))
         assert _find(browser, "#mnw-announce").get_attribute("textContent").startswith("No direct answer. ")
         assert axe_violations(browser, include=HOST) == []  # the widget only: the page is ugly on purpose
@@ -506,6 +507,86 @@ def test_data_contact_url_overrides_the_server_only_with_a_web_address(closest_s
     assert [a.get_attribute("href") for a in links] == [shown]
     assert not reply.find_elements(By.CSS_SELECTOR, "[onclick]")
     assert browser.execute_script("return window.__pwned === undefined")
+
+
+# --- the callback form under a reply that is not an answer ---------------------------------
+
+def _contact_rows(server, question):
+    db = sqlite3.connect(server["feedback"].path)
+    try:
+        return db.execute("SELECT name, email, phone, channel FROM contact_requests WHERE question = ?",
+                          (question,)).fetchall()
+    finally:
+        db.close()
+
+
+def test_a_reply_that_is_not_an_answer_offers_the_callback_form(server, site, browser):
+    """On the hostile page: the form opens under the reply with the question filled in, the
+    server's problems are shown by their fields (nothing stored), a valid request is stored with
+    the widget as its channel, and the thank-you stays with the reply after a reload."""
+    from selenium.webdriver.common.by import By
+
+    from assistant.web.contact import THANKS
+
+    question = "How much does it cost?"
+    site.host_page(server["url"] + "/widget.js")
+    browser.get(site.url + "/")
+    try:
+        wait(browser, lambda d: _find(d, ".mnw-root").get_attribute("data-config") == "loaded")
+        _open(browser)
+        _find(browser, "#mnw-new").click()
+        reply = _widget_ask(browser, question)
+        assert reply.get_attribute("data-status") in NOT_ANSWERED
+        assert not reply.find_elements(By.CSS_SELECTOR, ".mnw-caveat, .mnw-votes")
+        toggle = reply.find_element(By.CSS_SELECTOR, ".mnw-leave-open")
+        form = reply.find_element(By.CSS_SELECTOR, "form.mnw-cf")
+        assert toggle.get_attribute("aria-expanded") == "false" and not form.is_displayed()
+        assert _rect(browser, toggle)["height"] >= 44
+        toggle.click()
+        assert toggle.get_attribute("aria-expanded") == "true" and form.is_displayed()
+        assert toggle.get_attribute("aria-controls") == form.get_attribute("id")
+        field = form.find_element(By.CSS_SELECTOR, "textarea")
+        assert field.get_attribute("value") == question and _active_id(browser) == field.get_attribute("id")
+        assert "deleted after 90 days" in form.text  # the server's retention, in the consent
+        email, phone = (form.find_element(By.CSS_SELECTOR, f"input[type='{t}']") for t in ("email", "tel"))
+        assert _style(browser, email, "font-size") == "16px" and _rect(browser, email)["height"] >= 44
+
+        # Sent with no way to reach and no consent: each problem by its field; nothing stored.
+        form.find_element(By.CSS_SELECTOR, ".mnw-cf-send").click()
+        wait(browser, lambda d: form.find_element(By.CSS_SELECTOR, ".mnw-cf-error").text)
+        assert email.get_attribute("aria-invalid") == "true" and phone.get_attribute("aria-invalid") == "true"
+        problem = form.find_element(By.ID, email.get_attribute("aria-describedby"))
+        assert problem.text.startswith("Give an e-mail address or a phone number")
+        consent = form.find_element(By.CSS_SELECTOR, "input[type='checkbox']")
+        assert "Tick the box" in form.find_element(By.ID, consent.get_attribute("aria-describedby")).text
+        assert _active_id(browser) == email.get_attribute("id")  # the first field to fix has the focus
+        assert axe_violations(browser, include=HOST) == []
+        browser.save_screenshot(str(ARTIFACTS / "widget-contact-problems.png"))
+        # A bad address, then a good one with the consent.
+        email.send_keys("grace@")
+        consent.click()
+        form.find_element(By.CSS_SELECTOR, ".mnw-cf-send").click()
+        wait(browser, lambda d: "not an e-mail address" in form.text)
+        assert consent.get_attribute("aria-invalid") is None and _contact_rows(server, question) == []
+        email.clear()
+        email.send_keys("grace@example.com")
+        form.find_element(By.CSS_SELECTOR, "input[autocomplete='name']").send_keys("Grace Widget")
+        form.find_element(By.CSS_SELECTOR, ".mnw-cf-send").click()
+        thanks = wait(browser, lambda d: reply.find_elements(By.CSS_SELECTOR, ".mnw-sent"))[0]
+        assert thanks.text == THANKS and not reply.find_elements(By.CSS_SELECTOR, "form.mnw-cf, .mnw-leave-open")
+        wait(browser, lambda d: _find(d, "#mnw-announce").get_attribute("textContent") == THANKS)
+        assert _contact_rows(server, question) == [("Grace Widget", "grace@example.com", "", "widget")]
+        assert axe_violations(browser, include=HOST) == []
+        browser.save_screenshot(str(ARTIFACTS / "widget-contact.png"))
+
+        # The thank-you stays with the reply, drawn again from sessionStorage.
+        browser.refresh()
+        _open(browser)
+        restored = _all(browser, ".mnw-bot")[-1]
+        assert restored.find_element(By.CSS_SELECTOR, ".mnw-sent").text == THANKS
+        assert not restored.find_elements(By.CSS_SELECTOR, ".mnw-leave-open")
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "widget-contact-last.png"))
 
 
 # --- errors: a site whose API stalls or fails ---------------------------------------------

@@ -8,6 +8,11 @@ is never stored). Rows older than ``retention_days`` are purged.
 
 Recording never breaks an answer: a failed write (read-only or full disk) is logged and the visitor
 still gets the reply; ``health()`` reports it.
+
+Callback requests (the "leave your question" form, see contact.py) are kept here too, for the same
+``retention_days`` and purged with the questions: the question redacted like any other, the name,
+e-mail address and phone number as the patient gave them, with their consent, for the clinic to
+reply; when staff marked one done, and who.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..text import redact
+
+if TYPE_CHECKING:
+    from .contact import ContactRequest
 
 VOTES = ("up", "down")
 CHANNELS = ("chat", "widget", "desk", "api")
@@ -35,7 +44,13 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS votes (id INTEGER PRIMARY KEY, question TEXT NOT NULL, status TEXT NOT NULL, "
     "chunk_ids TEXT NOT NULL, vote TEXT NOT NULL CHECK (vote IN ('up', 'down')), created_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL)",
+    # mailed: "" (no SMTP configured, or not yet tried), "sent" or "failed".
+    "CREATE TABLE IF NOT EXISTS contact_requests (id INTEGER PRIMARY KEY, question TEXT NOT NULL, "
+    "name TEXT NOT NULL, email TEXT NOT NULL, phone TEXT NOT NULL, channel TEXT NOT NULL, created_at TEXT NOT NULL, "
+    "mailed TEXT NOT NULL DEFAULT '', done_at TEXT, done_by TEXT)",
 )
+# Tables whose rows go when they are older than the retention limit.
+_RETAINED = ("questions", "votes", "contact_requests")
 # Columns added after the first release: existing files are upgraded in place.
 _ADDED_COLUMNS = {
     "questions": {"channel": "TEXT NOT NULL DEFAULT 'chat'"},
@@ -127,6 +142,45 @@ class FeedbackStore:
                            "INSERT INTO questions (question, status, channel, created_at) VALUES (?, ?, ?, ?)",
                            (self._text(question), status, channel, _now()))
 
+    def record_contact(self, request: "ContactRequest") -> int | None:
+        """Store a callback request (already checked by contact.check_contact); its id, or None
+        when it could not be stored (logged; the caller tells the patient)."""
+        try:
+            with self._lock:
+                db = self._connect()
+                with db:
+                    row = db.execute(
+                        "INSERT INTO contact_requests (question, name, email, phone, channel, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (self._text(request.question), request.name, request.email, request.phone, request.channel,
+                         _now())).lastrowid
+                    self._purge_now_and_then(db)
+        except (sqlite3.Error, OSError) as exc:
+            self._failed("store a callback request", exc)
+            return None
+        self.last_error = ""
+        return row
+
+    def contact_requests(self) -> list[dict]:
+        """Every callback request kept, open ones first, newest first within each."""
+        rows = self._rows("SELECT id, question, name, email, phone, channel, created_at, mailed, done_at, done_by "
+                          "FROM contact_requests ORDER BY done_at IS NOT NULL, id DESC")
+        keys = ("id", "question", "name", "email", "phone", "channel", "created_at", "mailed", "done_at", "done_by")
+        return [dict(zip(keys, row)) for row in rows]
+
+    def contact_mailed(self, request_id: int, sent: bool) -> bool:
+        """Note whether the request's e-mail to the clinic went out."""
+        return self._write("note a callback e-mail", "UPDATE contact_requests SET mailed = ? WHERE id = ?",
+                           ("sent" if sent else "failed", request_id))
+
+    def contact_done(self, request_id: int, by: str) -> bool:
+        """Mark a callback request done by staff member ``by``; False when there is no such open request."""
+        with self._lock:
+            db = self._connect()
+            with db:
+                return db.execute("UPDATE contact_requests SET done_at = ?, done_by = ? "
+                                  "WHERE id = ? AND done_at IS NULL", (_now(), by, request_id)).rowcount == 1
+
     def health(self) -> dict:
         """A real write (one row in ``probe``): a read-only or full disk shows here."""
         ok = self._write("write", "INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (_now(),))
@@ -147,7 +201,7 @@ class FeedbackStore:
         self._last_purge = time.monotonic()
         cutoff = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
         return sum(db.execute(f"DELETE FROM {table} WHERE created_at < ?", (cutoff,)).rowcount
-                   for table in ("questions", "votes"))
+                   for table in _RETAINED)
 
     def _rows(self, sql: str, params: tuple = ()) -> list:
         with self._lock:

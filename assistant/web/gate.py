@@ -146,7 +146,8 @@ class _Cut:
 
 def _is_work(method: str, path: str) -> bool:
     if method == "POST":
-        return any(prefix in path for prefix in _WORK_PREFIXES)
+        # The callback form's page posts outside /api/ (contact.py); it counts like the API's twin.
+        return any(prefix in path for prefix in _WORK_PREFIXES) or path == "/contact"
     return method == "GET" and _ANSWERING.match(path) is not None
 
 

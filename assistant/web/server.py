@@ -110,6 +110,7 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
 
     from .api import create_api
     from .console import install_console
+    from .contact import install_contact
     from .gate import FrontDoor
     from .pages import add_scripts, chat as chat_page, desk as desk_page
 
@@ -117,6 +118,7 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     feedback = feedback or settings.feedback_store()
     api = create_api(assistant, feedback)
     install_console(api, assistant, feedback, settings)  # before the Gradio pages claim "/"
+    install_contact(api, feedback, settings)  # /contact and /api/contact: callback requests
     # api_open=False: Gradio's REST routes (/run/...) cannot skip the queue and its concurrency limit.
     queue = dict(default_concurrency_limit=settings.concurrency, api_open=False)
     # No file serving beyond Gradio's own assets, no uploads, no monitoring, no server-side rendering.

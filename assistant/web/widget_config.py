@@ -17,4 +17,6 @@ def widget_config(settings: Settings) -> dict:
         "starters": settings.starters,
         "phone": settings.clinic_phone,
         "contact_url": settings.clinic_contact_url,
+        # How long a callback request left with the widget's form is kept (the consent says so).
+        "retention_days": settings.feedback_retention_days,
     }

@@ -21,9 +21,11 @@ SESSION_SECONDS = 8 * 3600  # one working day; signing in again after that is ch
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
-# Path prefix -> the roles that may open it. /desk is the front-desk page (Gradio, pages/desk.py),
-# /api/staff the staff API; both are for every signed-in account.
-PROTECTED = (("/admin", ("admin",)), ("/desk", ("staff", "admin")), ("/api/staff", ("staff", "admin")))
+# Path prefix -> the roles that may open it, the first matching prefix deciding. /desk is the
+# front-desk page (Gradio, pages/desk.py), /api/staff the staff API and /admin/callbacks the
+# patients' callback requests: all for every signed-in account; the rest of /admin for admins.
+PROTECTED = (("/admin/callbacks", ("staff", "admin")), ("/admin", ("admin",)), ("/desk", ("staff", "admin")),
+             ("/api/staff", ("staff", "admin")))
 # Open under /admin: the sign-in form, sign-out and the console's own CSS and script.
 OPEN = ("/admin/login", "/admin/logout", "/admin/static/")
 

@@ -150,6 +150,9 @@ def install(app: FastAPI, assistant, feedback, settings) -> Console:
     install_documents(app, console)
     install_insights(app, console)
     install_widget_settings(app, console)
+    from .callbacks import install_callbacks
+
+    install_callbacks(app, console)
     install_staff_api(app, console)
     app.add_middleware(RoleGuard, users=console.users, deny=console.deny)
     app.add_middleware(Sessions, secret=session_secret(settings.data_dir))

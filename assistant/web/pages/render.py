@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from ...answer.answering import (ANSWERED, CLOSEST, CLOSEST_LEAD, CLOSEST_TAIL, NOT_ANSWERED, URGENT, Answer,
                                  Citation)
@@ -58,14 +59,28 @@ def web_link(url: str) -> str:
 CONTACT_LINK_TEXT = "Book or contact us online"
 
 
-def contact_html(phone: str = "", url: str = "") -> str:
+LEAVE_QUESTION_TEXT = "Leave your question and how to reach you"
+
+
+def contact_form_href(question: str, channel: str = "chat") -> str:
+    """The callback form (/contact, see web/contact.py) with the question filled in. Relative, so
+    it also works behind a proxy that serves the app under a prefix (the chat page is its root)."""
+    return "contact?" + urlencode({"question": question, "channel": channel})
+
+
+def contact_html(phone: str = "", url: str = "", question: str | None = None) -> str:
     """The way to a person under a reply that is not an answer: the clinic's number as a ``tel:``
-    link and its booking or contact page, each only when set; "" when neither is."""
+    link, its booking or contact page, each only when set, and, given the ``question``, the form
+    that leaves it with the patient's e-mail or phone; "" when there is none of these."""
     links = [_call_link(phone)] if phone else []
     if web_link(url):
         # A new tab, so the conversation stays open behind it; the link says so to screen readers.
         links.append(f'<a class="contact-link" href="{html.escape(url)}" target="_blank" rel="noopener">'
                      f'{CONTACT_LINK_TEXT}<span class="sr-only"> (opens in a new tab)</span></a>')
+    if question is not None:
+        links.append(f'<a class="contact-form-link" href="{html.escape(contact_form_href(question))}" '
+                     f'target="_blank" rel="noopener">{LEAVE_QUESTION_TEXT}'
+                     '<span class="sr-only"> (opens in a new tab)</span></a>')
     return f'<p class="contact">{" ".join(links)}</p>' if links else ""
 
 
@@ -122,7 +137,7 @@ def reply_html(answer: Answer, clinic_phone: str = "", contact_url: str = "") ->
     if answer.status in (ANSWERED, CLOSEST) and answer.citations:
         parts.append(_sources_html(answer))
     if answer.status in NOT_ANSWERED:  # "please contact our front desk"
-        parts.append(contact_html(clinic_phone, contact_url))
+        parts.append(contact_html(clinic_phone, contact_url, answer.question))
     parts.append(f'<p class="caveat">{as_text(answer.caveat)}</p></div>')
     return "".join(parts)
 

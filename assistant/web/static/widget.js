@@ -8,6 +8,10 @@
  *   data-contact-url (the clinic's booking or contact page, http:// or https://),
  *   data-timeout (seconds to wait for an answer, default 20).
  *
+ * Under a reply that is not an answer (a refusal, the closest passages) it offers the clinic's phone
+ * and booking or contact page, and a form that leaves the question with the patient's e-mail or
+ * phone for the clinic to reply (POST /api/contact; the server checks every field).
+ *
  * Everything lives in a shadow root with its own reset, so the host page's CSS cannot reach in
  * and the widget's cannot leak out. Everything shown is set with textContent: no HTML from a
  * question, an answer, the documents or the configuration is ever rendered. No key or secret is
@@ -28,7 +32,11 @@
   // Replies that are not an answer; each offers the way to a person (phone, booking or contact page).
   var NOT_ANSWERED = ["closest", "out_of_scope"];
   var DEFAULTS = {title: "Microneedling questions", greeting: "Hello! Ask me anything about microneedling.",
-                  accent: "#7b3f61", position: "right", starters: [], phone: "", contact_url: ""};
+                  accent: "#7b3f61", position: "right", starters: [], phone: "", contact_url: "",
+                  retention_days: 0};
+  var LEAVE = "Leave your question and how to reach you";
+  var SENT = "Thank you: the clinic has your question and will contact you.";
+  var CONSENT = "I agree that the clinic keeps my question and contact details to reply to me";
   // 20 s: the server answers in well under a second, and a language model (if enabled) has
   // its own 20 s limit; past that the visitor is better served by a retry or a phone call.
   var timeoutMs = (parseFloat(attrs.timeout) > 0 ? parseFloat(attrs.timeout) : 20) * 1000;
@@ -59,6 +67,10 @@
     if (typeof raw.contact_url === "string") {
       if (!raw.contact_url.trim() || WEB.test(raw.contact_url.trim())) out.contact_url = raw.contact_url.trim();
       else warn(from + ": contact_url must be a web address starting with https:// or http://; ignored");
+    }
+    // The server's only: how long a callback request is kept, said in the form's consent.
+    if (typeof raw.retention_days === "number" && raw.retention_days > 0) {
+      out.retention_days = Math.floor(raw.retention_days);
     }
     var starters = raw.starters;
     if (typeof starters === "string") starters = starters.split("|");
@@ -152,9 +164,32 @@
     ".mnw-closest{border-left:4px solid #5c5c66}",
     ".mnw-label{margin:0 0 4px;font-size:12.5px;font-weight:700;color:#3d3d45}",
     ".mnw-contact{display:flex;flex-wrap:wrap;gap:4px 16px;margin:8px 0 0;white-space:normal}",
-    ".mnw-contact a{display:inline-flex;align-items:center;min-height:24px;color:#1a5fb4;font-weight:600;",
-    "text-decoration:underline}",
+    // The gap stands in for the space after "Call the clinic:", which a flex item's text loses.
+    ".mnw-contact a{display:inline-flex;align-items:center;column-gap:.3em;min-height:24px;color:#1a5fb4;",
+    "font-weight:600;text-decoration:underline}",
     ".mnw-nowrap{white-space:nowrap}",
+    // The callback form under a reply that is not an answer.
+    ".mnw-leave{margin-top:8px;white-space:normal}",
+    ".mnw-leave-open{min-height:44px;padding:8px 14px;border-radius:10px;border:2px solid var(--mnw-accent);",
+    "background:#fff;color:#1f1f1f;font-weight:600;text-align:left}",
+    ".mnw-cf{margin-top:8px;padding:4px 10px 10px;border-radius:10px;background:#fff;border:1px solid #c9c9cf}",
+    ".mnw-cf label,.mnw-cf legend{display:block;margin:8px 0 2px;padding:0;font-weight:600;font-size:14px}",
+    ".mnw-cf fieldset{border:0;margin:0;padding:0;min-width:0}",
+    ".mnw-hint{margin:0;font-size:13px;color:#555}",
+    ".mnw-cf input[type=text],.mnw-cf input[type=email],.mnw-cf input[type=tel],.mnw-cf textarea{display:block;",
+    "width:100%;min-height:44px;padding:8px 10px;border:1px solid #8c8c8c;border-radius:8px;font-size:16px;",
+    "background:#fff;color:#1f1f1f;resize:vertical}",
+    ".mnw-cf [aria-invalid=true]{border:2px solid #b3261e}",
+    ".mnw-consent{display:flex;gap:8px;align-items:flex-start;margin-top:10px}",
+    ".mnw-consent input{width:24px;height:24px;margin:2px 0 0;flex:none}",
+    ".mnw-cf .mnw-consent label{margin:0;font-weight:400}",
+    ".mnw-problem{margin:2px 0 0;font-size:13px;color:#b3261e}",
+    ".mnw-cf-error{margin:8px 0 0;color:#8c1d18;font-weight:600}",
+    ".mnw-cf-error:empty{display:none}",
+    ".mnw-cf-send{min-height:44px;margin-top:10px;padding:8px 18px;border-radius:10px;border:0;",
+    "background:var(--mnw-accent);color:var(--mnw-on-accent);font-weight:600}",
+    ".mnw-cf-send[disabled]{opacity:.6;cursor:default}",
+    ".mnw-sent{margin:8px 0 0;padding:8px 10px;border-radius:8px;background:#e6f2ea;color:#1d5a2c;font-weight:600}",
     ".mnw-icon{display:inline-block;margin-right:6px;color:#b3261e;font-size:18px;line-height:1}",
     ".mnw-call{display:flex;align-items:center;justify-content:center;min-height:44px;margin-top:10px;",
     "padding:8px 14px;border-radius:10px;background:#b3261e;color:#fff;font-weight:600;text-decoration:none}",
@@ -354,7 +389,7 @@
 
   function keepTabInside(event) {
     var focusable = Array.prototype.filter.call(
-      panel.querySelectorAll("button, input, a[href], summary, [tabindex='0']"),
+      panel.querySelectorAll("button, input, textarea, a[href], summary, [tabindex='0']"),
       function (n) { return !n.disabled && n.getClientRects().length; });
     if (!focusable.length) return;
     var first = focusable[0], last = focusable[focusable.length - 1], here = shadow.activeElement;
@@ -495,12 +530,148 @@
       details = renderSources(data, sourceIds);
       box.appendChild(details);
     }
-    if (NOT_ANSWERED.indexOf(status) >= 0) box.appendChild(fillContact(el("p", {"class": "mnw-contact"})));
-    // The caveat once, quietly, under an answer; never under an urgent message, where it
-    // would weaken it. The API keeps it on every reply.
-    if (data.caveat && !urgent && status !== "invalid") box.appendChild(el("p", {"class": "mnw-caveat"}, data.caveat));
-    if (data.answer_id && !urgent && status !== "invalid") box.appendChild(votes(data));
+    if (NOT_ANSWERED.indexOf(status) >= 0) {
+      box.appendChild(fillContact(el("p", {"class": "mnw-contact"})));
+      box.appendChild(leaveForm(data, index));
+    }
+    // The caveat once, quietly, and the votes, under an answer only: an urgent message is not to
+    // be weakened, and a reply that is not an answer has nothing to qualify or rate. The API
+    // keeps the caveat on every reply.
+    if (status === "answered") {
+      if (data.caveat) box.appendChild(el("p", {"class": "mnw-caveat"}, data.caveat));
+      if (data.answer_id) box.appendChild(votes(data));
+    }
     return box;
+  }
+
+  // "Leave your question and how to reach you": a button that opens a form with the question
+  // filled in, a name, an e-mail address and a phone number (one of the two is needed) and the
+  // patient's consent. The server checks every field and says what is wrong; sent, the form
+  // gives way to a thank-you that stays with the reply.
+  function leaveForm(data, index) {
+    var wrap = el("div", {"class": "mnw-leave"});
+    if (data.contact === "sent") {
+      wrap.appendChild(el("p", {"class": "mnw-sent", "tabindex": "-1"}, SENT));
+      return wrap;
+    }
+    var id = "mnw-r" + index + "-cf";
+    var toggle = el("button", {"type": "button", "class": "mnw-leave-open", "aria-expanded": "false",
+                               "aria-controls": id}, LEAVE);
+    var cform = el("form", {"class": "mnw-cf", "id": id, "novalidate": "", "aria-label": LEAVE});
+    cform.hidden = true;
+    var fields = {};
+
+    function field(parent, name, label, control) {
+      control.id = id + "-" + name;
+      parent.appendChild(el("label", {"for": control.id}, label));
+      parent.appendChild(control);
+      var problem = el("p", {"class": "mnw-problem", "id": control.id + "-problem"});
+      problem.hidden = true;
+      parent.appendChild(problem);
+      fields[name] = {control: control, problem: problem};
+    }
+
+    var question = el("textarea", {"rows": "3", "maxlength": "1000"});
+    question.value = data.question || "";
+    field(cform, "question", "Your question", question);
+    field(cform, "name", "Your name (optional)", el("input", {"type": "text", "autocomplete": "name",
+                                                              "maxlength": "100"}));
+    var reach = el("fieldset", {"aria-describedby": id + "-hint"});
+    reach.appendChild(el("legend", {}, "How can the clinic reach you?"));
+    reach.appendChild(el("p", {"class": "mnw-hint", "id": id + "-hint"},
+                         "An e-mail address or a phone number, or both."));
+    // Said once for both fields: neither an e-mail address nor a phone number was given.
+    var reachProblem = reach.appendChild(el("p", {"class": "mnw-problem", "id": id + "-reach-problem"}));
+    reachProblem.hidden = true;
+    field(reach, "email", "E-mail address", el("input", {"type": "email", "autocomplete": "email",
+                                                         "maxlength": "254"}));
+    field(reach, "phone", "Phone number", el("input", {"type": "tel", "autocomplete": "tel", "maxlength": "40"}));
+    cform.appendChild(reach);
+    var consentRow = el("div", {"class": "mnw-consent"});
+    var consent = el("input", {"type": "checkbox", "id": id + "-consent", "aria-required": "true"});
+    consentRow.appendChild(consent);
+    consentRow.appendChild(el("label", {"for": consent.id}, CONSENT + (config.retention_days
+      ? ". They are deleted after " + config.retention_days + " days." : ".")));
+    cform.appendChild(consentRow);
+    var consentProblem = el("p", {"class": "mnw-problem", "id": consent.id + "-problem"});
+    consentProblem.hidden = true;
+    cform.appendChild(consentProblem);
+    fields.consent = {control: consent, problem: consentProblem};
+    var error = cform.appendChild(el("p", {"class": "mnw-cf-error", "role": "alert"}));
+    var submit = cform.appendChild(el("button", {"type": "submit", "class": "mnw-cf-send"}, "Send to the clinic"));
+
+    toggle.addEventListener("click", function () {
+      var show = cform.hidden;
+      cform.hidden = !show;
+      toggle.setAttribute("aria-expanded", String(show));
+      if (show) {
+        scrollToStart(cform);
+        question.focus({preventScroll: true});
+      }
+    });
+
+    function showProblems(problems) {
+      var first = null;
+      reachProblem.textContent = problems.contact || "";
+      reachProblem.hidden = !problems.contact;
+      Object.keys(fields).forEach(function (name) {
+        var f = fields[name];
+        var text = problems[name] || "";
+        // "contact" (neither an e-mail address nor a phone number) belongs to both fields.
+        var reachOnly = !text && problems.contact && (name === "email" || name === "phone");
+        f.problem.textContent = text;
+        f.problem.hidden = !text;
+        if (text || reachOnly) {
+          f.control.setAttribute("aria-invalid", "true");
+          f.control.setAttribute("aria-describedby", text ? f.problem.id : reachProblem.id);
+          first = first || f.control;
+        } else {
+          f.control.removeAttribute("aria-invalid");
+          f.control.removeAttribute("aria-describedby");
+        }
+      });
+      return first;
+    }
+
+    cform.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (submit.disabled) return;
+      submit.disabled = true;
+      error.textContent = "";
+      fetch(base + "/api/contact", {method: "POST", headers: {"Content-Type": "application/json"},
+                                    body: JSON.stringify({question: question.value, name: fields.name.control.value,
+                                                          email: fields.email.control.value,
+                                                          phone: fields.phone.control.value,
+                                                          consent: consent.checked, channel: "widget"})})
+        .then(function (r) {
+          return r.json().catch(function () { return {}; })
+            .then(function (body) { return {status: r.status, body: body}; });
+        })
+        .then(function (result) {
+          if (result.status === 201) {
+            data.contact = "sent";
+            save();
+            var thanks = el("p", {"class": "mnw-sent", "tabindex": "-1"}, SENT);
+            wrap.textContent = "";
+            wrap.appendChild(thanks);
+            thanks.focus({preventScroll: true});
+            announce(SENT);
+            return;
+          }
+          var first = showProblems(result.body.problems || {});
+          error.textContent = (result.status === 400 ? "Not sent yet: please check the form." :
+                               result.body.error || "Your question could not be sent: please try again.");
+          if (first) first.focus();
+        }, function () {
+          error.textContent = "Your question could not be sent: the assistant cannot be reached right now." +
+            (config.phone ? " You can call the clinic on " + config.phone + "." : "");
+        })
+        .then(function () { submit.disabled = false; });
+    });
+
+    wrap.appendChild(toggle);
+    wrap.appendChild(cform);
+    return wrap;
   }
 
   function votes(data) {
@@ -630,6 +801,7 @@
         if (data.status && data.answer) {
           var index = replyCount++;
           var reply = {status: data.status, answer: data.answer, caveat: data.caveat, answer_id: data.answer_id,
+                       question: question,
                        citations: (data.citations || []).map(function (c) {
                          return {n: c.n, title: c.title, section: c.section, quote: c.quote};
                        })};
