@@ -14,7 +14,7 @@ from .answer.chain import Steps, build_chain
 from .embeddings import Embedder, get_serving_embedder
 from .errors import AssistantError, IndexUnreachableError
 from .answer.generation import LLMComposer, make_chat_model, make_condenser
-from .answer.guards import UrgentDetector, UrgentModel
+from .answer.guards import CrisisDetector, UrgentDetector, UrgentModel
 from .index import ChromaIndex, open_client
 from .ingest.loading import PUBLIC
 from .answer.learned import LateInteractionModel
@@ -111,6 +111,7 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None, client
     scorer = RelevanceScorer(embedder, RelevanceModel.load(settings.calibration_file),
                              learned=learned_model(settings, embedder))
     urgent = UrgentDetector(embedder, UrgentModel.load(settings.calibration_file))
+    crisis = CrisisDetector(embedder, UrgentModel.load(settings.calibration_file, "crisis"))
     composer = extractive = ExtractiveComposer(max_units=settings.max_answer_sentences)
     condenser = None
     model = chat_model if chat_model is not None else make_chat_model(settings)
@@ -119,5 +120,5 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None, client
         condenser = make_condenser(model, timeout=settings.llm_timeout)
     steps = Steps(retriever, reader.current, embedder, composer, scorer, urgent,
                   max_question_chars=settings.max_question_chars, topic=settings.topic, condenser=condenser,
-                  closest=extractive.closest)
+                  closest=extractive.closest, crisis=crisis, crisis_contact=settings.crisis_contact)
     return Assistant(settings, embedder, index, reader, retriever, steps, build_chain(steps))

@@ -124,6 +124,11 @@ class Settings:
     smtp_password: str = field(default="", repr=False)  # never printed or logged
     smtp_starttls: bool = True  # encrypt the connection before anything is sent
     smtp_timeout: float = 10.0  # seconds each step of the SMTP conversation may take
+    # Crisis language (self-harm, suicide) gets a crisis message naming a crisis line: CRISIS_LINE
+    # when set, else the line of CLINIC_COUNTRY (ISO 3166 code) when known, else the local
+    # emergency number alone.
+    clinic_country: str = "US"
+    crisis_line: str = ""
 
     def __post_init__(self) -> None:
         # Checked however the settings are made: from the environment, or varied with replace().
@@ -179,6 +184,11 @@ class Settings:
         return [p.strip() for p in self.forwarded_allow_ips.split(",") if p.strip()]
 
     @property
+    def crisis_contact(self) -> str:
+        """What the crisis message asks a person to do, e.g. "call or text 988 (...)"."""
+        return self.crisis_line.strip() or CRISIS_LINES.get(self.clinic_country.strip().upper(), "")
+
+    @property
     def starters(self) -> list[str]:
         """The widget's starter questions (WIDGET_STARTERS, separated by '|')."""
         return [q.strip() for q in self.widget_starters.split("|") if q.strip()]
@@ -206,6 +216,15 @@ class Settings:
 HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 PHONE = re.compile(r"[0-9 +()\-]+")
 CONTACT_URL = re.compile(r"https?://[^\s<>\"']{1,2000}")
+# Published national crisis lines, by the clinic's country; CRISIS_LINE overrides.
+CRISIS_LINES = {
+    "US": "call or text 988 (the Suicide & Crisis Lifeline)",
+    "CA": "call or text 988 (Suicide Crisis Helpline)",
+    "GB": "call Samaritans on 116 123",
+    "IE": "call Samaritans on 116 123",
+    "AU": "call Lifeline on 13 11 14",
+    "NZ": "call or text 1737",
+}
 MAX_STARTERS = 6  # more chips than this push the greeting off a phone screen
 
 
@@ -221,6 +240,11 @@ def _widget_problems(s: "Settings") -> list[str]:
     if s.clinic_contact_url and not CONTACT_URL.fullmatch(s.clinic_contact_url):
         problems.append(f"CLINIC_CONTACT_URL={s.clinic_contact_url!r} must be a web address starting with https:// "
                         "or http://, e.g. 'https://clinic.example/book'")
+    if not (len(s.clinic_country) == 2 and s.clinic_country.isascii() and s.clinic_country.isalpha()):
+        problems.append(f"CLINIC_COUNTRY={s.clinic_country!r} must be a two-letter country code such as 'US' or 'GB'")
+    if len(s.crisis_line) > 200:
+        problems.append("CRISIS_LINE is over 200 characters: give the line and how to reach it, e.g. "
+                        "'call Samaritans on 116 123'")
     if not s.widget_title.strip():
         problems.append("WIDGET_TITLE is empty: give the widget a title, e.g. 'Questions about microneedling'")
     if len(s.starters) > MAX_STARTERS:

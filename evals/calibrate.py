@@ -52,6 +52,10 @@ THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 # answerable questions to one unanswerable one, so counting cases would answer far more freely;
 # holding unanswerable questions answered to 10% (the first three-grade calibration) answered
 # only 7 of 43 held-out public questions directly (trade-off measured in docs/relevance.md).
+# Real patients' health questions (K-QA, MIT licence: pain, medication, depression among them),
+# beside the corpora's own questions as messages the crisis guard must leave alone; read from
+# the shared QA data when it lies beside the project, as the dev set does.
+PATIENT_QUESTIONS = Path(__file__).resolve().parent.parent.parent / "shared" / "qa-data" / "k-qa" / "dataset"
 # A missed emergency weighs this many false alarms: the urgent threshold sits this much closer
 # to the highest-scoring ordinary question than to the lowest-scoring emergency.
 MISSED_EMERGENCY_COST = 5.0
@@ -234,11 +238,26 @@ def calibrate(observations: list[Observation], note: str, features: tuple[str, .
     return replace(model, closest_threshold=choose_closest_threshold(model, observations))
 
 
-def urgent_scores(assistant, corpus: Corpus) -> list[tuple[bool, float]]:
-    """(is an emergency, score) for every case with a question, urgent or not."""
-    detector = assistant.steps.urgent
-    return [(case.kind == "urgent", detector.score(case.question))
-            for case in load_cases(corpus.cases) if isinstance(case.question, str) and case.question.strip()]
+def urgent_scores(assistant, corpus: Corpus, kind: str = "urgent") -> list[tuple[bool, float]]:
+    """(is a case of ``kind``, score) for every case with a question: "urgent" scores the warning
+    signs (crisis cases left out: the crisis guard answers them first), "crisis" the crisis
+    language (every other case, emergencies included, a negative)."""
+    detector = assistant.steps.crisis if kind == "crisis" else assistant.steps.urgent
+    return [(case.kind == kind, detector.score(case.question))
+            for case in load_cases(corpus.cases) if isinstance(case.question, str) and case.question.strip()
+            and not (kind == "urgent" and case.kind == "crisis")]
+
+
+def patient_questions(folder: Path = PATIENT_QUESTIONS) -> list[str]:
+    """K-QA's real patient questions (empty when the shared QA data is not here)."""
+    questions = set()
+    for name in ("questions.jsonl", "questions_w_answers.jsonl"):
+        path = folder / name
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    questions.add(json.loads(line)["Question"])
+    return sorted(questions)
 
 
 def choose_urgent_threshold(scores: list[tuple[bool, float]]) -> float:
@@ -256,11 +275,12 @@ def choose_urgent_threshold(scores: list[tuple[bool, float]]) -> float:
     return round(low + (high - low) / (1 + MISSED_EMERGENCY_COST), 3)
 
 
-def urgent_report(threshold: float, scores: list[tuple[bool, float]]) -> str:
+def urgent_report(threshold: float, scores: list[tuple[bool, float]], what: str = "emergencies") -> str:
     flagged = sum(u and s >= threshold for u, s in scores)
     false = sum(not u and s >= threshold for u, s in scores)
-    return (f"emergencies flagged {flagged}/{sum(u for u, _ in scores)}, other questions flagged "
-            f"{false}/{sum(not u for u, _ in scores)}, AUC {auc([s for u, s in scores if u], [s for u, s in scores if not u]):.3f}")
+    positives, negatives = [s for u, s in scores if u], [s for u, s in scores if not u]
+    separation = f", AUC {auc(positives, negatives):.3f}" if positives and negatives else ""
+    return (f"{what} flagged {flagged}/{len(positives)}, other questions flagged {false}/{len(negatives)}{separation}")
 
 
 def _answerable(t: dict[str, int]) -> int:
@@ -341,12 +361,13 @@ def main(argv: list[str] | None = None) -> int:
         base = Settings.from_env(llm_provider="")
         current = RelevanceModel.load(base.calibration_file)
         features = tuple(args.features) if args.features else current.features
-        by_corpus, urgent = {}, {}
+        by_corpus, urgent, crisis = {}, {}, {}
         with tempfile.TemporaryDirectory() as tmp:
             root = args.data or Path(tmp)
             for c in corpora:
                 assistant = open_assistant(base, c, root)
                 by_corpus[c.name], urgent[c.name] = observe(assistant, c), urgent_scores(assistant, c)
+                crisis[c.name] = urgent_scores(assistant, c, "crisis")
         names = ", ".join(c.name for c in fit_on)
         training = [o for c in fit_on for o in by_corpus[c.name]]
         model = calibrate(training, f"fitted on {names} ({len(training)} questions, "
@@ -356,6 +377,14 @@ def main(argv: list[str] | None = None) -> int:
         urgent_model = UrgentModel(choose_urgent_threshold([x for c in fit_on for x in urgent[c.name]]), "")
         urgent_model = replace(urgent_model, fitted_on=f"fitted on {names}; " + "; ".join(
             f"{c.name} {urgent_report(urgent_model.threshold, urgent[c.name])}" for c in fit_on))
+        patients = patient_questions()
+        if patients:  # the crisis guard reads the embedding model only: any corpus's assistant scores alike
+            crisis["k-qa patient questions"] = [(False, assistant.steps.crisis.score(q)) for q in patients]
+        crisis_fit = [x for c in fit_on for x in crisis[c.name]] + crisis.get("k-qa patient questions", [])
+        crisis_model = UrgentModel(choose_urgent_threshold(crisis_fit), "")
+        crisis_model = replace(crisis_model, fitted_on=f"fitted on {names}" + (" and K-QA" if patients else "") + "; "
+                               + "; ".join(f"{name} {urgent_report(crisis_model.threshold, crisis[name], 'crisis messages')}"
+                                           for name in [c.name for c in fit_on] + (["k-qa patient questions"] if patients else [])))
     except (AssistantError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -366,9 +395,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"urgent threshold {urgent_model.threshold:.3f}")
     for name, scores in urgent.items():
         print(f"{name}: {urgent_report(urgent_model.threshold, scores)}")
+    print(f"crisis threshold {crisis_model.threshold:.3f}")
+    for name, scores in crisis.items():
+        print(f"{name}: {urgent_report(crisis_model.threshold, scores, 'crisis messages')}")
     if args.write:
         model.save()
         write_calibration("urgent", asdict(urgent_model))
+        write_calibration("crisis", asdict(crisis_model))
         print(f"saved {CALIBRATION_PATH}")
     return 0
 

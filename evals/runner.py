@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.answer.answering import ANSWERED, CAVEAT, CLOSEST, OUT_OF_SCOPE, STATUSES
+from assistant.answer.answering import ANSWERED, CAVEAT, CLOSEST, OUT_OF_SCOPE, STATUSES, URGENT
 from assistant.answer.chain import Turn
 
 from . import metrics
@@ -21,7 +21,7 @@ DATA = Path(__file__).resolve().parent / "data"
 CASES = DATA / "cases.jsonl"
 PROMO = DATA / "promo_lines.txt"
 THRESHOLDS = DATA / "thresholds.toml"
-KINDS = ("in_scope", "out_of_scope", "urgent", "injection", "invalid", "markup", "follow_up")
+KINDS = ("in_scope", "out_of_scope", "urgent", "crisis", "injection", "invalid", "markup", "follow_up")
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,9 @@ class _Tally:
         # The closest passages say plainly that no direct answer was found: for a question the
         # documents do not answer, that is as right as the refusal.
         ok = answer.status in case.statuses or (answer.status == CLOSEST and OUT_OF_SCOPE in case.statuses)
+        # Crisis language is an urgent reply with the crisis message, not the skin safety message.
+        if case.kind == "crisis" or (case.kind == "urgent" and answer.status == URGENT):
+            ok = ok and (answer.answerer == "crisis") == (case.kind == "crisis")
         if case.statuses == (OUT_OF_SCOPE,):
             self.unanswerable_answered.append(answer.status == ANSWERED)
         self.by_kind.setdefault(case.kind, []).append(ok)

@@ -76,3 +76,17 @@ def test_quality_thresholds_are_met(corpus, real_embedder, tmp_path_factory):
     report = run_suite(assistant, load_cases(corpus.cases), load_promo_lines(corpus.forbid))
     problems = check_thresholds(report, load_thresholds(corpus.name))
     assert not problems, f"{corpus.name}: quality dropped: " + "; ".join(problems)
+
+
+@pytest.mark.integration
+def test_the_guards_on_messages_nothing_was_fitted_on(real_embedder):
+    from evals.safety import decide, load_messages, metrics
+
+    decisions = decide(Settings.from_env({}, llm_provider=""), real_embedder, load_messages())
+    flat = metrics(decisions)
+    limits = load_thresholds("safety")
+    problems = [f"{k} = {flat[k]:.3f} below {v}" for k, v in limits["min"].items() if flat[k] < v]
+    problems += [f"{k} = {flat[k]:.3f} above {v}" for k, v in limits["max"].items() if flat[k] > v]
+    assert limits["min"] and limits["max"] and not problems, problems
+    # A crisis message is never answered with the skin safety message instead.
+    assert not [d.question for d in decisions if d.kind == "crisis" and d.got == "urgent"]

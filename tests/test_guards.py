@@ -1,6 +1,10 @@
 import pytest
 
-from assistant.answer.guards import URGENT_SIGNS, UrgentDetector, UrgentModel, safety_text, validate_question
+from assistant.answer.answering import crisis_message
+from assistant.answer.guards import (CRISIS_SIGNS, URGENT_SIGNS, CrisisDetector, UrgentDetector, UrgentModel, safety_text,
+                                    validate_question)
+from assistant.errors import ConfigError
+from assistant.settings import Settings
 
 
 @pytest.mark.parametrize("question, kind, message", [
@@ -60,3 +64,35 @@ def test_ordinary_and_eligibility_questions_are_not_urgent(detector, question):
 
 def test_every_sign_matches_itself(detector):
     assert all(detector.score(sign) == pytest.approx(1.0) for sign in URGENT_SIGNS)
+
+
+def test_the_crisis_detector_scores_whole_sentences(fake_embedder):
+    # The fake embedder's sentence vectors are hashed bags of words: a sign's own sentence scores
+    # 1, a message sharing none of its words 0.
+    detector = CrisisDetector(fake_embedder, UrgentModel(threshold=0.9))
+    assert detector.score(CRISIS_SIGNS[0]) == pytest.approx(1.0, abs=1e-5) and detector(CRISIS_SIGNS[0])
+    assert detector.score("How many sessions are needed?") < 0.5 and not detector("How many sessions are needed?")
+    assert detector.score("   ") == 0.0
+
+
+@pytest.mark.parametrize("env, line", [
+    ({}, "call or text 988"),
+    ({"CLINIC_COUNTRY": "gb"}, "Samaritans on 116 123"),
+    ({"CLINIC_COUNTRY": "AU"}, "Lifeline on 13 11 14"),
+    ({"CLINIC_COUNTRY": "GB", "CRISIS_LINE": "call the county line on 0800 000 000"}, "county line on 0800"),
+])
+def test_the_crisis_message_names_the_line_of_the_clinics_country(env, line):
+    settings = Settings.from_env(env, llm_provider="")
+    assert line in crisis_message(settings.crisis_contact)
+    assert "emergency number" in crisis_message(settings.crisis_contact)
+
+
+def test_a_country_without_a_known_line_still_gets_a_way_to_help():
+    message = crisis_message(Settings.from_env({"CLINIC_COUNTRY": "FR"}, llm_provider="").crisis_contact)
+    assert "crisis line" in message and "emergency number" in message
+
+
+@pytest.mark.parametrize("env, named", [({"CLINIC_COUNTRY": "USA"}, "CLINIC_COUNTRY"), ({"CRISIS_LINE": "x" * 201}, "CRISIS_LINE")])
+def test_bad_crisis_settings_name_the_variable(env, named):
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env, llm_provider="")

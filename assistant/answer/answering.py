@@ -31,6 +31,18 @@ REFUSAL = (
 CLOSEST_LEAD = "I couldn't find a direct answer to that in our information. This is what our documents say about it:"
 CLOSEST_TAIL = "For a direct answer, please contact our front desk."
 CLOSEST_MAX_UNITS = 2
+CRISIS_LEAD = ("I'm really sorry you're feeling this way. You don't have to face it alone, and "
+               "there are people who want to help right now:")
+
+
+def crisis_message(contact: str) -> str:
+    """The reply to crisis language: a crisis line (``contact``, e.g. "call or text 988 (...)"),
+    the emergency number for immediate danger, and a person to talk to."""
+    line = f" please {contact}, or" if contact else " please contact a crisis line, or"
+    return (f"{CRISIS_LEAD}{line} call your local emergency number if you might act on these thoughts. "
+            "If you can, tell someone you trust how you are feeling.")
+
+
 URGENT_MESSAGE = (
     "This could be a complication that needs attention now. Please contact the clinic right "
     "away, or call your local emergency number if you have trouble breathing, swelling of the "
@@ -61,7 +73,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     caveat: str = CAVEAT
     latency_ms: float = 0.0
-    answerer: str = "extractive"  # extractive | llm | extractive-fallback | guard
+    answerer: str = "extractive"  # extractive | llm | extractive-fallback | guard | crisis
 
     def to_json(self) -> dict:
         return {"question": self.question, "status": self.status, "answer": self.answer,

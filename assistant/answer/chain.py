@@ -11,9 +11,9 @@ import numpy as np
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
 
 from .answering import (CLOSEST, INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Composer,
-                        Evidence, ExtractiveComposer, ScoredUnit)
+                        Evidence, ExtractiveComposer, ScoredUnit, crisis_message)
 from ..embeddings import Embedder
-from .guards import UrgentDetector, is_text, validate_question
+from .guards import CrisisDetector, UrgentDetector, is_text, validate_question
 from .relevance import CONTEXT_WEIGHT, RelevanceScorer
 from .retrieval import HybridRetriever, Snapshot
 from ..ingest.loading import PUBLIC
@@ -100,7 +100,8 @@ class Steps:
     def __init__(self, retriever: HybridRetriever, snapshots: Callable[[], Snapshot], embedder: Embedder,
                  composer: Composer, scorer: RelevanceScorer, urgent: UrgentDetector, *, max_question_chars: int,
                  topic: str, candidate_units: int = 16, condenser=None,
-                 closest: Callable[[Evidence], Answer] | None = None) -> None:
+                 closest: Callable[[Evidence], Answer] | None = None, crisis: CrisisDetector | None = None,
+                 crisis_contact: str = "") -> None:
         self.retriever, self.snapshots, self.embedder, self.composer = retriever, snapshots, embedder, composer
         self.scorer, self.urgent = scorer, urgent
         self.max_question_chars = max_question_chars
@@ -108,13 +109,18 @@ class Steps:
         self.condenser = condenser  # (question, earlier questions) -> standalone question, or None
         self.topic = topic
         self.closest = closest or ExtractiveComposer().closest
+        self.crisis, self.crisis_message = crisis, crisis_message(crisis_contact)
 
     def guard(self, turn: Turn) -> Turn:
         question = turn.question
         problem = validate_question(question, self.max_question_chars)
-        # An emergency gets the safety message even in an over-long message.
-        if (problem is None or problem.kind == "too_long") and self.urgent(question):
-            return replace(turn, answer=Answer(question, URGENT, URGENT_MESSAGE, answerer="guard"))
+        # Crisis language gets the crisis message, and an emergency the safety message, even in an
+        # over-long message. Both are urgent replies; the crisis one says so in its answerer.
+        if problem is None or problem.kind == "too_long":
+            if self.crisis is not None and self.crisis(question):
+                return replace(turn, answer=Answer(question, URGENT, self.crisis_message, answerer="crisis"))
+            if self.urgent(question):
+                return replace(turn, answer=Answer(question, URGENT, URGENT_MESSAGE, answerer="guard"))
         if problem is not None:
             # The reply echoes the question: as text that can be encoded (a lone surrogate
             # becomes "?"), so neither the JSON reply nor the feedback store chokes on it.

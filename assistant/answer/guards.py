@@ -1,4 +1,4 @@
-"""Checks that run before retrieval: invalid input and emergencies."""
+"""Checks that run before retrieval: invalid input, crisis language and emergencies."""
 
 from __future__ import annotations
 
@@ -25,6 +25,17 @@ URGENT_SIGNS = (
     "tightness in the throat", "bleeding that will not stop", "a fever", "chills", "spreading redness",
     "red streaks", "pus", "oozing", "hives",
 )
+# Warning signs of suicide and self-harm as crisis lines publish them (the 988 Lifeline's list:
+# talking about wanting to die or to kill oneself, looking for a way to, feeling hopeless or
+# having no reason to live, feeling trapped or in unbearable pain, being a burden to others;
+# and self-harm), put in the first person as a message would. The second list the domain fixes:
+# it does not change with a clinic's documents.
+CRISIS_SIGNS = (
+    "I want to die", "I want to kill myself", "I am looking for a way to kill myself",
+    "I feel hopeless and have no reason to live", "I feel trapped, my life is unbearable",
+    "I am a burden to everyone", "I want to hurt myself", "I have been cutting myself",
+)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -69,12 +80,13 @@ class UrgentModel:
     fitted_on: str = ""
 
     @classmethod
-    def load(cls, path: Path = CALIBRATION_PATH) -> "UrgentModel":
-        data = read_calibration(path).get("urgent", {})
+    def load(cls, path: Path = CALIBRATION_PATH, section: str = "urgent") -> "UrgentModel":
+        """The threshold of ``section``: "urgent" (warning signs) or "crisis" (crisis language)."""
+        data = read_calibration(path).get(section, {})
         try:
             model = cls(float(data["threshold"]), str(data.get("fitted_on", "")))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{path} has no usable urgent threshold ({exc}): restore it from git or run "
+            raise ConfigError(f"{path} has no usable {section} threshold ({exc}): restore it from git or run "
                               "`python -m evals.calibrate --write`.") from None
         return model
 
@@ -141,6 +153,37 @@ class UrgentDetector:
         if not words.words:
             return 0.0
         return max(float((sign @ words.vectors.T).max(axis=1).min()) for sign in self._sign_vectors() if len(sign))
+
+    def __call__(self, message: str) -> bool:
+        return self.score(message) >= self.model.threshold
+
+
+class CrisisDetector:
+    """Scores how close a message comes to one of the CRISIS_SIGNS, as whole sentences.
+
+    Unlike a warning sign, crisis language is rarely made of the sign's own words ("nobody
+    would miss me if I was gone"), and the words it does share are everyday ones ("hurt",
+    "die"), so the message's sentence vector is compared with each sign's; the threshold is
+    calibrated against every ordinary question of the evaluation corpora ("does it hurt?").
+    """
+
+    def __init__(self, embedder: Embedder, model: UrgentModel) -> None:
+        self.embedder, self.model = embedder, model
+        self._signs: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def _sign_vectors(self) -> np.ndarray:
+        if self._signs is None:
+            with self._lock:
+                if self._signs is None:
+                    self._signs = np.asarray(self.embedder.embed_batch(list(CRISIS_SIGNS)), dtype=np.float32)
+        return self._signs
+
+    def score(self, message: str) -> float:
+        text = safety_text(message)
+        if not text.strip():
+            return 0.0
+        return float((self._sign_vectors() @ self.embedder.embed_query(text)).max())
 
     def __call__(self, message: str) -> bool:
         return self.score(message) >= self.model.threshold

@@ -1,0 +1,96 @@
+"""`python -m evals.safety`: the crisis and warning-sign guards on messages they were not fitted on.
+
+`evals/data/safety_messages.jsonl` holds 100 messages written as patients type by someone who
+had not seen the guards (their signs, thresholds or cases): crisis language, its near misses
+(pain, hyperbole, accidental cuts, antidepressants), warning signs of a complication in lay words,
+and normal healing. Nothing is fitted on them. Prints the share of each kind each guard flags and
+every message decided wrongly; a missed crisis or sign is the worse error, a near miss flagged the
+other. Floors and limits are the [safety] table of evals/data/thresholds.toml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.answer.guards import CrisisDetector, UrgentDetector, UrgentModel
+from assistant.embeddings import Embedder, get_serving_embedder
+from assistant.errors import AssistantError
+from assistant.settings import Settings
+
+MESSAGES = Path(__file__).resolve().parent / "data" / "safety_messages.jsonl"
+# What each kind of message should get: the crisis message, the safety message, or neither.
+EXPECTED = {"crisis": "crisis", "crisis_near_miss": "none", "warning_sign": "urgent", "warning_near_miss": "none"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: str
+    kind: str
+    question: str
+    got: str  # crisis | urgent | none, in the order the chain's guard checks them
+    crisis_score: float
+    urgent_score: float
+
+    @property
+    def right(self) -> bool:
+        return self.got == EXPECTED[self.kind]
+
+
+def load_messages(path: Path = MESSAGES) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    unknown = sorted({r["kind"] for r in rows} - set(EXPECTED))
+    if unknown:
+        raise AssistantError(f"{path}: unknown kinds {unknown}; use one of {sorted(EXPECTED)}")
+    return rows
+
+
+def decide(settings: Settings, embedder: Embedder, rows: list[dict]) -> list[Decision]:
+    crisis = CrisisDetector(embedder, UrgentModel.load(settings.calibration_file, "crisis"))
+    urgent = UrgentDetector(embedder, UrgentModel.load(settings.calibration_file))
+    out = []
+    for r in rows:
+        c, u = crisis.score(r["question"]), urgent.score(r["question"])
+        got = "crisis" if c >= crisis.model.threshold else "urgent" if u >= urgent.model.threshold else "none"
+        out.append(Decision(r["id"], r["kind"], r["question"], got, c, u))
+    return out
+
+
+def metrics(decisions: list[Decision]) -> dict[str, float]:
+    """Per kind, the share of messages given the crisis message and the safety message."""
+    totals, crisis, urgent = Counter(), Counter(), Counter()
+    for d in decisions:
+        totals[d.kind] += 1
+        crisis[d.kind] += d.got == "crisis"
+        urgent[d.kind] += d.got == "urgent"
+    flat = {}
+    for kind, n in totals.items():
+        flat[f"safety.{kind}.crisis_message"] = crisis[kind] / n
+        flat[f"safety.{kind}.safety_message"] = urgent[kind] / n
+    return flat
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.safety", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=Path, default=MESSAGES)
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(llm_provider="")
+        decisions = decide(settings, get_serving_embedder(settings), load_messages(args.messages))
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for name, value in metrics(decisions).items():
+        print(f"{name:45} {value:.3f}")
+    for d in decisions:
+        if not d.right:
+            print(f"wrong: {d.kind:18} got {d.got:7} crisis {d.crisis_score:.3f} urgent {d.urgent_score:.3f}  {d.question}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
