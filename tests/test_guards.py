@@ -29,7 +29,15 @@ def test_safety_text_folds_what_would_hide_a_sign():
     assert safety_text("ｆｅｖｅｒ") == "fever"
     assert safety_text("fe\u200bver and blee\u00adding") == "fever and bleeding"
     assert safety_text("f\u0435ver and \u0440us") == "fever and pus"  # Cyrillic е and р
-    assert safety_text("café au lait") == "café au lait"  # a real accent is not a look-alike
+    assert safety_text("café au lait") == "cafe au lait"  # an accented letter reads as its own base letter
+    assert safety_text("is it ok? \U0001F60A") == "is it ok? \U0001F60A"  # symbols and emoji stay as typed
+
+
+@pytest.mark.parametrize("typed", ["fεver", "ꜰever", "fᴇver", "feveʀ", "ƒever", "ғever", "fɛver", "fevɘr"])
+def test_small_capitals_ipa_and_other_scripts_fold_to_the_latin_letter(typed):
+    # Issue 21's probe: Greek, small-capital, IPA, hooked and Cyrillic letters in "fever".
+    assert safety_text(typed) == "fever"
+    assert safety_text("ᴘᴜs and bʀeathing, ʀedness") == "pus and breathing, redness"
 
 
 @pytest.fixture

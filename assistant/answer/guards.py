@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import unicodedata
@@ -107,20 +108,34 @@ def write_calibration(section: str, values: dict, path: Path = CALIBRATION_PATH)
 
 def safety_text(text: str) -> str:
     """Text as a reader sees it: full-width and compatibility letters folded (NFKC), invisible
-    format characters (zero-width spaces, soft hyphens) removed, and letters of other scripts that
-    look like Latin ones (a Cyrillic "е" in "fеver") mapped to them (Unicode's confusables, from
-    confusable-homoglyphs), so none of them can hide a sign."""
+    format characters (zero-width spaces, soft hyphens) removed, and every other non-ASCII letter
+    read as the Latin letter it looks like, so none of them can hide a sign: other scripts'
+    look-alikes (a Cyrillic "е" in "fеver", a Greek "ε"), small capitals ("ᴘᴜs") and IPA letters
+    ("feveʀ", "fɛver")."""
     text = unicodedata.normalize("NFKC", fold_typography(text))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     if text.isascii():
         return text
-    from confusable_homoglyphs import confusables
+    return "".join(ch if ch.isascii() else _looks_like(ch) for ch in text)
 
-    latin = {}
-    for found in confusables.is_confusable(text, preferred_aliases=["latin"], greedy=True) or []:
-        ascii_twins = [h["c"] for h in found["homoglyphs"] if h["c"].isascii() and h["c"].isalpha()]
-        if ascii_twins:
-            latin[found["character"]] = ascii_twins[0]
-    return "".join(latin.get(ch, ch) for ch in text)
+
+@functools.lru_cache(maxsize=4096)
+def _looks_like(ch: str) -> str:
+    """The ASCII a non-ASCII character looks like: decancer's table of confusables (Unicode
+    TR39's and the styled and small-capital letters), else for a letter the base letter its
+    Unicode name gives ("LATIN SMALL LETTER REVERSED E" is an e), else the character itself."""
+    if not unicodedata.category(ch).startswith("L"):
+        return ch  # symbols and emoji stay: decancer reads some as letters ("😊" as "o")
+    import decancer_py
+
+    cured = str(decancer_py.parse(ch))
+    if cured.isascii() and cured.isalpha():
+        return cured
+    last = unicodedata.name(ch, "").rsplit(" ", 1)[-1]
+    if len(last) == 1 and last.isascii() and last.isalpha():
+        return last.lower()
+    base = unicodedata.normalize("NFKD", ch)[0]
+    return base if base.isascii() else ch
 
 
 class UrgentDetector:
@@ -133,9 +148,14 @@ class UrgentDetector:
     """
 
     def __init__(self, embedder: Embedder, model: UrgentModel) -> None:
+        from .retrieval import Vocabulary
+
         self.embedder, self.model = embedder, model
         self._signs: list[np.ndarray] | None = None
         self._lock = threading.Lock()
+        # A mistyped sign word ("fevre", "bleedng") is read as the sign word it most likely
+        # means, by the corrector retrieval uses: a real English word is never rewritten.
+        self.spelling = Vocabulary(list(URGENT_SIGNS))
 
     def _sign_vectors(self) -> list[np.ndarray]:
         if self._signs is None:
@@ -149,7 +169,7 @@ class UrgentDetector:
         return self._signs
 
     def score(self, message: str) -> float:
-        words = self.embedder.query_words(safety_text(message))
+        words = self.embedder.query_words(self.spelling.correct_text(safety_text(message)))
         if not words.words:
             return 0.0
         return max(float((sign @ words.vectors.T).max(axis=1).min()) for sign in self._sign_vectors() if len(sign))
