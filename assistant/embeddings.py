@@ -7,6 +7,7 @@ The real model loads lazily, once per process, and is shared by every caller thr
 from __future__ import annotations
 
 import os
+import warnings
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -344,7 +345,11 @@ def export_onnx(model_path: str, target: Path) -> Path:
         ids = torch.ones(1, 8, dtype=torch.long)
         table = model.get_input_embeddings().weight.detach()
         axes = {0: "batch", 1: "tokens"}
-        with torch.no_grad():
+        # The exporter warns about tracing and opset details that do not apply to this fixed
+        # graph (the result is checked against the reference model); a clinic's first indexing
+        # should not print them.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.onnx.export(LastHiddenState(model), (table[ids], torch.ones_like(ids), torch.zeros_like(ids)),
                               str(work / "raw.onnx"), input_names=["inputs_embeds", "attention_mask", "token_type_ids"],
                               output_names=["last_hidden_state"], opset_version=17, dynamo=False,

@@ -241,9 +241,9 @@ def test_ingest_explain_lists_dropped_lines(settings):
     assert result.returncode == 0, result.stderr
     assert "Benefits of our Law Assignment Help Australia" in result.stdout
     assert "near-duplicate of line" in result.stdout
-    assert "published build" in result.stdout and "lines dropped by cleaning" in result.stdout
+    assert "The assistant now answers from 2 documents" in result.stdout and "left out" in result.stdout
     again = _run(["ingest.py"], settings)
-    assert "index already up to date" in again.stdout and "0 texts embedded" in again.stdout
+    assert "Nothing to update" in again.stdout and "0 texts read by the model" in again.stdout
 
 
 def test_ingest_reports_skipped_files_with_exit_code_1(settings):

@@ -48,14 +48,21 @@ class IngestReport:
     dropped: list[tuple[str, Dropped]] = field(default_factory=list)
 
     def summary(self) -> str:
-        state = "index already up to date" if self.up_to_date else f"published build {self.build}"
-        lines = [
-            f"{state}: {self.files} files, {self.chunks_added} chunks added, "
-            f"{self.chunks_unchanged} unchanged, {self.chunks_removed} removed; "
-            f"{self.lines_dropped} lines dropped by cleaning; {self.texts_embedded} texts embedded; "
-            f"{self.seconds:.1f} s"
-        ]
-        lines += [f"skipped {name}: {why}" for name, why in self.skipped]
+        """What changed, in words a clinic manager reads: documents and passages, not builds."""
+        documents = f"{self.files} document{'s' if self.files != 1 else ''}"
+        if self.up_to_date:
+            first = f"Nothing to update: the assistant already answers from all {documents}."
+        else:
+            changes = [f"{n} passage{'s' if n != 1 else ''} {what}" for n, what in
+                       ((self.chunks_added, "added"), (self.chunks_removed, "removed")) if n]
+            first = (f"The assistant now answers from {documents} "
+                     f"({', '.join(changes) or 'no passage added or removed'}, {self.chunks_unchanged} kept as they were).")
+        lines = [first]
+        if self.lines_dropped:
+            lines.append(f"{self.lines_dropped} lines were left out as page furniture, repeats or hidden text "
+                         "(`python ingest.py --explain` lists each with its reason).")
+        lines += [f"Not read: {name}: {why}" for name, why in self.skipped]
+        lines.append(f"Done in {self.seconds:.1f} s ({self.texts_embedded} texts read by the model; index build {self.build}).")
         return "\n".join(lines)
 
 
