@@ -15,7 +15,7 @@ from assistant.answer.answering import CAVEAT, CLOSEST_LEAD, CLOSEST_TAIL, REFUS
 from assistant.text import normalize, stem
 from assistant.settings import PROJECT_ROOT
 from assistant.web.pages.render import TRIM_CHARS, query_stems, tel_href
-from tests.console_support import make_account, sign_in_browser
+from tests.console_support import console_settings, ingest, make_account, sign_in_browser
 from tests.web_support import (ARTIFACTS, axe_violations, chromium, closest_settings, request, serving,
                                serving_markup_corpus, wait)
 
@@ -73,11 +73,24 @@ def phone():
 
 # --- the patient chat page -------------------------------------------------------------------
 
-def _open_chat(driver, url):
+def _open_chat(driver, url, fresh=True):
+    """The chat page; ``fresh``: as a new tab would see it, without the conversation this tab
+    had on this server (kept for a reload under the tab's id in sessionStorage)."""
     from selenium.webdriver.common.by import By
 
+    if fresh:
+        driver.get(url + "/pages/chat.js")  # any page of the origin, to reach its sessionStorage
+        driver.execute_script("sessionStorage.clear()")
     driver.get(url + "/")
     return wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#chat-input textarea"))
+
+
+def _votes_shown(driver, reply) -> list[str]:
+    """The vote buttons a visitor sees under a reply (Gradio draws them in the row after it)."""
+    return sorted(driver.execute_script("""
+        const row = arguments[0].closest('.message-row').nextElementSibling;
+        return [...row.querySelectorAll("button[aria-label='Like'], button[aria-label='Dislike']")]
+          .filter(b => b.getClientRects().length).map(b => b.getAttribute('aria-label'));""", reply))
 
 
 def _ask(driver, question):
@@ -171,8 +184,10 @@ def test_urgent_reply_calls_the_clinic_and_carries_no_caveat(server, browser):
         colour = urgent.value_of_css_property("border-left-color")
         assert colour != answered.value_of_css_property("border-left-color")
         assert "⚠" in urgent.text
-        for other in (answered, refused):
-            assert other.text.count(CAVEAT) == 1
+        # The answer has the caveat and the votes; the refusal neither, and no more does the urgent reply.
+        assert answered.text.count(CAVEAT) == 1 and _votes_shown(browser, answered) == ["Dislike", "Like"]
+        assert CAVEAT not in refused.text and not refused.find_elements(By.CSS_SELECTOR, ".caveat")
+        assert _votes_shown(browser, refused) == [] and _votes_shown(browser, urgent) == []
         # Refused, or met with the closest passages only (the fitted calibration decides which):
         # either way not an answer, and it offers the clinic's number.
         classes = refused.get_attribute("class").split()
@@ -218,7 +233,8 @@ def test_closest_passages_read_as_no_answer_and_offer_the_phone_and_booking_page
             assert link.get_attribute("href") == booking and "noopener" in link.get_attribute("rel").split()
             assert link.get_attribute("target") == "_blank"
             assert link.accessible_name == "Book or contact us online (opens in a new tab)"
-            assert reply.text.count(CAVEAT) == 1
+            # Not an answer: no caveat, no votes.
+            assert CAVEAT not in reply.text and _votes_shown(browser, reply) == []
             assert axe_violations(browser) == [] and _csp_blocked(browser) == []
         finally:
             browser.save_screenshot(str(ARTIFACTS / "chat-closest.png"))
@@ -261,6 +277,56 @@ def test_a_long_conversation_stays_within_the_limits(server, browser):
     assert "reply-invalid" in reply.get_attribute("class")
     reply = _ask(browser, "how many sessions for that?")
     assert "reply-answered" in reply.get_attribute("class")
+
+
+def test_the_conversation_survives_a_reload_until_new_chat(server, browser):
+    """As the widget's: kept for the tab (an id in sessionStorage; the conversation on the server),
+    never shown to another tab, gone after "New chat"."""
+    from selenium.webdriver.common.by import By
+
+    _open_chat(browser, server["url"])
+    _ask(browser, "How long do microneedling results last?")
+    _ask(browser, "How much does it cost?")
+    before = browser.find_element(By.ID, "chatbot").text
+    # The tab holds an id and nothing of the conversation itself.
+    stored = browser.execute_script("return Object.entries(sessionStorage)")
+    assert len(stored) == 1 and re.fullmatch(r"[0-9a-f]{32}", stored[0][1]), stored
+
+    browser.refresh()
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#chatbot .reply")) == 2)
+    assert browser.find_element(By.ID, "chatbot").text == before
+    assert not browser.find_elements(By.CSS_SELECTOR, "#chat-starters button.starter")
+    # The restored answer still takes votes, and the conversation goes on from where it was.
+    replies = browser.find_elements(By.CSS_SELECTOR, "#chatbot .reply")
+    assert _votes_shown(browser, replies[0]) == ["Dislike", "Like"] and _votes_shown(browser, replies[1]) == []
+    reply = _ask(browser, "how many sessions for that?")
+    assert "reply-answered" in reply.get_attribute("class")
+
+    # Another tab (a visitor of its own) starts empty, and so does a made-up id.
+    first = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    try:
+        _open_chat(browser, server["url"], fresh=False)
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#chat-starters button.starter"))
+        assert not browser.find_elements(By.CSS_SELECTOR, "#chatbot .reply")
+        browser.execute_script("sessionStorage.setItem(arguments[0], '0123456789abcdef0123456789abcdef')",
+                               stored[0][0])
+        browser.refresh()
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#chat-starters button.starter"))
+        assert not browser.find_elements(By.CSS_SELECTOR, "#chatbot .reply")
+    finally:
+        browser.close()
+        browser.switch_to.window(first)
+
+    # "New chat" clears it: the greeting and starters are back, and a reload keeps it empty.
+    browser.find_element(By.ID, "chat-new").click()
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#chatbot .reply"))
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#chat-starters button.starter"))
+    assert "Hello" in browser.find_element(By.ID, "chatbot").text
+    browser.refresh()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#chat-starters button.starter"))
+    browser.execute_script("return new Promise(r => setTimeout(r, 1000))")  # time for a restore
+    assert not browser.find_elements(By.CSS_SELECTOR, "#chatbot .reply")
 
 
 def test_chat_page_fits_a_phone(server, phone):
@@ -346,17 +412,14 @@ def test_front_desk_lookup_in_the_browser(server, browser):
         assert all(len(p.find_element(By.CSS_SELECTOR, ".passage-text").text) <= TRIM_CHARS + 4 for p in passages)
         assert not browser.find_elements(By.CSS_SELECTOR, "#desk-passages .passage-text b, #desk-passages img")
 
-        # Copy without and with the caveat, read back from the browser's clipboard.
-        browser.execute_cdp_cmd("Browser.grantPermissions", {
-            "origin": server["url"], "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
-        clipboard = ("const done = arguments[arguments.length - 1];"
-                     "navigator.clipboard.readText().then(done, e => done('error: ' + e));")
-        browser.find_element(By.ID, "desk-copy").click()
-        wait(browser, lambda d: d.find_element(By.ID, "desk-copied").text)
-        assert browser.execute_async_script(clipboard) == answer
-        browser.find_element(By.ID, "desk-copy-caveat").click()
-        wait(browser, lambda d: "caveat" in d.find_element(By.ID, "desk-copied").text)
-        assert browser.execute_async_script(clipboard) == f"{answer}\n\n{CAVEAT}"
+        # Copied for a patient, read back from the browser's clipboard: the quotes without their
+        # markers and the caveat; with the tick box, the sources as plain lines.
+        copied = _copy_for_patient(browser, server["url"])
+        quotes = re.sub(r" ?\[\d\]", "", answer.split("\n\nSources:")[0])
+        assert copied == f"{quotes}\n\n{CAVEAT}" and "number of sessions" in copied
+        copied = _copy_for_patient(browser, server["url"], sources=True)
+        assert copied.startswith(f"{quotes}\n\nSources:\n") and copied.endswith(f"\n\n{CAVEAT}")
+        assert not re.search(r"\[\d+\]", copied) and ".txt" not in copied
 
         assert axe_violations(browser) == [] and _csp_blocked(browser) == []
         _screenshot(browser, "desk.png")
@@ -372,6 +435,23 @@ def test_front_desk_lookup_in_the_browser(server, browser):
             "SELECT question, status, channel FROM questions").fetchall()
     finally:
         browser.save_screenshot(str(ARTIFACTS / "desk-last.png"))
+
+
+def _copy_for_patient(driver, url, sources=False) -> str:
+    """Click "Copy for a patient" (ticking "With sources" or not first); what the clipboard then holds."""
+    from selenium.webdriver.common.by import By
+
+    driver.execute_cdp_cmd("Browser.grantPermissions", {
+        "origin": url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    tick = driver.find_element(By.CSS_SELECTOR, "#desk-sources input[type=checkbox]")
+    if tick.is_selected() != sources:
+        tick.click()
+    driver.execute_script("document.querySelector('#desk-copied').textContent = ''")
+    driver.find_element(By.ID, "desk-copy").click()
+    note = wait(driver, lambda d: d.find_element(By.ID, "desk-copied").text)
+    assert note == ("Copied for a patient, with sources." if sources else "Copied for a patient.")
+    return driver.execute_async_script("const done = arguments[arguments.length - 1];"
+                                       "navigator.clipboard.readText().then(done, e => done('error: ' + e));")
 
 
 def test_front_desk_answers_after_a_pause_without_enter(server, browser):
@@ -434,3 +514,94 @@ def test_pages_have_no_serious_accessibility_violations(server, browser, path, r
     assert axe_violations(browser) == []
     # The pages run whole under their Content-Security-Policy: nothing of theirs was blocked.
     assert _csp_blocked(browser) == []
+
+
+# --- the console's settings, and a staff-only document ------------------------------------------
+
+STAFF_TITLE = "FRONT DESK CHEAT SHEET – phone scripts upd 09/24 KT"
+STAFF_NOTE = (
+    "Front desk notes\n\n"
+    "When a caller asks how many microneedling sessions they will need, say that most patients book three to "
+    "six sessions spaced four to six weeks apart, and that the consultation settles the exact number.\n\n"
+    "Quote the package price of 3 sessions for 750 dollars; waive the consultation fee for returning patients.\n")
+
+
+@pytest.fixture(scope="module")
+def clinic(real_settings, real_embedder, tmp_path_factory):
+    """The app on a corpus copy with a staff-only note, its own data folder (so the widget settings
+    saved here stay here) and CLINIC_PHONE set in the environment; an admin and a staff account."""
+    settings = replace(console_settings(real_settings, tmp_path_factory, "pages_clinic"), clinic_phone=PHONE)
+    (settings.corpus_dir / "front-desk-cheat-sheet.txt").write_text(STAFF_NOTE, encoding="utf-8")
+    with open(settings.corpus_dir / "sources.toml", "a", encoding="utf-8") as toml:
+        toml.write(f'\n["front-desk-cheat-sheet.txt"]\ntitle = "{STAFF_TITLE}"\naudience = "staff"\n')
+    ingest(settings, real_embedder)
+    with serving(settings, real_embedder, settings.data_dir / "feedback.sqlite3") as info:
+        yield info | {"settings": settings, "admin": make_account(settings.data_dir, "manager", "admin"),
+                      "account": make_account(settings.data_dir)}
+
+
+def test_console_widget_settings_reach_the_chat_page_without_a_restart(clinic, browser):
+    """Saved on the console's widget page, the greeting, starters and booking link show on the chat
+    page at its next load; the phone set in the environment wins over the console, as for the widget."""
+    from selenium.webdriver.common.by import By
+
+    url, booking = clinic["url"], "https://www.radiance-clinic.example/book"
+    _open_chat(browser, url)
+    assert "Hello" in browser.find_element(By.ID, "chatbot").text
+
+    sign_in_browser(browser, url, *clinic["admin"], then="/admin/widget")
+    wait(browser, lambda d: d.find_elements(By.ID, "widget-form"))
+    assert browser.find_element(By.ID, "phone").get_attribute("disabled")  # CLINIC_PHONE is set
+    for field, value in (("greeting", "Welcome to Radiance! Ask us about microneedling."),
+                         ("starters", "Does microneedling hurt?\nWhat should I avoid after a session?"),
+                         ("contact_url", booking)):
+        box = browser.find_element(By.ID, field)
+        box.clear()
+        box.send_keys(value)
+    browser.find_element(By.ID, "save-widget").click()
+    wait(browser, lambda d: any(n.text.startswith("Saved: the widget")
+                                for n in d.find_elements(By.CSS_SELECTOR, ".notice")))
+
+    browser.get_log("browser")  # drop what earlier pages logged
+    _open_chat(browser, url)
+    chat = wait(browser, lambda d: d.find_element(By.ID, "chatbot"))
+    wait(browser, lambda d: "Welcome to Radiance!" in d.find_element(By.ID, "chatbot").text)
+    assert "Hello" not in chat.text
+    starters = wait(browser, lambda d: [b for b in d.find_elements(By.CSS_SELECTOR, "#chat-starters button.starter")
+                                        if b.is_displayed()] or False)
+    assert [b.text for b in starters] == ["Does microneedling hurt?", "What should I avoid after a session?"]
+    starters[1].click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#chatbot .reply"))
+    assert "What should I avoid after a session?" in browser.find_element(By.ID, "chatbot").text
+
+    # A reply that is not an answer: no caveat, no votes, the environment's phone and the saved link.
+    refused = _ask(browser, "Which football team won the league in 1998?")
+    assert not set(refused.get_attribute("class").split()) & {"reply-answered", "reply-urgent"}
+    assert CAVEAT not in refused.text and _votes_shown(browser, refused) == []
+    assert refused.find_element(By.CSS_SELECTOR, ".contact a[href^='tel:']").get_attribute("href") == tel_href(PHONE)
+    assert refused.find_element(By.CSS_SELECTOR, ".contact a.contact-link").get_attribute("href") == booking
+    assert axe_violations(browser) == [] and _csp_blocked(browser) == []
+
+
+def test_desk_copy_for_a_patient_has_no_markers_and_no_staff_only_title(clinic, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get_log("browser")  # drop what earlier pages logged
+    _open_desk(browser, clinic)
+    box = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#desk-query textarea"))
+    box.send_keys("How many sessions?")
+    box.send_keys(Keys.ENTER)
+    answer = wait(browser, lambda d: _desk_answer(d) or False)
+    # Staff see where each quote comes from, the staff-only note included.
+    assert "[1]" in answer and STAFF_TITLE in answer and "What Microneedling Does Over Time" in answer
+    try:
+        for sources in (False, True):
+            copied = _copy_for_patient(browser, clinic["url"], sources)
+            assert not re.search(r"\[\d+\]", copied) and STAFF_TITLE not in copied and "CHEAT SHEET" not in copied
+            assert "most patients book three to six sessions" in copied and copied.endswith(f"\n\n{CAVEAT}")
+            # With sources, the public document is named as a plain line; the staff note never.
+            assert ("Sources:\nWhat Microneedling Does Over Time" in copied) == sources
+        assert axe_violations(browser) == [] and _csp_blocked(browser) == []
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "desk-copy.png"))

@@ -10,8 +10,9 @@ from assistant.answer.answering import (CAVEAT, CLOSEST, CLOSEST_LEAD, CLOSEST_T
                                         URGENT_MESSAGE, Answer, Citation)
 from assistant.ingest.cleaning import CONTEXT_JOINER
 from assistant.web.pages.desk import status_line
-from assistant.web.pages.render import (Passage, as_text, highlight, passages_html, plain_reply, query_stems,
-                                        question_html, relevance_label, reply_html, tel_href, trim_around)
+from assistant.web.pages.render import (Passage, as_text, highlight, passages_html, patient_copy, plain_reply,
+                                        query_stems, question_html, relevance_label, reply_html, strip_markers,
+                                        tel_href, trim_around)
 
 
 def shown(fragment: str) -> str:
@@ -55,9 +56,9 @@ def test_urgent_reply_stands_out_with_the_clinic_number_and_no_caveat():
     assert CAVEAT not in plain_reply(urgent)
 
 
-def test_refusal_carries_the_caveat_no_sources_and_the_number_to_call():
+def test_refusal_carries_no_caveat_no_sources_and_the_number_to_call():
     refusal = reply_html(Answer("q", OUT_OF_SCOPE, REFUSAL))
-    assert "Sources" not in refusal and shown(refusal).count(CAVEAT) == 1 and "tel:" not in refusal
+    assert "Sources" not in refusal and CAVEAT not in shown(refusal) and "tel:" not in refusal
     assert 'href="tel:5550100"' in reply_html(Answer("q", OUT_OF_SCOPE, REFUSAL), clinic_phone="555 0100")
     assert "tel:" not in reply_html(Answer("", "invalid", "Please type a question."), clinic_phone="555 0100")
 
@@ -87,8 +88,8 @@ def test_closest_passages_are_labelled_set_apart_cited_and_offer_a_person():
     assert 'href="tel:+15550102000"' in reply
     assert ('<a class="contact-link" href="https://clinic.example/book?a=1&amp;b=2" target="_blank" rel="noopener">'
             in reply)
-    assert shown(reply).count(CAVEAT) == 1 and reply.index("</details>") < reply.index('class="contact"') \
-        < reply.index(as_text(CAVEAT))
+    # Not an answer: no caveat under it (an answer has it, see above).
+    assert CAVEAT not in shown(reply) and reply.index("</details>") < reply.index('class="contact"')
 
 
 def test_the_contact_line_shows_only_what_is_set():
@@ -102,7 +103,7 @@ def test_the_contact_line_shows_only_what_is_set():
     # A refusal offers the same line; an answer and an invalid question offer none.
     refusal = reply_html(Answer("q", OUT_OF_SCOPE, REFUSAL), "555 0100", "https://clinic.example/book")
     assert 'href="tel:5550100"' in refusal and 'href="https://clinic.example/book"' in refusal
-    assert "Sources" not in refusal and shown(refusal).count(CAVEAT) == 1
+    assert "Sources" not in refusal and CAVEAT not in shown(refusal)
     answered = Answer("q", "answered", "Results last. [1]", (Citation(1, "G", "R", "Results last.", "g.txt", 0.8),))
     for other in (answered, Answer("", "invalid", "Please type a question.")):
         out = reply_html(other, "555 0100", "https://clinic.example/book")
@@ -213,3 +214,54 @@ def test_desk_passages_for_text_that_cannot_be_encoded_are_none():
     from assistant.web.pages.desk import scored_passages
 
     assert scored_passages(object(), "\ud800 sessions") == []
+
+
+# --- what the front desk copies for a patient ----------------------------------------------------
+
+STAFF_TITLE = "FRONT DESK CHEAT SHEET – scripts upd 09/24 KT"
+
+
+def _mixed() -> Answer:
+    """An answer quoting a staff-only note and a public guide, as the desk gets it."""
+    staff = Citation(1, STAFF_TITLE, STAFF_TITLE, "Most patients book three sessions.", "cheat.txt", 0.8, "c-staff")
+    public = Citation(2, "Guide", "Sessions", "Sessions are a month apart.", "guide.txt", 0.7, "c-public")
+    again = Citation(3, "Guide", "Sessions", "Each takes an hour.", "guide.txt", 0.6, "c-public-2")
+    text = f"{staff.quote} [1] {public.quote} [2] {again.quote} [3]"
+    return Answer("how many sessions?", "answered", text, (staff, public, again))
+
+
+def test_markers_are_stripped_only_where_they_are_citations():
+    answer = _mixed()
+    assert strip_markers(answer.answer, answer.citations) == (
+        "Most patients book three sessions. Sessions are a month apart. Each takes an hour.")
+    # A bracketed number that is no citation's stays: "[4]" here, and anything without citations.
+    assert strip_markers("Step [4] comes last. [1]", answer.citations[:1]) == "Step [4] comes last."
+    assert strip_markers("See note [1].", ()) == "See note [1]."
+
+
+def test_patient_copy_has_no_markers_no_staff_title_and_the_caveat():
+    answer, public = _mixed(), frozenset({"c-public", "c-public-2"})
+    plain = patient_copy(answer, public)
+    assert plain == ("Most patients book three sessions. Sessions are a month apart. Each takes an hour."
+                     f"\n\n{CAVEAT}")
+    with_sources = patient_copy(answer, public, sources=True)
+    # The public document once, as a plain line; the staff note's title never.
+    assert with_sources == (
+        "Most patients book three sessions. Sessions are a month apart. Each takes an hour."
+        f"\n\nSources:\nGuide — Sessions\n\n{CAVEAT}")
+    assert STAFF_TITLE not in with_sources and not re.search(r"\[\d+\]", with_sources)
+    # Nothing public cited (or the index no longer knows the chunks): no sources block at all.
+    assert patient_copy(answer, frozenset(), sources=True) == plain
+
+
+def test_patient_copy_of_what_is_not_an_answer_offers_a_person_without_the_caveat():
+    url = "https://clinic.example/book"
+    refusal = patient_copy(Answer("q", OUT_OF_SCOPE, REFUSAL), frozenset(), True, "555 0100", url)
+    assert refusal == f"{REFUSAL}\n\nCall the clinic: 555 0100\nBook or contact us online: {url}"
+    closest = _closest()
+    text = patient_copy(closest, frozenset(), sources=True, clinic_phone="555 0100")
+    assert text.startswith(f"{CLOSEST_LEAD} Most people book <i>three</i> sessions. Packages are cheaper")
+    assert "[1]" not in text and "Sources" not in text and CAVEAT not in text and text.endswith("555 0100")
+    urgent = patient_copy(Answer("q", URGENT, URGENT_MESSAGE), frozenset(), True, "555 0100", url)
+    assert urgent == f"{URGENT_MESSAGE}\n\nCall the clinic: 555 0100"
+    assert patient_copy(Answer("", "invalid", "Please type a question."), frozenset()) == "Please type a question."

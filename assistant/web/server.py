@@ -130,9 +130,13 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     # also works behind a proxy that serves the app under a prefix).
     api.add_api_route("/desk", lambda: RedirectResponse("desk/"), include_in_schema=False)
     add_scripts(api)
-    desk = desk_page.build_desk_page(assistant, feedback).queue(**queue)
+    # The pages show the widget's configuration as the console layers it over the environment,
+    # read on each page load and reply (so a saved change needs no restart).
+    state = api.state
+    config = lambda: state.widget_config()  # noqa: E731
+    desk = desk_page.build_desk_page(assistant, feedback, config).queue(**queue)
     api = gr.mount_gradio_app(api, desk, path="/desk", css=desk_page.CSS, head=desk_page.HEAD, **mount)
-    chat = chat_page.build_chat_page(assistant, feedback).queue(**queue)
+    chat = chat_page.build_chat_page(assistant, feedback, config).queue(**queue)
     app = gr.mount_gradio_app(api, chat, path="/", css=chat_page.CSS, head=chat_page.HEAD, **mount)
     app = FrontDoor(app, settings)
     # Outside the front door, so a 413 or 429 carries the CORS headers the widget needs to read it.

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Callable
 
 from . import record_question
-from ...answer.answering import URGENT
+from ...answer.answering import URGENT, Answer
 from ...answer.chain import Turn
 from ...answer.guards import is_text
-from ...ingest.loading import STAFF
-from .render import Passage, passages_html, plain_reply, query_stems, relevance_label
+from ...ingest.loading import PUBLIC, STAFF
+from ..widget_config import widget_config
+from .render import Passage, passages_html, patient_copy, plain_reply, query_stems, relevance_label
 
 # The answer is decided once typing pauses this long. Typists leave about 240 ms between keys on
 # average (Dhakal et al., CHI 2018, 136M keystrokes); 800 ms, over three times that, is a pause
@@ -28,6 +30,7 @@ CSS = """
 #desk-status p { margin: 0; font-size: 0.85rem; }
 #desk-caveat p { font-size: 0.85rem; margin: 0; color: #4b5563; }
 .dark #desk-caveat p { color: #d1d5db; }
+#desk-copy-row { align-items: center; }
 #desk-copy-row button { flex: 0 0 auto; min-width: 10rem; min-height: 44px; }
 #desk-copied { font-size: 0.85rem; min-height: 1.2em; }
 .passages ol { list-style: none; padding: 0; margin: 0; }
@@ -46,8 +49,9 @@ CSS = """
 
 # The page's behaviour in the browser (served as /pages/desk.js). Typing (an input event in the
 # search box) restarts the pause; when it runs out, the hidden "Answer now" button asks for the
-# answer; Enter asks at once (Gradio's submit) and cancels the pause. The copy buttons copy the
-# answer box, with or without the caveat under it. The Clipboard API needs a secure context; a
+# answer; Enter asks at once (Gradio's submit) and cancels the pause. The copy button copies the
+# answer as a patient should read it (decide() writes it into two hidden boxes, without and with
+# the public sources; the tick box chooses). The Clipboard API needs a secure context; a
 # front desk on http://clinic-pc:7860 is not one, so the older copy command is the fallback there
 # (its scratch text area takes the focus: it is given back to the button).
 SCRIPT = """(() => {
@@ -78,15 +82,12 @@ SCRIPT = """(() => {
     copied(note);
   };
   document.addEventListener('click', (event) => {
-    const button = event.target.closest && event.target.closest('#desk-copy, #desk-copy-caveat');
-    if (!button) return;
-    const answer = document.querySelector('#desk-answer textarea')?.value || '';
-    const caveat = (document.querySelector('#desk-caveat')?.innerText || '').trim();
-    if (button.id === 'desk-copy-caveat') {
-      copy(caveat ? answer + '\\n\\n' + caveat : answer, 'Answer and caveat copied.');
-    } else {
-      copy(answer, 'Answer copied.');
-    }
+    if (!(event.target.closest && event.target.closest('#desk-copy'))) return;
+    const sources = document.querySelector('#desk-sources input[type=checkbox]')?.checked;
+    const box = sources ? '#desk-patient-sources textarea' : '#desk-patient textarea';
+    const text = document.querySelector(box)?.value || '';
+    if (!text) { copied('Nothing to copy yet: ask a question first.'); return; }
+    copy(text, sources ? 'Copied for a patient, with sources.' : 'Copied for a patient.');
   });
 })();
 """ % PAUSE_MS
@@ -127,12 +128,23 @@ def status_line(status: dict) -> str:
     return f"Searching {status['files']} documents ({status['chunks']} passages), updated {when}."
 
 
-def build_desk_page(assistant, feedback=None):
-    """The front-desk page; refused questions it decides are recorded in ``feedback`` when given."""
+def public_chunks(assistant, answer: Answer) -> frozenset[str]:
+    """The chunk ids of the answer's citations that come from public documents, as the index
+    now says; a chunk it no longer knows counts as not public (its title stays out)."""
+    meta = assistant.reader.current().meta
+    return frozenset(c.chunk_id for c in answer.citations
+                     if c.chunk_id in meta and (meta[c.chunk_id].get("audience") or PUBLIC) == PUBLIC)
+
+
+def build_desk_page(assistant, feedback=None, config: Callable[[], dict] | None = None):
+    """The front-desk page; refused questions it decides are recorded in ``feedback`` when given;
+    ``config`` returns the widget's configuration (its phone and booking or contact link go
+    into what is copied for a patient)."""
     import gradio as gr
 
     settings = assistant.settings
     threshold = assistant.steps.scorer.model.threshold
+    config = config or (lambda: widget_config(settings))
 
     def correct(word: str) -> str:
         return assistant.steps.snapshots().vocabulary.correct(word)
@@ -143,13 +155,18 @@ def build_desk_page(assistant, feedback=None):
         return passages_html(query, scored_passages(assistant, query), query_stems(query, correct), threshold)
 
     def decide(query: str):
+        """The answer box (for staff: markers, every source), the caveat under it, and the text
+        the copy button gives a patient, without and with the public sources."""
         if not query or not query.strip():
-            return gr.update(value="", label="Answer"), ""
+            return gr.update(value="", label="Answer"), "", "", ""
         answer = assistant.ask(query, audience=STAFF)
         if feedback is not None:
             record_question(feedback, answer, "desk")
         caveat = "" if answer.status == URGENT else answer.caveat
-        return gr.update(value=plain_reply(answer, caveat=False), label=f"Answer for “{query.strip()}”"), caveat
+        now, public = config(), public_chunks(assistant, answer)
+        contact = dict(clinic_phone=now["phone"], contact_url=now["contact_url"])
+        return (gr.update(value=plain_reply(answer, caveat=False), label=f"Answer for “{query.strip()}”"), caveat,
+                patient_copy(answer, public, **contact), patient_copy(answer, public, sources=True, **contact))
 
     def lookup(query: str) -> dict:
         """The answer (plain text with its caveat) and the ranked passages with their relevance label."""
@@ -168,18 +185,23 @@ def build_desk_page(assistant, feedback=None):
         answer = gr.Textbox(label="Answer", lines=5, max_lines=14, interactive=False, elem_id="desk-answer")
         caveat = gr.Markdown(elem_id="desk-caveat")
         with gr.Row(elem_id="desk-copy-row"):
-            gr.Button("Copy answer", size="sm", elem_id="desk-copy")  # both copy in the browser (HEAD)
-            gr.Button("Copy with caveat", size="sm", elem_id="desk-copy-caveat")
+            gr.Button("Copy for a patient", size="sm", elem_id="desk-copy")  # copies in the browser (HEAD)
+            gr.Checkbox(label="With sources (public documents only)", value=False, elem_id="desk-sources",
+                        container=False, scale=0, min_width=280)
             # Markdown, not gr.HTML: that renders through eval, which the page's CSP refuses. The
             # passages are one HTML block of escaped text, so no Markdown is read into them.
             gr.Markdown('<span id="desk-copied" role="status"></span>')
+        # What the copy button copies: the quotes without markers, the caveat, no staff-only title.
+        patient = gr.Textbox(visible="hidden", show_label=False, elem_id="desk-patient")
+        patient_sources = gr.Textbox(visible="hidden", show_label=False, elem_id="desk-patient-sources")
         passages = gr.Markdown(elem_id="desk-passages", latex_delimiters=[])
         decide_button = gr.Button("Answer now", visible="hidden", elem_id="desk-decide")
 
         query.change(passages_for, query, passages, trigger_mode="always_last", show_progress="hidden",
                      api_visibility="private")
-        query.submit(decide, query, [answer, caveat], api_visibility="private", trigger_mode="always_last")
-        decide_button.click(decide, query, [answer, caveat], api_visibility="private", show_progress="hidden",
+        decided = [answer, caveat, patient, patient_sources]
+        query.submit(decide, query, decided, api_visibility="private", trigger_mode="always_last")
+        decide_button.click(decide, query, decided, api_visibility="private", show_progress="hidden",
                             trigger_mode="always_last")
         gr.api(lookup, api_name="lookup", concurrency_limit=settings.concurrency)
         page.load(lambda: status_line(assistant.status()), None, status, api_visibility="private")

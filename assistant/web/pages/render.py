@@ -121,8 +121,9 @@ def reply_html(answer: Answer, clinic_phone: str = "", contact_url: str = "") ->
     number when one is configured, and carries no caveat: nothing should soften it.
 
     A reply that is not an answer offers the clinic's number and booking or contact link (each
-    when given); the closest passages are labelled "No direct answer" and set apart as quotes,
-    so they cannot be read as an answer."""
+    when given) and carries no caveat either (it answers nothing the caveat could qualify); the
+    closest passages are labelled "No direct answer" and set apart as quotes, so they cannot be
+    read as an answer."""
     if answer.status == URGENT:
         call = f"<p>{_call_link(clinic_phone)}</p>" if clinic_phone else ""
         return (f'<div class="reply reply-{URGENT}"><p class="urgent-label">'
@@ -138,7 +139,9 @@ def reply_html(answer: Answer, clinic_phone: str = "", contact_url: str = "") ->
         parts.append(_sources_html(answer))
     if answer.status in NOT_ANSWERED:  # "please contact our front desk"
         parts.append(contact_html(clinic_phone, contact_url, answer.question))
-    parts.append(f'<p class="caveat">{as_text(answer.caveat)}</p></div>')
+    if answer.status == ANSWERED:
+        parts.append(f'<p class="caveat">{as_text(answer.caveat)}</p>')
+    parts.append("</div>")
     return "".join(parts)
 
 
@@ -181,6 +184,42 @@ def plain_reply(answer: Answer, caveat: bool = True, clinic_phone: str = "", con
 
 
 # --- the front desk -----------------------------------------------------------------------
+
+def strip_markers(text: str, citations: tuple[Citation, ...]) -> str:
+    """The text without its citation markers (``[n]`` for the ``n`` of each given citation, after a
+    quote); a text with no citations keeps any bracketed number it has."""
+    numbers = "|".join(str(c.n) for c in citations)
+    if not numbers:
+        return text
+    return re.sub(rf"\s*\[(?:{numbers})\](?=\s|$)", "", text).strip()
+
+
+def patient_copy(answer: Answer, public: frozenset[str] | set[str], sources: bool = False,
+                 clinic_phone: str = "", contact_url: str = "") -> str:
+    """The reply as plain text for a patient (the desk's copy button): the quotes without their
+    markers; for an answer the caveat; for a reply that is not an answer the clinic's number and
+    booking or contact link (each when given); for an urgent one the number.
+
+    With ``sources``, the cited documents follow as plain lines, title and section, but only
+    those whose chunk id is in ``public``: a staff-only document's title (an internal cheat
+    sheet's, say) never goes into what a patient reads."""
+    parts = [strip_markers(answer.answer, answer.citations)]
+    if sources and answer.status in (ANSWERED, CLOSEST):
+        lines = []
+        for c in answer.citations:
+            line = f"{c.title} — {c.section}" if c.section and c.section != c.title else c.title
+            if c.chunk_id in public and line not in lines:
+                lines.append(line)
+        if lines:
+            parts.append("Sources:\n" + "\n".join(lines))
+    if answer.status in NOT_ANSWERED and (contact := contact_text(clinic_phone, contact_url)):
+        parts.append(contact)
+    if answer.status == URGENT and clinic_phone:
+        parts.append(contact_text(clinic_phone))
+    if answer.status == ANSWERED:
+        parts.append(answer.caveat)
+    return "\n\n".join(parts)
+
 
 @dataclass(frozen=True)
 class Passage:
