@@ -265,3 +265,19 @@ def test_patient_copy_of_what_is_not_an_answer_offers_a_person_without_the_cavea
     urgent = patient_copy(Answer("q", URGENT, URGENT_MESSAGE), frozenset(), True, "555 0100", url)
     assert urgent == f"{URGENT_MESSAGE}\n\nCall the clinic: 555 0100"
     assert patient_copy(Answer("", "invalid", "Please type a question."), frozenset()) == "Please type a question."
+
+
+def test_a_desk_passage_keeps_each_sentence_with_its_label_or_lead_in():
+    from assistant.answer.retrieval import UnitRecord
+    from assistant.web.pages.desk import passage_text
+
+    def unit(position, text, context=""):
+        return UnitRecord(f"c1:{position}", "c1", text, None, context)
+
+    units = [unit(2, "MN $380 / 3-pk $1,020", "!! OLD PRICES - DO NOT QUOTE !!"),
+             unit(0, "MN single $340", "PRICES (current)"), unit(1, "Consult $50", "PRICES (current)"),
+             unit(3, "Ask first.", "!! OLD PRICES - DO NOT QUOTE !!")]
+    # The section's own heading is shown above the passage; a label inside it is kept with what it labels, once.
+    assert passage_text(units, "Staff notes › PRICES (current)") == (
+        "MN single $340 Consult $50 !! OLD PRICES - DO NOT QUOTE !! … MN $380 / 3-pk $1,020 Ask first.")
+    assert passage_text([], "X") == ""

@@ -14,6 +14,7 @@ from . import record_question
 from ...answer.answering import URGENT, Answer
 from ...answer.chain import Turn
 from ...answer.guards import is_text
+from ...ingest.cleaning import CONTEXT_JOINER, SECTION_SEPARATOR
 from ...ingest.loading import PUBLIC, STAFF
 from ..widget_config import widget_config
 from .render import Passage, passages_html, patient_copy, plain_reply, query_stems, relevance_label
@@ -109,12 +110,30 @@ def scored_passages(assistant, query: str, k: int = PASSAGES) -> list[Passage]:
     best = {}
     for scored in turn.evidence.units:  # best first
         best.setdefault(scored.unit.chunk_id, scored)
+    units = {}
+    for unit in assistant.reader.current().units_for([d.metadata["chunk_id"] for d in docs]):
+        units.setdefault(unit.chunk_id, []).append(unit)
     passages = []
     for d in docs:
         m, top = d.metadata, best.get(d.metadata["chunk_id"])
-        passages.append(Passage(m["rank"], m["title"], m["section"], d.page_content,
+        text = passage_text(units.get(m["chunk_id"], []), m["section"]) or d.page_content
+        passages.append(Passage(m["rank"], m["title"], m["section"], text,
                                 top.probability if top else 0.0, top.unit.text if top else ""))
     return sorted(passages, key=lambda p: (-p.probability, p.rank))
+
+
+def passage_text(units, section: str) -> str:
+    """A passage as its sentences are quoted: each with the lead-in or label it stands under
+    ("!! OLD PRICES - DO NOT QUOTE !! … MN $380"), said once for a run of sentences under the
+    same one, and not when it is the section's own heading (shown above the passage)."""
+    heading = section.rsplit(SECTION_SEPARATOR, 1)[-1]
+    parts, previous = [], None
+    # A unit's id ends with its position in the chunk (a store may hand them back in any order).
+    for unit in sorted(units, key=lambda u: int(u.id.rsplit(":", 1)[-1]) if u.id.rsplit(":", 1)[-1].isdigit() else 0):
+        said = unit.context and unit.context != previous and unit.context != heading
+        parts.append(f"{unit.context}{CONTEXT_JOINER}{unit.text}" if said else unit.text)
+        previous = unit.context
+    return " ".join(parts)
 
 
 def status_line(status: dict) -> str:
