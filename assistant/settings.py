@@ -93,6 +93,11 @@ class Settings:
     # ...and per client address: higher, since a clinic's desks often share one address.
     login_address_rate_limit: str = "20/minute"
     max_upload_bytes: int = 5_000_000  # a clinic's FAQ or aftercare PDF is well under this
+    # A console session ends after this long unused, and this long after sign-in whatever happens:
+    # NIST SP 800-63B's reauthentication limits for AAL2 (30 minutes idle, at most 12 hours), the
+    # absolute one kept to a working day.
+    session_idle_minutes: int = 30
+    session_max_hours: int = 8
 
     # Website widget (served by GET /api/widget-config; data- attributes on the script tag win)
     widget_title: str = "Microneedling questions"
@@ -169,6 +174,12 @@ class Settings:
             problems.append(f"RATE_LIMIT={self.rate_limit} must be 0 (off) or a positive number per minute")
         if not self.collection.replace("-", "").replace("_", "").isalnum():
             problems.append(f"COLLECTION={self.collection!r} may only hold letters, digits, '-' and '_'")
+        if self.session_idle_minutes <= 0 or self.session_max_hours <= 0:
+            problems.append(f"SESSION_IDLE_MINUTES={self.session_idle_minutes} and SESSION_MAX_HOURS="
+                            f"{self.session_max_hours} must be positive numbers")
+        elif self.session_idle_minutes > self.session_max_hours * 60:
+            problems.append(f"SESSION_IDLE_MINUTES={self.session_idle_minutes} is longer than "
+                            f"SESSION_MAX_HOURS={self.session_max_hours}: the idle limit must fit in a session")
         problems += _widget_problems(self)
         problems += _contact_problems(self)
         if problems:

@@ -152,7 +152,8 @@ def user_command(settings, args, stdin, stdout, getpass=None) -> int:
     if args.user_command == "remove":
         if not store.remove(args.name):
             raise ConfigError(f"no account named {args.name!r}: `python -m assistant user list` shows them")
-        print(f"removed {args.name}", file=stdout)
+        ended = _end_sessions(settings, args.name)
+        print(f"removed {args.name}{ended}", file=stdout)
         return 0
     if args.password_stdin:
         password = stdin.readline().rstrip("\r\n")
@@ -164,5 +165,15 @@ def user_command(settings, args, stdin, stdout, getpass=None) -> int:
             raise ConfigError("the two passwords differ; run the command again")
     existed = store.get(args.name) is not None
     store.add(args.name, args.role, password)
-    print(f"{'updated' if existed else 'added'} {args.name} ({args.role}) in {store.path}", file=stdout)
+    # A new password or role, or an account made again under an old name: no earlier session
+    # of that name stays open.
+    ended = _end_sessions(settings, args.name)
+    print(f"{'updated' if existed else 'added'} {args.name} ({args.role}) in {store.path}{ended}", file=stdout)
     return 0
+
+
+def _end_sessions(settings, name: str) -> str:
+    from .sessions import session_store
+
+    ended = session_store(settings).revoke_user(name)
+    return f"; ended {ended} open session{'s' if ended != 1 else ''}" if ended else ""

@@ -1,7 +1,5 @@
-"""Sessions, CSRF tokens, the login rate limit and the role guard on the staff-only paths.
-
-Sessions are Starlette's signed cookies (itsdangerous), with a secret made once and kept in the
-data folder; the cookie is HttpOnly and SameSite=Strict always, and Secure on HTTPS requests.
+"""CSRF tokens, the login rate limit and the role guard on the staff-only paths, and the server's
+signing secret (the /contact form's tokens). Sessions themselves are kept on the server: sessions.py.
 """
 
 from __future__ import annotations
@@ -11,13 +9,9 @@ import secrets
 from pathlib import Path
 from typing import Callable
 
-from starlette.middleware.sessions import SessionMiddleware
-
 from ...errors import ConfigError
 from .accounts import UserStore
 
-SESSION_COOKIE = "console_session"
-SESSION_SECONDS = 8 * 3600  # one working day; signing in again after that is cheap
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -46,21 +40,6 @@ def session_secret(data_dir: Path) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(secret)
     return secret
-
-
-class Sessions:
-    """ASGI middleware: Starlette sessions whose cookie is Secure when the request came over HTTPS
-    (behind a proxy listed in FORWARDED_ALLOW_IPS, its X-Forwarded-Proto gives the visitor's scheme)."""
-
-    def __init__(self, app, secret: str) -> None:
-        common = dict(secret_key=secret, session_cookie=SESSION_COOKIE, max_age=SESSION_SECONDS, same_site="strict")
-        self.plain = SessionMiddleware(app, https_only=False, **common)
-        self.secure = SessionMiddleware(app, https_only=True, **common)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope.get("scheme") == "https":
-            return await self.secure(scope, receive, send)
-        return await self.plain(scope, receive, send)
 
 
 def csrf_token(session) -> str:
@@ -112,7 +91,7 @@ def required_roles(path: str) -> tuple[str, ...] | None:
 
 
 class RoleGuard:
-    """ASGI middleware (inside ``Sessions``): the protected paths need a signed-in account of the
+    """ASGI middleware (inside ``sessions.ServerSessions``): the protected paths need a signed-in account of the
     right role, checked against the accounts file on every request, so a removed account or a
     changed role takes effect at once. Otherwise ``deny(scope, status, reason)`` answers:
     401 (no account configured, or not signed in) or 403 (wrong role)."""

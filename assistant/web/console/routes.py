@@ -13,8 +13,8 @@ from ...ingest.loading import PUBLIC
 from ..api import AskRequest  # FastAPI reads the body model from this module's names
 from .accounts import UserStore, users_path
 from .documents import AUDIENCE_LABELS, UPLOAD_SUFFIXES, DocumentLibrary, IngestQueue, Refused
-from .auth import (CSRF_FIELD, CSRF_HEADER, LoginLimiter, RoleGuard, Sessions, csrf_ok, csrf_token,
-                   session_secret)
+from .auth import CSRF_FIELD, CSRF_HEADER, LoginLimiter, RoleGuard, csrf_ok, csrf_token
+from .sessions import ServerSessions, session_store
 
 HERE = Path(__file__).resolve().parent
 
@@ -130,7 +130,7 @@ def install(app: FastAPI, assistant, feedback, settings) -> Console:
         if user is None:
             return console.render(request, "login.html", 401, title="Sign in", next=target, name=name,
                                   error="That account name and password do not match.")
-        request.session.clear()  # a fresh session (and CSRF token) for the signed-in user
+        request.session.clear()  # a new session, under a new id, with a new CSRF token
         request.session["user"] = user.name
         csrf_token(request.session)
         if target == "/admin" and user.role != "admin":
@@ -140,7 +140,7 @@ def install(app: FastAPI, assistant, feedback, settings) -> Console:
     @app.post("/admin/logout", include_in_schema=False)
     async def logout(request: Request):
         await console.form(request)
-        request.session.clear()
+        request.session.clear()  # the server's record goes with it: a copy of the cookie opens nothing
         return RedirectResponse("/admin/login", status_code=303)
 
     @app.get("/admin", include_in_schema=False)
@@ -155,7 +155,7 @@ def install(app: FastAPI, assistant, feedback, settings) -> Console:
     install_callbacks(app, console)
     install_staff_api(app, console)
     app.add_middleware(RoleGuard, users=console.users, deny=console.deny)
-    app.add_middleware(Sessions, secret=session_secret(settings.data_dir))
+    app.add_middleware(ServerSessions, store=session_store(settings), users=console.users)
     return console
 
 
