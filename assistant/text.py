@@ -66,8 +66,18 @@ _DOCUMENT_NUMBER = re.compile(r"\b(?=[A-Za-z]*\d)(?=(?:[A-Za-z]*\d){4})(?=[0-9]*
 
 
 def redact(text: str) -> str:
-    """The text with contact and identity details replaced by placeholders, before it is stored:
-    e-mail addresses, a name the writer gives as theirs, full dates, street addresses, postcodes,
+    """The text with personal data replaced by placeholders, before it is stored: what the
+    details of a fixed form (``redact_patterns``), then what the personal-data recogniser finds in
+    the rest (pii.py: names, places, e-mail addresses and phone numbers also written out in words,
+    social handles, health conditions)."""
+    from .pii import redact_personal_data  # loads the recogniser on first use, never at import
+
+    return redact_personal_data(redact_patterns(text))
+
+
+def redact_patterns(text: str) -> str:
+    """Contact and identity details that have a fixed form, replaced by placeholders: e-mail
+    addresses, a name the writer gives as theirs, full dates, street addresses, postcodes,
     document numbers and phone numbers."""
     text = _SELF_NAME.sub(r"\g<lead>[name]", _EMAIL.sub("[email]", text))
     text = _ADDRESS.sub("[address]", _DATE.sub("[date]", text))

@@ -18,7 +18,7 @@ from assistant.web.feedback import FeedbackStore, Vote, redact
     ("DOB 3rd March 1985", "DOB [date]"),
     ("born March 3, 1985", "born [date]"),
     ("in March 2026 I had it, 4-6 weeks apart", "in March 2026 I had it, 4-6 weeks apart"),
-    ("I live at 221B Baker Street, London NW1 6XE", "I live at [address], London [postcode]"),
+    ("I live at 221B Baker Street, London NW1 6XE", "I live at [address], [address] [postcode]"),
     ("passport AB1234567 please", "passport [number] please"),
     ("vitamin b12 and 1.5 mm needles", "vitamin b12 and 1.5 mm needles"),
 ])

@@ -104,6 +104,11 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     # overlap. The pages are built only once the warm-up is done (or has failed: its error, an
     # AssistantError such as "no index", is raised here as before).
     warmed = in_background(assistant.warm_up, "warm-up")
+    # The personal-data recogniser (pii.py: 1.6 s, about 100 MB) loads beside it and is not waited
+    # for: a question recorded before it is ready waits for it, none is stored unredacted.
+    from .. import pii
+
+    in_background(pii.warm_up, "personal-data recogniser")
     gr = import_gradio()
     from fastapi.responses import RedirectResponse
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
