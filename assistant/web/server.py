@@ -104,11 +104,6 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     # overlap. The pages are built only once the warm-up is done (or has failed: its error, an
     # AssistantError such as "no index", is raised here as before).
     warmed = in_background(assistant.warm_up, "warm-up")
-    # The personal-data recogniser (pii.py: 1.6 s, about 100 MB) loads beside it and is not waited
-    # for: a question recorded before it is ready waits for it, none is stored unredacted.
-    from .. import pii
-
-    in_background(pii.warm_up, "personal-data recogniser")
     gr = import_gradio()
     from fastapi.responses import RedirectResponse
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -120,6 +115,13 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     from .pages import add_scripts, chat as chat_page, desk as desk_page
 
     warmed()
+    # The personal-data recogniser (pii.py: 1.6 s, about 100 MB) loads once the model has: it keeps
+    # torch out of sys.modules while it loads, which must not overlap a load that needs torch (the
+    # reference model, when the ONNX export is missing). Not waited for: a question recorded
+    # before it is ready waits for it, none is stored unredacted.
+    from .. import pii
+
+    in_background(pii.warm_up, "personal-data recogniser")
     feedback = feedback or settings.feedback_store()
     api = create_api(assistant, feedback)
     install_console(api, assistant, feedback, settings)  # before the Gradio pages claim "/"
