@@ -82,7 +82,19 @@ class Settings:
     staff_rate_limit: int = 600  # the same for the signed-in staff pages (/desk/, /api/staff/, /admin/)
     body_timeout: float = 10.0  # seconds a request body may take to arrive (slow senders get 408)
     busy_timeout: float = 10.0  # seconds a question may wait for a free answering slot before 503
-    max_connections: int = 200  # open connections; past this, new ones get 503 at once
+    max_connections: int = 200  # open connections; past this, new ones get 503 at once (never /healthz)
+    # Every other request (pages, scripts, Gradio's config, info and heartbeat, /healthz) per minute
+    # and client address; 0: ten times RATE_LIMIT. A first visit to the chat page makes about 65
+    # requests, a reload about 8 (Chromium, 2026-12-05): 600 is nine first visits a minute.
+    page_rate_limit: int = 0
+    # Streams one client address may hold open at once (Gradio's heartbeat, one per open page, and
+    # its event streams, one per page while a question is answered); past it, 429.
+    client_streams: int = 20
+    stream_idle_timeout: float = 600.0  # a stream is ended when its client asked for nothing this long
+    # Sockets one client address may hold open (a browser opens at most 6 to a site); past it, 429.
+    # Not counted for FORWARDED_ALLOW_IPS: behind a proxy every socket comes from the proxy.
+    client_connections: int = 50
+    header_timeout: float = 10.0  # seconds a client may take to send a request's headers
     # Proxies (addresses or networks, comma-separated, "*" for any) whose X-Forwarded-For names the
     # client; empty: the connecting address is the client, whatever the headers say.
     forwarded_allow_ips: str = ""
@@ -156,14 +168,15 @@ class Settings:
         problems = []
         for name in ("embed_batch_size", "chunk_max_chars", "top_k", "candidate_k", "rrf_k",
                      "max_answer_sentences", "max_question_chars", "port", "concurrency", "max_body_bytes", "chroma_port",
-                     "feedback_retention_days", "max_connections", "staff_rate_limit", "max_upload_bytes"):
+                     "feedback_retention_days", "max_connections", "staff_rate_limit", "max_upload_bytes",
+                     "client_streams", "client_connections"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number")
         if self.llm_provider not in ("", "openai", "ollama"):
             problems.append(f"LLM_PROVIDER={self.llm_provider!r} must be 'openai', 'ollama' or empty")
         if self.llm_provider and not self.llm_model:
             problems.append("LLM_PROVIDER is set but LLM_MODEL is not: name the model to use")
-        for name in ("index_timeout", "body_timeout", "busy_timeout"):
+        for name in ("index_timeout", "body_timeout", "busy_timeout", "stream_idle_timeout", "header_timeout"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number of seconds")
         if self.llm_timeout <= 0:
@@ -172,6 +185,9 @@ class Settings:
             problems.append(f"UNITS_IN_MEMORY={self.units_in_memory} must be 0 (off) or a positive number of units")
         if self.rate_limit < 0:
             problems.append(f"RATE_LIMIT={self.rate_limit} must be 0 (off) or a positive number per minute")
+        if self.page_rate_limit < 0:
+            problems.append(f"PAGE_RATE_LIMIT={self.page_rate_limit} must be 0 (ten times RATE_LIMIT) or a positive "
+                            "number per minute")
         if not self.collection.replace("-", "").replace("_", "").isalnum():
             problems.append(f"COLLECTION={self.collection!r} may only hold letters, digits, '-' and '_'")
         if self.session_idle_minutes <= 0 or self.session_max_hours <= 0:

@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_server(port: int, data_dir: Path | None = None) -> subprocess.Popen:
-    env = os.environ | {"PORT": str(port), "HOST": "127.0.0.1", "RATE_LIMIT": "0", "HF_HUB_OFFLINE": "1"}
+    # One client address stands for many visitors here: no per-client budget, stream or socket share.
+    env = os.environ | {"PORT": str(port), "HOST": "127.0.0.1", "RATE_LIMIT": "0", "HF_HUB_OFFLINE": "1",
+                        "CLIENT_STREAMS": "10000", "CLIENT_CONNECTIONS": "10000"}
     if data_dir is not None:
         env["DATA_DIR"] = str(data_dir)
     started = time.perf_counter()

@@ -264,3 +264,240 @@ def test_an_unexpected_fault_is_a_json_500_with_the_usual_headers(folder_setting
     headers = {k.lower(): v for k, v in headers.items()}
     assert status == 500 and json.loads(body) == {"error": "something went wrong on our side: please try again"}
     assert headers["x-content-type-options"] == "nosniff" and str(tmp_path).encode() not in body
+
+
+# Issue 21: open streams, slow headers, every anonymous route limited, votes, Gradio's faults.
+
+def _address(info):
+    host, port = info["url"].removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def _send(info, raw: bytes, source="127.0.0.1"):
+    """A socket from ``source`` (any 127.x address is this machine) that has sent ``raw``."""
+    conn = socket.create_connection(_address(info), timeout=10, source_address=(source, 0))
+    conn.sendall(raw)
+    return conn
+
+
+def _status(conn) -> int:
+    head = conn.recv(4096)
+    return int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else 0
+
+
+def _get(info, path, source="127.0.0.1", timeout=10):
+    """(status, body) of a GET sent from ``source``, on a connection of its own."""
+    with _send(info, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode(), source) as conn:
+        conn.settimeout(timeout)
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def test_open_streams_are_capped_per_client_and_health_stays_answered(folder_settings, embedder, tmp_path):
+    """200 anonymous heartbeats to random sessions took every connection (the health check then
+    got 503): one address now holds at most CLIENT_STREAMS, the rest are refused and let go."""
+    settings = replace(folder_settings, rate_limit=0, client_streams=5, max_connections=40)
+    with serving(settings, embedder, tmp_path / "f.sqlite3") as info:
+        streams = [_send(info, f"GET /gradio_api/heartbeat/{i:032x} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                   for i in range(60)]
+        try:
+            statuses = [_status(conn) for conn in streams]
+            health = [_get(info, "/healthz")[0] for _ in range(10)]
+            other_page = _get(info, "/widget.js")[0]
+        finally:
+            for conn in streams:
+                conn.close()
+    assert statuses.count(200) == 5 and statuses.count(429) == 55, statuses
+    assert health == [200] * 10 and other_page == 200
+
+
+def test_a_stream_whose_client_asks_nothing_is_ended(folder_settings, embedder, tmp_path):
+    settings = replace(folder_settings, rate_limit=0, stream_idle_timeout=2.0)
+    with serving(settings, embedder, tmp_path / "f.sqlite3") as info:
+        started = time.monotonic()
+        with _send(info, b"GET /gradio_api/heartbeat/abc HTTP/1.1\r\nHost: x\r\n\r\n") as conn:
+            conn.settimeout(15)
+            data = b""
+            while not data.endswith(b"0\r\n\r\n"):  # the last chunk of a finished response
+                chunk = conn.recv(4096)
+                assert chunk, data
+                data += chunk
+        lasted = time.monotonic() - started
+        # A question from the same address keeps its streams open for the idle time again.
+        with _send(info, b"GET /gradio_api/heartbeat/def HTTP/1.1\r\nHost: x\r\n\r\n") as conn:
+            conn.settimeout(15)
+            assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+            time.sleep(1.5)
+            request(info["url"] + "/api/search?q=acne")
+            time.sleep(1.5)  # past the idle time since the stream opened, not since the question
+            conn.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                while b"0\r\n\r\n" not in conn.recv(4096):
+                    pass
+    assert data.startswith(b"HTTP/1.1 200") and b"ALIVE" in data and 1.8 < lasted < 6, (lasted, data[-200:])
+
+
+def test_slow_headers_are_cut_off_and_one_address_cannot_take_every_socket(folder_settings, embedder, tmp_path):
+    settings = replace(folder_settings, rate_limit=0, header_timeout=2.0, client_connections=10, max_connections=30)
+    with serving(settings, embedder, tmp_path / "f.sqlite3") as info:
+        slow = [_send(info, b"GET /healthz HTTP/1.1\r\nHo", source="127.0.0.3") for _ in range(40)]
+        try:
+            time.sleep(0.5)
+            health = [_get(info, "/healthz")[0] for _ in range(10)]  # from another address
+            page = _get(info, "/widget.js")[0]
+            with _send(info, b"GET /widget.js HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 20_000 + b"\r\n\r\n") as big:
+                too_big = big.recv(4096)
+            started = time.monotonic()
+            replies = [conn.recv(4096) for conn in slow]
+            waited = time.monotonic() - started
+        finally:
+            for conn in slow:
+                conn.close()
+    assert health == [200] * 10 and page == 200
+    assert too_big.startswith(b"HTTP/1.1 431") and b"request headers too large" in too_big
+    refused = [r for r in replies if r.startswith(b"HTTP/1.1 429")]
+    late = [r for r in replies if r.startswith(b"HTTP/1.1 408")]
+    assert len(refused) == 30 and b"too many connections" in refused[0], replies[:3]
+    assert len(late) == 10 and b"request headers not received within 2 s" in late[0]
+    assert waited < 5
+
+
+def test_the_health_check_is_answered_past_the_connection_limit(folder_settings, embedder, tmp_path):
+    settings = replace(folder_settings, rate_limit=0, header_timeout=30.0, client_connections=5, max_connections=12)
+    with serving(settings, embedder, tmp_path / "f.sqlite3") as info:
+        # Twenty half-sent requests from four addresses, each within its share, fill the server.
+        slow = [_send(info, b"GET /widget.js HTTP/1.1\r\nHo", source=f"127.0.0.{4 + i % 4}") for i in range(20)]
+        try:
+            time.sleep(0.5)
+            page, _ = _get(info, "/widget.js")
+            health, body = _get(info, "/healthz")
+        finally:
+            for conn in slow:
+                conn.close()
+    assert page == 503 and health == 200 and json.loads(body)["ready"] is True
+
+
+def test_every_anonymous_route_is_rate_limited(folder_settings, embedder, tmp_path):
+    settings = replace(folder_settings, rate_limit=2, page_rate_limit=6)
+    with serving(settings, embedder, tmp_path / "f.sqlite3") as info:
+        info_codes = [request(info["url"] + "/gradio_api/info")[0] for _ in range(4)]
+        config = request(info["url"] + "/config")[0]
+        with _send(info, b"GET /gradio_api/heartbeat/abc HTTP/1.1\r\nHost: x\r\n\r\n") as conn:
+            beat = _status(conn)
+        status, headers, body = request(info["url"] + "/gradio_api/info")
+        heartbeat_after = _get(info, "/gradio_api/heartbeat/def")[0]
+        # The budget for asking is apart: pages did not use it up.
+        asked = request(info["url"] + "/api/search?q=acne")[0]
+    assert info_codes == [200] * 4 and config == 200 and beat == 200
+    assert status == 429 and json.loads(body)["error"].startswith("too many requests")
+    assert int({k.lower(): v for k, v in headers.items()}["retry-after"]) >= 1
+    assert heartbeat_after == 429 and asked == 200
+
+
+@pytest.fixture(scope="module")
+def unlimited(folder_settings, embedder, tmp_path_factory):
+    with serving(replace(folder_settings, rate_limit=0), embedder, tmp_path_factory.mktemp("fb") / "f.sqlite3") as info:
+        yield info
+
+
+def test_gradio_routes_without_a_use_here_are_closed(unlimited):
+    """process_recording took anonymous uploads (a 0-byte video got 200): no page here records."""
+    body = b"--x\r\nContent-Disposition: form-data; name=\"video\"; filename=\"a.mp4\"\r\n\r\n\r\n--x--\r\n"
+    for prefix in ("", "/desk"):
+        status, _, reply = request(unlimited["url"] + prefix + "/gradio_api/process_recording", method="POST",
+                                   raw=body, headers={"Content-Type": "multipart/form-data; boundary=x"})
+        assert status == 404 and json.loads(reply) == {"error": "not found"}
+
+
+def _gradio_config(url):
+    return request_json(url + "/config")[1]
+
+
+def _gradio_event(url, api_name, data, session, event_data=None):
+    """One event of a Gradio page as its browser script sends it (queue/join, then the session's
+    event stream); the completion message, or the stream's messages when it never came."""
+    fn = next(d["id"] for d in _gradio_config(url)["dependencies"] if d.get("api_name") == api_name)
+    status, joined = request_json(url + "/gradio_api/queue/join", method="POST",
+                                  body={"data": data, "fn_index": fn, "session_hash": session, "event_data": event_data})
+    assert status == 200, joined
+    messages = []
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/gradio_api/queue/data?session_hash={session}", timeout=30) as stream:
+        for line in stream:
+            if line.startswith(b"data:"):
+                messages.append(json.loads(line[5:]))
+                if messages[-1].get("msg") == "process_completed" and messages[-1].get("event_id") == joined["event_id"]:
+                    return messages[-1]
+    return messages
+
+
+def test_an_unknown_gradio_function_is_a_json_400(unlimited):
+    url = unlimited["url"]
+    status, _, body = request(url + "/gradio_api/queue/join", method="POST",
+                              body={"fn_index": 99, "data": [], "session_hash": "abc"})
+    assert status == 400 and json.loads(body) == {"error": "the request names no function of this page"}
+    status, _, body = request(url + "/gradio_api/call/nope", method="POST", body={"data": []})
+    assert status == 400 and json.loads(body)["error"]
+
+
+def test_a_lone_surrogate_does_not_break_the_chat(unlimited):
+    session = "surrogate-session"
+    first = _gradio_event(unlimited["url"], "submit", ["is it permanent? \ud800", None, None, ""], session)
+    second = _gradio_event(unlimited["url"], "submit", ["how many sessions will I need?", None, None, ""], session)
+    assert isinstance(first, dict) and first["success"], first
+    shown = [m["content"][0]["text"] for m in first["output"]["data"][1]]
+    assert "is it permanent? ?" in shown[0] and "not text" in shown[1]
+    assert isinstance(second, dict) and second["success"], second
+    replies = [m["content"][0]["text"] for m in second["output"]["data"][1]]
+    assert len(replies) == 4 and "reply-answered" in replies[3]
+
+
+def test_new_sessions_or_answer_ids_do_not_add_votes(folder_settings, embedder, tmp_path):
+    """15 down-votes on one answer came from 15 session ids: one visitor (address) has one vote
+    per answer on every channel, whatever the session or answer ids."""
+    with serving(replace(folder_settings, rate_limit=0), embedder, tmp_path / "f.sqlite3") as info:
+        done = _gradio_event(info["url"], "submit", ["how many sessions will I need?", None, None, ""], "asker")
+        shown = done["output"]["data"][1][-1]["content"][0]["text"]
+        assert "reply-answered" in shown
+        for i in range(15):
+            vote = _gradio_event(info["url"], "on_vote", [], f"stuffer-{i}",
+                                 {"index": [1, 0] if i % 2 else 1, "value": shown, "liked": False})
+            assert isinstance(vote, dict) and vote["success"], vote
+        chat_votes = [(v["vote"], v["channel"]) for v in info["feedback"].votes()]
+        for _ in range(5):  # the API: the same question asked again gives a new answer_id each time
+            _, answer = request_json(info["url"] + "/api/ask", method="POST",
+                                     body={"question": "is it permanent?", "channel": "widget"})
+            assert request_json(info["url"] + "/api/feedback", method="POST",
+                                body={"answer_id": answer["answer_id"], "vote": "down", "channel": "widget"})[0] == 201
+        votes = [(v["question"], v["vote"], v["channel"]) for v in info["feedback"].votes()]
+    assert chat_votes == [("down", "chat")]
+    assert votes == [("how many sessions will I need?", "down", "chat"), ("is it permanent?", "down", "widget")]
+
+
+def test_csv_cells_behind_a_blank_are_not_run_as_formulas(folder_settings, embedder, tmp_path):
+    """" =1+1" and "\n=1+1" were exported as they came: spreadsheets skip the blank and run the rest."""
+    import csv
+    import io
+
+    from tests.console_support import PASSWORDS, Client, add_user
+
+    settings = replace(folder_settings, rate_limit=0, data_dir=tmp_path / "data")
+    shutil.copytree(folder_settings.data_dir, settings.data_dir)
+    add_user(settings, "manager", "admin", PASSWORDS["admin"])
+    questions = [' =HYPERLINK("http://x.example","price?")', "\n=1+1 what does it cost?", "  +SUM(1,2) what are the fees?",
+                 "-2+3 how much for a session?"]
+    with serving(settings, embedder, settings.data_dir / "feedback.sqlite3") as info:
+        for question in questions:
+            status, data = request_json(info["url"] + "/api/ask", method="POST", body={"question": question})
+            assert status == 200 and data["status"] in ("out_of_scope", "closest"), data
+        admin = Client(info["url"])
+        assert admin.sign_in("manager", PASSWORDS["admin"])[0] == 303
+        status, _, text = admin.get("/admin/insights.csv")
+    assert status == 200
+    cells = [r[key] for r in csv.DictReader(io.StringIO(text)) for key in ("question", "group")]
+    assert set(cells) >= {"'" + q for q in questions}, cells
+    assert all(c.startswith("'") for c in cells if c.strip()[:1] in "=+-@"), cells

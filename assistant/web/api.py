@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..answer.answering import INVALID, NOT_ANSWERED, Answer
 from ..errors import AssistantError
-from .feedback import FeedbackStore, Vote
+from .feedback import FeedbackStore, Vote, answer_key
 from .widget_config import widget_config
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -171,7 +171,8 @@ def _answer_routes(app: FastAPI, assistant, feedback: FeedbackStore, recent: Rec
             {"rank": d.metadata["rank"], "title": d.metadata["title"], "section": d.metadata["section"],
              "source": d.metadata["source"], "score": d.metadata["score"], "text": d.page_content} for d in docs]}
 
-    @app.post("/api/feedback", summary="Vote on an answer (a second vote on the same answer replaces the first)",
+    @app.post("/api/feedback", summary="Vote on an answer (one vote per visitor and answer: a second one, or one on "
+              "the same answer asked again, replaces the first)",
               status_code=201)
     def vote(body: FeedbackRequest, request: Request):
         found = recent.get(body.answer_id)
@@ -179,9 +180,11 @@ def _answer_routes(app: FastAPI, assistant, feedback: FeedbackStore, recent: Rec
             return JSONResponse({"error": "unknown or expired answer_id: vote on an answer from this server"},
                                 status_code=404)
         answer, chunk_ids = found
+        # One vote per client address and answer: asking again gives a new answer_id, not a new vote.
         voter = request.client.host if request.client else ""
         stored = feedback.record_vote(Vote(answer.question, answer.status, chunk_ids, body.vote,
-                                           answer_id=body.answer_id, voter=voter, channel=body.channel))
+                                           answer_id=answer_key(answer.question, chunk_ids), voter=voter,
+                                           channel=body.channel))
         return {"stored": stored}
 
 

@@ -65,9 +65,18 @@ class Vote:
     status: str
     chunk_ids: tuple[str, ...]
     vote: str  # "up" or "down"
-    answer_id: str = ""  # with ``voter``: one vote per visitor and answer
-    voter: str = ""  # the client address or session; stored only as a per-run hash
+    answer_id: str = ""  # with ``voter``: one vote per visitor and answer (see answer_key)
+    voter: str = ""  # the client address; stored only as a per-run hash
     channel: str = "chat"
+
+
+def answer_key(question: str, chunk_ids) -> str:
+    """Which answer a vote is on, the same on every channel and however often it was asked: the
+    question as the report groups it (case and spacing aside) and the passages it cited. Keyed
+    with the client address, a visitor has one vote on it, whatever session ids or answer ids
+    they send."""
+    text = " ".join(question.lower().split()) + "\0" + "\0".join(chunk_ids)
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=12).hexdigest()
 
 
 class FeedbackStore:

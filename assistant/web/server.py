@@ -145,6 +145,9 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     api = gr.mount_gradio_app(api, desk, path="/desk", css=desk_page.CSS, head=desk_page.HEAD, **mount)
     chat = chat_page.build_chat_page(assistant, feedback, config).queue(**queue)
     app = gr.mount_gradio_app(api, chat, path="/", css=chat_page.CSS, head=chat_page.HEAD, **mount)
+    for route in app.routes:
+        if isinstance(getattr(route, "app", None), gr.routes.App):
+            json_errors(route.app)
     app = FrontDoor(app, settings)
     # Outside the front door, so a 413 or 429 carries the CORS headers the widget needs to read it.
     # The allowlist is the console's saved sites over ALLOWED_ORIGINS, read per request.
@@ -154,9 +157,33 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     return ProxyHeadersMiddleware(app, trusted_hosts=settings.proxies)
 
 
+def json_errors(gradio_app) -> None:
+    """A Gradio page's faults as the API's: {"error": ...} JSON, never Starlette's plain-text 500.
+    A request naming a function or API the page does not have (``fn_index: 99``) is the
+    client's mistake (400); anything else is logged and answered 500."""
+    import logging
+
+    from fastapi.responses import JSONResponse
+    from gradio.route_utils import FnIndexInferError
+
+    async def unknown(request, exc):
+        return JSONResponse({"error": "the request names no function of this page"}, status_code=400)
+
+    async def unexpected(request, exc):
+        logging.getLogger(__name__).error("unexpected error on %s", request.url.path, exc_info=exc)
+        return JSONResponse({"error": "something went wrong on our side: please try again"}, status_code=500)
+
+    # The queue looks functions up by the client's index (a KeyError) or API name.
+    gradio_app.add_exception_handler(KeyError, unknown)
+    gradio_app.add_exception_handler(FnIndexInferError, unknown)
+    gradio_app.add_exception_handler(Exception, unexpected)
+
+
 def server_config(app, settings: Settings):
     """How `python app.py` (and the tests) serve the app with uvicorn."""
     import uvicorn
+
+    from .sockets import guarded_protocol
 
     return uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning",
@@ -165,7 +192,9 @@ def server_config(app, settings: Settings):
         # The proxy headers are handled in create_web_app, from FORWARDED_ALLOW_IPS only.
         proxy_headers=False, server_header=False,
         # Idle keep-alive connections are closed after 5 s; past this many open connections new
-        # ones get 503 at once, so slow clients cannot take every socket.
-        timeout_keep_alive=5, limit_concurrency=settings.max_connections,
+        # requests get 503 at once (never /healthz). Request headers must arrive within
+        # HEADER_TIMEOUT and one address holds at most CLIENT_CONNECTIONS sockets (sockets.py),
+        # so slow clients cannot take every socket.
+        http=guarded_protocol(settings), timeout_keep_alive=5, limit_concurrency=settings.max_connections,
         h11_max_incomplete_event_size=16_384,
     )

@@ -143,4 +143,6 @@ def to_csv(groups: list[Group]) -> str:
 def _no_formula(text: str) -> str:
     # A question is visitor text: one starting with = + - @ would run as a formula when the
     # manager opens the CSV in a spreadsheet (OWASP "CSV injection"), so it is quoted as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    # Spreadsheets skip leading blanks and line breaks before such a sign (" =1+1", "\n=1+1"),
+    # so a cell starting with any white space is quoted too.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") or text[:1].isspace() else text

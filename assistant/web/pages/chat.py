@@ -7,7 +7,6 @@ without a restart, with environment variables winning as they do for the widget.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from typing import Callable
 
@@ -198,14 +197,15 @@ class ChatTurns:
         # Only an answer is voted on (the page shows no thumbs under anything else).
         if self.feedback is None or answer is None or answer.status != ANSWERED:
             return
-        from ..feedback import Vote
+        from ..feedback import Vote, answer_key
 
-        # One vote per visitor (the browser session) and reply: changing it replaces it. The
-        # reply's text is in the id, so a retried reply at the same place is a new answer.
-        reply_id = hashlib.blake2b(value.encode("utf-8", "replace"), digest_size=8).hexdigest()
-        self.feedback.record_vote(Vote(answer.question, answer.status, tuple(c.chunk_id for c in answer.citations),
-                                       "up" if data.liked else "down", answer_id=f"chat:{data.index}:{reply_id}",
-                                       voter=getattr(request, "session_hash", "") or "", channel="chat"))
+        # One vote per visitor (the client address, which a new session id does not change) and
+        # answer, as on the API: changing it replaces it.
+        chunk_ids = tuple(c.chunk_id for c in answer.citations)
+        client = getattr(request, "client", None)
+        self.feedback.record_vote(Vote(answer.question, answer.status, chunk_ids, "up" if data.liked else "down",
+                                       answer_id=answer_key(answer.question, chunk_ids),
+                                       voter=getattr(client, "host", "") or "", channel="chat"))
 
 
 def build_chat_page(assistant, feedback=None, config: Callable[[], dict] | None = None):

@@ -34,7 +34,9 @@ def as_text(value: str) -> str:
 
 def question_html(question: str) -> str:
     """A visitor's question as one HTML block: shown as typed, with no Markdown read into it
-    (a line starting "1." stays text)."""
+    (a line starting "1." stays text). A lone surrogate ("\\ud800", not text) shows as "?", as
+    the invalid reply echoes it: the page's JSON cannot carry it."""
+    question = question.encode("utf-8", "replace").decode("utf-8")
     return f'<p class="question">{as_text(question)}</p>'
 
 
