@@ -178,3 +178,18 @@ def quote_in_corpus(quote: str, text: str) -> bool:
     for sep in (CONTEXT_JOINER, "; ", CELL_SEPARATOR, ": "):
         pieces = [p for piece in pieces for p in piece.split(sep)]
     return all(" ".join(p.split()) in flat for p in pieces if p.strip())
+
+
+def quotes_with_markers(citations) -> str:
+    """What an extractive answer must be, word for word: each citation's quote followed by its
+    marker, in order, and nothing else; except that a quote under the same lead-in or heading as
+    the quote just before it leaves that context out, since it was written once already. Checks
+    on the way that each quote is exactly its context, the ellipsis and its own words."""
+    from assistant.ingest.cleaning import CONTEXT_JOINER
+
+    parts, shown = [], ""
+    for c in citations:
+        assert c.quote == (f"{c.context}{CONTEXT_JOINER}{c.text}" if c.context else c.text), c
+        parts.append(f"{c.text if c.context and c.context == shown else c.quote} [{c.n}]")
+        shown = c.context
+    return " ".join(parts)

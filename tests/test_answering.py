@@ -2,8 +2,8 @@ import re
 
 import numpy as np
 
-from assistant.answer.answering import (ANSWERED, CAVEAT, OUT_OF_SCOPE, REFUSAL, Evidence, ExtractiveComposer,
-                                 ScoredUnit)
+from assistant.answer.answering import (ANSWERED, CAVEAT, CLOSEST, CLOSEST_LEAD, CLOSEST_TAIL, OUT_OF_SCOPE, REFUSAL,
+                                        Evidence, ExtractiveComposer, ScoredUnit, quoted_answer)
 from assistant.answer.retrieval import UnitRecord
 
 
@@ -70,3 +70,33 @@ def test_nothing_answers_below_the_threshold():
     answer = ExtractiveComposer()(_evidence(_scored("a", "Results last for months.", 0.4)))
     assert answer.status == OUT_OF_SCOPE and answer.answer == REFUSAL and answer.citations == ()
     assert ExtractiveComposer()(_evidence()).status == OUT_OF_SCOPE
+
+
+def test_quotes_under_one_heading_come_together_with_the_heading_written_once():
+    hurt, prep = "Does it hurt?", "Before your visit:"
+    answer = ExtractiveComposer(max_units=4, redundancy=0.99)(_evidence(
+        _scored("a", "Most people feel mild pressure.", 0.9, (1, 0, 0), context=hurt),
+        _scored("b", "Arrive with clean skin.", 0.88, (0, 1, 0), chunk="c2", context=prep),
+        _scored("c", "Numbing cream is applied first.", 0.86, (0, 0, 1), context=hurt),
+        _scored("d", "Results build over months.", 0.85, (0.5, 0.5, 0.7))))
+    # The best unit still leads; the other quote under its heading follows it, then the rest.
+    assert [c.text for c in answer.citations] == ["Most people feel mild pressure.", "Numbing cream is applied first.",
+                                                  "Arrive with clean skin.", "Results build over months."]
+    assert [c.n for c in answer.citations] == [1, 2, 3, 4]
+    assert answer.answer == ("Does it hurt? … Most people feel mild pressure. [1] Numbing cream is applied first. [2] "
+                             "Before your visit: … Arrive with clean skin. [3] Results build over months. [4]")
+    # Each citation still quotes its unit whole, with its context: the data says what was quoted.
+    assert answer.citations[1].quote == "Does it hurt? … Numbing cream is applied first."
+    assert answer.citations[1].context == hurt and answer.citations[3].context == ""
+    assert answer.citations[1].to_json()["quote"] == answer.citations[1].quote
+    assert answer.answer.count(hurt) == 1 and answer.answer == quoted_answer(answer.citations)
+
+
+def test_the_closest_passages_share_a_heading_the_same_way():
+    hurt = "Does it hurt?"
+    answer = ExtractiveComposer()(Evidence("q", [
+        _scored("a", "Most people feel mild pressure.", 0.4, (1, 0, 0), context=hurt),
+        _scored("b", "Numbing cream is applied first.", 0.35, (0, 1, 0), context=hurt)], META, 0.5, 0.2))
+    assert answer.status == CLOSEST
+    assert answer.answer == (f"{CLOSEST_LEAD} Does it hurt? … Most people feel mild pressure. [1] Numbing cream is "
+                             f"applied first. [2] {CLOSEST_TAIL}")

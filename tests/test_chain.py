@@ -7,7 +7,9 @@ from assistant.answer.answering import (ANSWERED, CAVEAT, CLOSEST, CLOSEST_LEAD,
 from assistant.answer.chain import Query, history_questions, readings
 from assistant.index import ChromaIndex, open_client
 from assistant.ingest.ingestion import run_ingest
+from assistant.ingest.cleaning import CONTEXT_JOINER
 from assistant.service import build_assistant
+from tests.conftest import quotes_with_markers
 
 
 @pytest.fixture
@@ -51,7 +53,10 @@ def test_markup_is_ignored_for_matching_and_kept_in_the_reply(assistant):
 def test_json_contract_fields(assistant):
     data = assistant.ask("What is collagen induction therapy?").to_json()
     assert list(data) == ["question", "status", "answer", "citations", "caveat", "latency_ms", "answerer"]
-    assert list(data["citations"][0]) == ["n", "title", "section", "quote", "source", "score"]
+    assert list(data["citations"][0]) == ["n", "title", "section", "quote", "context", "source", "score"]
+    # The context is where the quote starts: its lead-in or heading, joined by the ellipsis ("" for none).
+    for c in data["citations"]:
+        assert c["quote"].startswith(c["context"] + CONTEXT_JOINER) if c["context"] else c["context"] == ""
 
 
 def test_after_earlier_turns_a_question_is_read_alone_and_joined_to_the_last_one():
@@ -98,11 +103,11 @@ def test_any_input_gets_a_well_formed_reply(assistant, question, history):
     markers = [int(n) for n in __import__("re").findall(r"\[(\d+)\]", answer.answer)]
     if answer.status == ANSWERED:
         assert markers == [c.n for c in answer.citations]
-        assert answer.answer == " ".join(f"{c.quote} [{c.n}]" for c in answer.citations)
+        assert answer.answer == quotes_with_markers(answer.citations)
     elif answer.status == CLOSEST:
         # The fixed lead and tail around quotes with their markers: no word of its own between.
         assert 1 <= len(answer.citations) <= 2 and markers == [c.n for c in answer.citations]
-        assert answer.answer == " ".join([CLOSEST_LEAD, *(f"{c.quote} [{c.n}]" for c in answer.citations), CLOSEST_TAIL])
+        assert answer.answer == " ".join([CLOSEST_LEAD, quotes_with_markers(answer.citations), CLOSEST_TAIL])
     else:
         assert answer.citations == ()
 
@@ -121,7 +126,7 @@ def test_injection_inside_a_document_changes_nothing(settings, fake_embedder):
         assert answer.caveat == CAVEAT and answer.status in (ANSWERED, CLOSEST, OUT_OF_SCOPE)
         # Whatever was retrieved, the reply is only quotes with their markers (between the fixed
         # lead and tail of the closest passages), never new text.
-        quotes = " ".join(f"{c.quote} [{c.n}]" for c in answer.citations)
+        quotes = quotes_with_markers(answer.citations)
         assert answer.answer == {ANSWERED: quotes, CLOSEST: f"{CLOSEST_LEAD} {quotes} {CLOSEST_TAIL}",
                                  OUT_OF_SCOPE: REFUSAL}[answer.status]
     urgent = assistant.ask("I have a fever after microneedling")

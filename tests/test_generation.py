@@ -19,6 +19,7 @@ from assistant.answer.chain import Turn
 from assistant.index import ChromaIndex, open_client
 from assistant.ingest.ingestion import run_ingest
 from assistant.service import build_assistant
+from tests.conftest import quotes_with_markers
 
 
 class ScriptedModel(BaseChatModel):
@@ -88,7 +89,7 @@ def test_a_model_error_falls_back_offline(indexed):
     answer = assistant.ask(QUESTION)
     assert model.calls == 1
     assert (answer.status, answer.answerer, answer.caveat) == (ANSWERED, "extractive-fallback", CAVEAT)
-    assert answer.answer == " ".join(f"{c.quote} [{c.n}]" for c in answer.citations)
+    assert answer.answer == quotes_with_markers(answer.citations)
 
 
 @pytest.mark.parametrize("reply", ["", "Microneedling results are permanent forever [1].", "No markers at all."])

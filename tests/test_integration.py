@@ -13,7 +13,7 @@ import pytest
 from assistant.answer.answering import (ANSWERED, CAVEAT, CLOSEST, CLOSEST_LEAD, CLOSEST_MAX_UNITS, INVALID,
                                        OUT_OF_SCOPE, URGENT)
 from assistant.settings import PROJECT_ROOT
-from tests.conftest import corpus_text, free_port, quote_in_corpus
+from tests.conftest import corpus_text, free_port, quote_in_corpus, quotes_with_markers
 
 pytestmark = pytest.mark.integration
 
@@ -101,8 +101,9 @@ def test_answers_are_quotes_with_matching_citations(real_assistant, question):
     for c in answer.citations:
         assert quote_in_corpus(c.quote, corpus), c.quote
         assert c.title and c.section and c.source.endswith(".txt")
-    # No word of the answer is the assistant's own: it is exactly the quotes with their markers.
-    assert answer.answer == " ".join(f"{c.quote} [{c.n}]" for c in answer.citations)
+    # No word of the answer is the assistant's own: it is exactly the quotes with their markers,
+    # a lead-in or heading that quotes share written once, before the first of them.
+    assert answer.answer == quotes_with_markers(answer.citations)
 
 
 @pytest.mark.parametrize("question, expected", [

@@ -16,7 +16,7 @@ from assistant.text import normalize, stem
 from assistant.settings import PROJECT_ROOT
 from assistant.web.pages.render import TRIM_CHARS, query_stems, tel_href
 from tests.console_support import console_settings, ingest, make_account, sign_in_browser
-from tests.web_support import (ARTIFACTS, axe_violations, chromium, closest_settings, request, serving,
+from tests.web_support import (ARTIFACTS, axe_violations, chromium, closest_settings, request, request_json, serving,
                                serving_markup_corpus, wait)
 
 pytestmark = pytest.mark.integration
@@ -605,3 +605,62 @@ def test_desk_copy_for_a_patient_has_no_markers_and_no_staff_only_title(clinic, 
         assert axe_violations(browser) == [] and _csp_blocked(browser) == []
     finally:
         browser.save_screenshot(str(ARTIFACTS / "desk-copy.png"))
+
+
+def test_a_source_opens_its_document_at_the_quote_and_staff_notes_stay_closed(clinic, browser):
+    """A source's title opens the document's read-only page in a new tab, the quoted passage marked
+    and scrolled to; a staff-only document is the same 404 as no document for the public, and
+    opens for signed-in staff."""
+    from selenium.webdriver.common.by import By
+
+    url = clinic["url"]
+    browser.get_log("browser")  # drop what earlier pages logged
+    _open_chat(browser, url)
+    browser.delete_all_cookies()  # a patient, not signed in
+    tabs = browser.window_handles
+    question = "How long do microneedling results last?"
+    expected = request_json(url + "/api/ask", method="POST", body={"question": question})[1]["citations"][0]
+    try:
+        reply = _ask(browser, question)
+        assert "reply-answered" in reply.get_attribute("class")
+        reply.find_element(By.CSS_SELECTOR, "details.sources summary").click()
+        link = reply.find_elements(By.CSS_SELECTOR, "details.sources a.source-link")[0]
+        assert link.get_attribute("href").startswith(f"{url}/documents/{expected['source']}?quote=")
+        assert link.get_attribute("target") == "_blank"
+        link.click()
+        wait(browser, lambda d: len(d.window_handles) > len(tabs))
+        browser.switch_to.window([h for h in browser.window_handles if h not in tabs][0])
+        mark = wait(browser, lambda d: d.find_element(By.ID, "quote"))
+        assert browser.current_url.split("#")[1] == "quote"
+        assert browser.find_element(By.TAG_NAME, "h1").text == expected["title"]
+        # The passage itself is marked, and its lead-in or heading with it, in view.
+        words = expected["quote"][len(expected["context"]) + 3:] if expected["context"] else expected["quote"]
+        marks = [" ".join(m.text.split()) for m in browser.find_elements(By.TAG_NAME, "mark")]
+        assert " ".join(words.split()).startswith(" ".join(mark.text.split()))
+        if expected["context"] and expected["context"] != expected["title"]:
+            assert expected["context"] in marks
+        assert browser.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                      "return r.top >= 0 && r.bottom <= innerHeight;", mark)
+        assert "Staff only" not in browser.find_element(By.TAG_NAME, "body").text
+        assert axe_violations(browser) == [] and _csp_blocked(browser) == []
+        _screenshot(browser, "document.png")
+    finally:
+        for handle in browser.window_handles:
+            if handle not in tabs:
+                browser.switch_to.window(handle)
+                browser.close()
+        browser.switch_to.window(tabs[0])
+
+    # The staff note: for the public the very 404 of a document that does not exist.
+    status, _, body = request(url + "/documents/front-desk-cheat-sheet.txt")
+    assert status == 404 and STAFF_TITLE not in body.decode()
+    assert (status, body) == request(url + "/documents/no-such-document.txt")[::2]
+    assert request(url + "/documents/" + str(clinic["settings"].corpus_dir / "front-desk-cheat-sheet.txt"))[0] == 404
+    browser.get(url + "/documents/front-desk-cheat-sheet.txt")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "No such document"
+    # Signed-in staff open it, labelled staff-only.
+    sign_in_browser(browser, url, *clinic["account"], then="/documents/front-desk-cheat-sheet.txt")
+    wait(browser, lambda d: d.find_element(By.TAG_NAME, "h1").text == STAFF_TITLE)
+    assert "Staff only: patients cannot open this page." in browser.find_element(By.TAG_NAME, "body").text
+    assert "package price of 3 sessions" in browser.find_element(By.TAG_NAME, "article").text
+    assert axe_violations(browser) == []

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from assistant.answer.answering import (CAVEAT, CLOSEST, CLOSEST_LEAD, CLOSEST_TAIL, OUT_OF_SCOPE, REFUSAL, URGENT,
-                                        URGENT_MESSAGE, Answer, Citation)
+                                        URGENT_MESSAGE, Answer, Citation, quote_groups, quoted_answer)
 from assistant.ingest.cleaning import CONTEXT_JOINER
 from assistant.web.pages.desk import status_line
 from assistant.web.pages.render import (Passage, as_text, highlight, passages_html, patient_copy, plain_reply,
@@ -32,8 +32,12 @@ def test_answer_shows_markers_folded_sources_without_file_names_and_the_caveat_o
     citation = Citation(1, "Guide <b>", "Results", "Results last <i>months</i>.", "guide.txt", 0.8)
     reply = reply_html(Answer("q", "answered", "Results last <i>months</i>. [1]", (citation,)))
     assert '<sup class="marker">[1]</sup>' in reply and "<i>" not in reply
-    assert "<summary>Sources (1)</summary>" in reply and "guide.txt" not in reply
+    assert "<summary>Sources (1)</summary>" in reply and "guide.txt" not in shown(reply)
     assert "Guide &#60;b&#62;" in reply and "Results" in reply
+    # The title opens the document's page at the quoted passage, in a new tab; the file is named
+    # only by its source id in the link, never shown.
+    link = re.search(r'<a class="source-title source-link" href="([^"]+)" target="_blank" rel="noopener">', reply)
+    assert html.unescape(link.group(1)) == "documents/guide.txt?quote=Results+last+%3Ci%3Emonths%3C%2Fi%3E.#quote"
     # The answer quotes the passage whole: the source does not repeat it.
     assert "source-quote" not in reply
     assert shown(reply).count(CAVEAT) == 1 and reply.index("</details>") < reply.index(as_text(CAVEAT))
@@ -46,6 +50,59 @@ def test_a_source_shows_only_what_the_answer_lacks():
     assert re.search(r'<q class="source-quote">Aftercare</q>', reply)
     paraphrase = reply_html(Answer("q", "answered", "Clean skin matters [1]", (quoted,)))
     assert shown(paraphrase).count("Keep skin clean.") == 1
+
+
+def _grouped() -> Answer:
+    """An answer as the composer writes it when two quotes share their heading and a third is a
+    table row under a caption: the heading once, before the first of its quotes."""
+    hurt = "Does it hurt?"
+    citations = (
+        Citation(1, "FAQ", "Does it hurt?", f"{hurt}{CONTEXT_JOINER}Most people feel mild <b>pressure</b>.", "faq.md",
+                 0.9, "c1", hurt),
+        Citation(2, "FAQ", "Does it hurt?", f"{hurt}{CONTEXT_JOINER}Numbing cream is applied first.", "faq.md",
+                 0.8, "c1", hurt),
+        Citation(3, "Prices", "Prices", f"Price list{CONTEXT_JOINER}Single session · Price: $340 · Time: 75 min",
+                 "prices.html", 0.7, "c2", "Price list"))
+    return Answer("does it hurt and what does it cost", "answered", quoted_answer(citations), citations)
+
+
+def test_a_shared_heading_is_shown_once_above_its_quotes_and_a_table_row_as_lines():
+    answer = _grouped()
+    assert answer.answer == ("Does it hurt? … Most people feel mild <b>pressure</b>. [1] Numbing cream is applied "
+                             "first. [2] Price list … Single session · Price: $340 · Time: 75 min [3]")
+    reply = reply_html(answer)
+    body = re.search(r'<div class="answer">(.*?)</div>', reply).group(1)
+    assert re.findall(r'<p class="answer-lead">(.*?)</p>', body) == ["Does it hurt?", "Price list"]
+    assert shown(body).count("Does it hurt?") == 1 and "<b>" not in body
+    text = re.search(r'<p class="answer-text">(.*?)</p>', body).group(1)
+    assert shown(text) == "Most people feel mild <b>pressure</b>. [1] Numbing cream is applied first. [2]"
+    # The row's cells one a line, "label: value", its marker after the last; no "·" row syntax.
+    row = re.search(r'<p class="answer-row">(.*?)</p>', body).group(1)
+    assert [shown(c) for c in row.split("<br>")[:2]] == ["Single session", "Price: $340"]
+    assert row.endswith('<sup class="marker">[3]</sup>')
+    assert "·" not in shown(body) and "…" not in shown(body)
+    # Every word shown is the answer's: only the ellipsis after a context and the cells' separators
+    # became line breaks.
+    words = lambda t: re.findall(r"[\w$<>/]+", t)  # noqa: E731
+    assert words(html.unescape(re.sub(r"<[^>]+>", " ", body))) == words(answer.answer)
+    # Each source names what its quote adds: nothing, as the heading is shown above its words.
+    assert "source-quote" not in reply
+
+
+def test_quote_groups_read_an_answer_back_into_its_quotes():
+    answer = _grouped()
+    groups = quote_groups(answer.answer, answer.citations)
+    assert [(g.context, [m for _, m in g.quotes]) for g in groups] == [("Does it hurt?", [(1,), (2,)]),
+                                                                      ("Price list", [(3,)])]
+    assert groups[0].quotes[1][0] == "Numbing cream is applied first."
+    # Words that are not a cited quote (a language model's) stay as written, under no heading;
+    # two markers after one sentence stay with it.
+    free = quote_groups("Mild pressure, then numbing. [1] [2] Costs vary.", answer.citations)
+    assert [(g.context, g.quotes) for g in free] == [("", (("Mild pressure, then numbing.", (1, 2)),
+                                                           ("Costs vary.", ())))]
+    # A quote cut from its context, with no context shown before it, is shown as written.
+    alone = quote_groups("Numbing cream is applied first. [2]", answer.citations)
+    assert [(g.context, g.quotes) for g in alone] == [("", (("Numbing cream is applied first.", (2,)),))]
 
 
 def test_urgent_reply_stands_out_with_the_clinic_number_and_no_caveat():
@@ -82,7 +139,7 @@ def test_closest_passages_are_labelled_set_apart_cited_and_offer_a_person():
     assert shown(quotes) == "Most people book <i>three</i> sessions. [1] Packages are cheaper per session. [2]"
     assert quotes.count('<sup class="marker">') == 2 and "<i>" not in reply and "<b>" not in reply
     # The sources fold as for an answer (title and section, no file names), each quote shown once.
-    assert "<summary>Sources (2)</summary>" in reply and "guide.txt" not in reply and "faq.md" not in reply
+    assert "<summary>Sources (2)</summary>" in reply and "guide.txt" not in shown(reply) and "faq.md" not in shown(reply)
     assert "Guide &#60;b&#62;" in reply and "Prices &#38; offers" in reply and "source-quote" not in reply
     # The way to a person: the phone as a tel: link and the booking page in a new tab.
     assert 'href="tel:+15550102000"' in reply
@@ -94,8 +151,9 @@ def test_closest_passages_are_labelled_set_apart_cited_and_offer_a_person():
 
 def test_the_contact_line_shows_only_what_is_set():
     closest = _closest()
-    # With no phone or link set, the line offers the callback form alone.
-    assert re.findall(r'<a class="([^"]+)"', reply_html(closest)) == ["contact-form-link"]
+    # With no phone or link set, the line offers the callback form alone (the other links open the sources).
+    links = re.findall(r'<a class="([^"]+)"', reply_html(closest))
+    assert [c for c in links if "source-link" not in c] == ["contact-form-link"]
     phone_only = reply_html(closest, clinic_phone="555 0100")
     assert 'href="tel:5550100"' in phone_only and "contact-link" not in phone_only
     link_only = reply_html(closest, contact_url="http://clinic.example/contact")
@@ -122,7 +180,8 @@ def test_the_contact_line_shows_only_what_is_set():
 def test_a_contact_url_that_is_not_a_plain_web_address_never_becomes_a_link(url):
     for answer in (_closest(), Answer("q", OUT_OF_SCOPE, REFUSAL)):
         reply = reply_html(answer, contact_url=url)
-        assert re.findall(r"<a\b[^>]*>", reply) == [re.search(r'<a class="contact-form-link"[^>]*>', reply).group(0)]
+        links = [a for a in re.findall(r"<a\b[^>]*>", reply) if 'class="source-title source-link"' not in a]
+        assert links == [re.search(r'<a class="contact-form-link"[^>]*>', reply).group(0)]
         assert 'class="contact-link"' not in reply and "script>" not in reply
         assert "onmouseover" not in reply and "javascript" not in reply.lower()
         assert url not in plain_reply(answer, contact_url=url)

@@ -710,3 +710,37 @@ def test_screenshot_of_the_widget_with_an_answer(server, browser):
     browser.save_screenshot(str(ARTIFACTS / "widget.png"))
     if os.environ.get("WRITE_DOCS_SCREENSHOTS"):
         browser.save_screenshot(str(DOCS / "widget.png"))
+
+
+def test_a_source_opens_its_document_at_the_quote(server, site, browser):
+    """On the clinic's site, a source's title opens the document's page on the assistant's server in
+    a new tab, the quoted passage marked and scrolled to."""
+    from selenium.webdriver.common.by import By
+
+    site.host_page(server["url"] + "/widget.js")
+    browser.get(site.url + "/")
+    tabs = browser.window_handles
+    try:
+        _open(browser)
+        _find(browser, "#mnw-new").click()
+        reply = _widget_ask(browser, "How long do microneedling results last?")
+        reply.find_element(By.CSS_SELECTOR, "summary").click()
+        link = reply.find_elements(By.CSS_SELECTOR, ".mnw-sources a.mnw-src-title")[0]
+        href = link.get_attribute("href")
+        assert href.startswith(server["url"] + "/documents/") and href.endswith("#quote")
+        assert link.get_attribute("target") == "_blank" and link.get_attribute("rel") == "noopener"
+        link.click()
+        wait(browser, lambda d: len(d.window_handles) > len(tabs))
+        browser.switch_to.window([h for h in browser.window_handles if h not in tabs][0])
+        mark = wait(browser, lambda d: d.find_element(By.ID, "quote"))
+        assert mark.tag_name == "mark" and mark.text
+        assert browser.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                      "return r.top >= 0 && r.bottom <= innerHeight;", mark)
+        assert axe_violations(browser) == []
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "widget-document.png"))
+        for handle in browser.window_handles:
+            if handle not in tabs:
+                browser.switch_to.window(handle)
+                browser.close()
+        browser.switch_to.window(tabs[0])

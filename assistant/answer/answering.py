@@ -7,10 +7,12 @@ composer (a language model) takes the same ``Evidence`` and must return the same
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from .retrieval import UnitRecord
+from ..ingest.cleaning import CONTEXT_JOINER
 from ..text import jaccard
 
 ANSWERED, CLOSEST, OUT_OF_SCOPE, URGENT, INVALID = "answered", "closest", "out_of_scope", "urgent", "invalid"
@@ -59,10 +61,17 @@ class Citation:
     source: str
     score: float
     chunk_id: str = ""
+    context: str = ""  # the lead-in or heading the quote starts with, "" when it has none
+
+    @property
+    def text(self) -> str:
+        """The quote without its context: the passage's own words."""
+        lead = f"{self.context}{CONTEXT_JOINER}"
+        return self.quote[len(lead):] if self.context and self.quote.startswith(lead) else self.quote
 
     def to_json(self) -> dict:
         return {"n": self.n, "title": self.title, "section": self.section, "quote": self.quote,
-                "source": self.source, "score": self.score}
+                "context": self.context, "source": self.source, "score": self.score}
 
 
 @dataclass(frozen=True)
@@ -163,18 +172,79 @@ class ExtractiveComposer:
 
 
 def compose_answer(evidence: Evidence, chosen: list[ScoredUnit], answerer: str = "extractive") -> Answer:
-    """An answer quoting each chosen unit with its marker, and the citations behind the markers."""
-    citations, parts = [], []
-    for n, item in enumerate(chosen, start=1):
-        citations.append(citation(n, item, evidence.chunks[item.unit.chunk_id]))
-        # The answer is exactly its quotes with their markers: no word of its own.
-        parts.append(f"{item.unit.quote} {marker(n)}")
-    return Answer(evidence.question, ANSWERED, " ".join(parts), tuple(citations), answerer=answerer)
+    """An answer quoting each chosen unit with its marker, and the citations behind the markers.
+
+    Units under the same lead-in or heading are quoted one after the other (in the order their
+    first one was chosen, so the best unit still leads), and the context is written once, before
+    the first of them (see ``quoted_answer``)."""
+    groups: dict[str, list[ScoredUnit]] = {}
+    for item in chosen:
+        # A unit without context stands alone: only a shared lead-in or heading brings units together.
+        groups.setdefault(item.unit.context or f"\0{item.unit.id}", []).append(item)
+    ordered = [item for group in groups.values() for item in group]
+    citations = tuple(citation(n, item, evidence.chunks[item.unit.chunk_id]) for n, item in enumerate(ordered, start=1))
+    return Answer(evidence.question, ANSWERED, quoted_answer(citations), citations, answerer=answerer)
+
+
+def quoted_answer(citations: Iterable[Citation]) -> str:
+    """The answer made of the citations' quotes and nothing else: each quote followed by its
+    marker, except that a quote under the same context as the quote just before it is written
+    without that context, which was shown once already ("Does it hurt? … A [1] B [2]")."""
+    parts, shown = [], ""
+    for c in citations:
+        parts.append(f"{c.text if c.context and c.context == shown else c.quote} {marker(c.n)}")
+        shown = c.context
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class QuoteGroup:
+    """Quotes of an answer under one context, as a page shows them: the context once, above."""
+
+    context: str  # "" when the quotes have none, or the answer is in other words (a language model's)
+    quotes: tuple[tuple[str, tuple[int, ...]], ...]  # each quote's own words and the markers after it
+
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def quote_groups(text: str, citations: Iterable[Citation]) -> list[QuoteGroup]:
+    """The answer ``text`` read back into its quotes, grouped under their shared context: the
+    inverse of ``quoted_answer`` for the pages. Text that is not a cited quote (a language
+    model's sentences, words after the last marker) is kept as it is, under no context."""
+    by_n = {c.n: c for c in citations}
+    pieces: list[tuple[str, list[int]]] = []
+    pos = 0
+    for match in _MARKER.finditer(text):
+        n = int(match.group(1))
+        if n not in by_n:
+            continue  # a bracketed number that names no citation is part of the text
+        piece = text[pos:match.start()].strip()
+        if piece or not pieces:
+            pieces.append((piece, [n]))
+        else:
+            pieces[-1][1].append(n)  # "… [1] [2]": both markers after one sentence
+        pos = match.end()
+    if text[pos:].strip():
+        pieces.append((text[pos:].strip(), []))
+    groups: list[tuple[str, list[tuple[str, tuple[int, ...]]]]] = []
+    for piece, markers in pieces:
+        c = by_n.get(markers[0]) if markers else None
+        last = groups[-1][0] if groups else None
+        if c is not None and c.context and piece == c.quote:
+            groups.append((c.context, [(c.text, tuple(markers))]))  # a context shown: it opens a group
+        elif c is not None and c.context and piece == c.text and last == c.context:
+            groups[-1][1].append((c.text, tuple(markers)))  # under the context shown just before
+        elif last == "":
+            groups[-1][1].append((piece, tuple(markers)))
+        else:
+            groups.append(("", [(piece, tuple(markers))]))
+    return [QuoteGroup(context, tuple(quotes)) for context, quotes in groups]
 
 
 def citation(n: int, item: ScoredUnit, meta: dict) -> Citation:
     return Citation(n, meta["title"], meta["section"], item.unit.quote, meta["source"],
-                    round(item.probability, 3), item.unit.chunk_id)
+                    round(item.probability, 3), item.unit.chunk_id, item.unit.context)
 
 
 def marker(n: int) -> str:

@@ -41,3 +41,9 @@ def table_row_text(header: Sequence[str] | None, cells: Sequence[str]) -> str:
         if cell:
             parts.append(f"{name}: {cell}" if name else cell)
     return CELL_SEPARATOR.join(parts)
+
+
+def row_cells(text: str) -> list[str]:
+    """A quoted table row's cells as ``table_row_text`` joined them ("Makeup (mineral)",
+    "Earliest: 48 hours"), for a page to show one a line; a text that is no row is one cell."""
+    return [cell for cell in text.split(CELL_SEPARATOR) if cell.strip()] or [text]

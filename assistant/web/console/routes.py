@@ -154,6 +154,10 @@ def install(app: FastAPI, assistant, feedback, settings) -> Console:
 
     install_callbacks(app, console)
     install_staff_api(app, console)
+    from ..reading import install_reading
+
+    # Public, but a staff-only document's page needs a signed-in account: it reads the session here.
+    install_reading(app, assistant, console.users, settings)
     app.add_middleware(RoleGuard, users=console.users, deny=console.deny)
     app.add_middleware(ServerSessions, store=session_store(settings), users=console.users)
     return console

@@ -39,6 +39,11 @@ main.contain, main.contain > .column { min-height: 0 !important; }
 #chatbot .sources ol { margin: 0.3rem 0 0.4rem 1.2rem; font-size: 0.9rem; }
 #chatbot .source-title { font-weight: 600; }
 #chatbot .source-quote { display: block; font-style: italic; }
+/* An answer reads as one: a lead-in or heading its quotes share on a line of its own above them, a
+   table row a cell a line; each source's title opens the document at the quoted passage. */
+#chatbot .answer-lead { font-weight: 600; }
+#chatbot .answer-row { padding-left: 0.6rem; border-left: 3px solid #9ca3af; }
+#chatbot a.source-link { color: inherit !important; text-decoration: underline; }
 #chatbot .caveat { font-size: 0.85rem; color: #374151; margin: 0.5rem 0 0; }
 .dark #chatbot .caveat { color: #e5e7eb; }
 #chatbot .reply-urgent { border-left: 4px solid #b42318; padding-left: 0.6rem; }

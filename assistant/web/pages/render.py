@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from ...answer.answering import (ANSWERED, CLOSEST, CLOSEST_LEAD, CLOSEST_TAIL, NOT_ANSWERED, URGENT, Answer,
-                                 Citation)
+                                 Citation, quote_groups)
 from ...ingest.cleaning import CONTEXT_JOINER
+from ...ingest.structure import row_cells
 from ...settings import CONTACT_URL
 from ...text import content_words, normalize, stem
+from ..reading import document_href
 
 # HTML's special characters and those Markdown (or KaTeX's "$$") would read as syntax. The chat
 # renders messages as Markdown, so they are written as numeric character references, in one
@@ -96,24 +98,62 @@ def contact_text(phone: str = "", url: str = "") -> str:
 
 # --- the chat page ------------------------------------------------------------------------
 
-def source_extra(citation: Citation, answer_text: str) -> str:
-    """What a citation's quote adds to the answer: nothing when the answer already shows it
-    (the extractive answer quotes it whole), its lead-in or heading when only that is missing,
-    and the whole quote when the answer is in other words (a language model's)."""
-    flat = " ".join(answer_text.split())
+def source_extra(citation: Citation, answer: Answer) -> str:
+    """What a citation's quote adds to the answer as shown: nothing when the answer shows it (the
+    extractive answer quotes it whole, or its words under its lead-in or heading shown once above
+    a run of quotes), its lead-in or heading when only that is missing, and the whole quote when
+    the answer is in other words (a language model's)."""
+    flat = " ".join(answer.answer.split())
     quote = " ".join(citation.quote.split())
     if quote in flat:
         return ""
-    context, joiner, text = quote.partition(CONTEXT_JOINER.strip())
-    if joiner and " ".join(text.split()) in flat:
-        return context.strip()
-    return quote
+    if citation.context:
+        context, text = citation.context, citation.text
+    else:  # a citation made without its context apart: the quote's first ellipsis ends it
+        context, joiner, text = quote.partition(CONTEXT_JOINER.strip())
+        context = context.strip() if joiner else ""
+        text = text if joiner else quote
+    if " ".join(text.split()) not in flat:
+        return quote
+    shown = bool(citation.context) and any(
+        group.context == citation.context and any(citation.n in markers for _, markers in group.quotes)
+        for group in quote_groups(answer.answer, answer.citations))
+    return "" if shown or not context else context.strip()
+
+
+def _marker_html(markers) -> str:
+    return "".join(f'<sup class="marker">[{n}]</sup>' for n in markers)
 
 
 def _markers(answer_html: str) -> str:
     # "[1]" in the escaped answer is "&#91;1&#93;"; shown as a small raised "[1]" so it reads as
     # a reference, not as part of the sentence.
     return re.sub(r"&#91;(\d+)&#93;", r'<sup class="marker">[\1]</sup>', answer_html)
+
+
+def answer_html(text: str, citations: tuple[Citation, ...], tag: str = "div", classes: str = "answer") -> str:
+    """An answer's quotes as one answer reads: a lead-in or heading that quotes share shown once, on
+    a line above them; the quotes under it in one paragraph, each with its raised marker; a table
+    row as its cells, a "label: value" line each. Every word shown is the answer's (only the
+    ellipsis after a context and the cells' separators become line breaks)."""
+    out = []
+    for group in quote_groups(text, citations):
+        if group.context:
+            out.append(f'<p class="answer-lead">{as_text(group.context)}</p>')
+        run: list[str] = []
+        for words, markers in group.quotes:
+            cells = row_cells(words)
+            sups = (" " + _marker_html(markers)) if markers else ""
+            if len(cells) > 1:
+                if run:
+                    out.append(f'<p class="answer-text">{" ".join(run)}</p>')
+                    run = []
+                out.append(f'<p class="answer-row">{"<br>".join(as_text(c) for c in cells)}{sups}</p>')
+            else:
+                run.append(f"{_markers(as_text(words))}{sups}")
+        if run:
+            out.append(f'<p class="answer-text">{" ".join(run)}</p>')
+    return f'<{tag} class="{classes}">{"".join(out)}</{tag}>'
 
 
 def reply_html(answer: Answer, clinic_phone: str = "", contact_url: str = "") -> str:
@@ -134,7 +174,9 @@ def reply_html(answer: Answer, clinic_phone: str = "", contact_url: str = "") ->
     # The status is a class: Gradio's sanitiser keeps classes and drops data- attributes.
     parts = [f'<div class="reply reply-{html.escape(answer.status)}">']
     if answer.status == CLOSEST:
-        parts.append(_closest_html(answer.answer))
+        parts.append(_closest_html(answer.answer, answer.citations))
+    elif answer.citations:
+        parts.append(answer_html(answer.answer, answer.citations))
     else:
         parts.append(f'<p class="answer">{_markers(as_text(answer.answer))}</p>')
     if answer.status in (ANSWERED, CLOSEST) and answer.citations:
@@ -147,7 +189,7 @@ def reply_html(answer: Answer, clinic_phone: str = "", contact_url: str = "") ->
     return "".join(parts)
 
 
-def _closest_html(text: str) -> str:
+def _closest_html(text: str, citations: tuple[Citation, ...] = ()) -> str:
     """The label, the lead, the quotes with their markers set apart, and the tail. A text not of
     that shape (no composer writes one today) is shown whole under the label."""
     label = '<p class="closest-label">No direct answer</p>'
@@ -156,16 +198,25 @@ def _closest_html(text: str) -> str:
         return f'{label}<p class="answer">{_markers(as_text(text))}</p>'
     quotes = text[len(CLOSEST_LEAD):-len(CLOSEST_TAIL)].strip()
     return (f'{label}<p class="closest-lead">{as_text(CLOSEST_LEAD)}</p>'
-            f'<blockquote class="answer closest-quotes">{_markers(as_text(quotes))}</blockquote>'
+            f'{answer_html(quotes, citations, "blockquote", "answer closest-quotes")}'
             f'<p class="closest-tail">{as_text(CLOSEST_TAIL)}</p>')
 
 
 def _sources_html(answer: Answer) -> str:
     items = []
     for c in answer.citations:
-        extra = source_extra(c, answer.answer)
+        extra = source_extra(c, answer)
         quote = f' <q class="source-quote">{as_text(extra)}</q>' if extra else ""
-        items.append(f'<li value="{c.n}"><span class="source-title">{as_text(c.title)}</span>'
+        # The title opens the document's page at the quoted passage (reading.py), in a new tab so
+        # the conversation stays; relative, as the chat page is the app's root.
+        title = as_text(c.title)
+        if c.source:
+            title = (f'<a class="source-title source-link" href="{html.escape(document_href(c.source, c.quote))}" '
+                     f'target="_blank" rel="noopener">{title}<span class="sr-only"> (opens the document at this '
+                     'passage in a new tab)</span></a>')
+        else:
+            title = f'<span class="source-title">{title}</span>'
+        items.append(f'<li value="{c.n}">{title}'
                      f' — <span class="source-section">{as_text(c.section)}</span>{quote}</li>')
     return (f'<details class="sources"><summary>Sources ({len(answer.citations)})</summary>'
             f'<ol>{"".join(items)}</ol></details>')

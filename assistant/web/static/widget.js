@@ -156,6 +156,11 @@
     ".mnw-user{margin-left:48px;background:var(--mnw-accent);color:var(--mnw-on-accent)}",
     ".mnw-bot{margin-right:24px;background:#f3f3f5}",
     ".mnw-answer{margin:0}",
+    ".mnw-answer p{margin:0 0 6px}",
+    ".mnw-answer p:last-child{margin-bottom:0}",
+    // A lead-in or heading shown once above the quotes it introduces; a table row, a cell a line.
+    ".mnw-lead{font-weight:600}",
+    ".mnw-row{padding-left:8px;border-left:3px solid #c9c9cf}",
     ".mnw-ref{display:inline;min-width:0;border:0;padding:0 1px;background:none;color:#1a5fb4;",
     "text-decoration:underline;font-size:.85em;vertical-align:baseline}",
     ".mnw-urgent{background:#fdecea;border:2px solid #b3261e;color:#3b0b08}",
@@ -203,6 +208,7 @@
     ".mnw-sources li{margin:4px 0;padding:2px 4px;border-radius:6px}",
     ".mnw-sources li.mnw-hit{background:#fff3bf}",
     ".mnw-src-title{font-weight:600}",
+    "a.mnw-src-title{color:#1a5fb4;text-decoration:underline}",
     ".mnw-quote{display:block;margin-top:2px;color:#444;font-style:italic}",
     ".mnw-caveat{margin:8px 0 0;font-size:12.5px;color:#555;white-space:normal}",
     ".mnw-votes{display:flex;align-items:center;gap:6px;margin-top:8px;white-space:normal}",
@@ -439,36 +445,121 @@
     return node;
   }
 
-  function renderAnswer(text, citations, sourceIds, openSource) {
-    var p = el("p", {"class": "mnw-answer"});
-    var known = {};
-    citations.forEach(function (c) { known[c.n] = true; });
-    String(text || "").split(/(\[\d+\])/).forEach(function (part) {
-      var m = /^\[(\d+)\]$/.exec(part);
-      if (m && known[m[1]]) {
-        var ref = el("button", {"type": "button", "class": "mnw-ref", "aria-label": "Source " + m[1],
-                                "aria-controls": sourceIds[m[1]]}, part);
-        ref.addEventListener("click", function () { openSource(Number(m[1])); });
-        p.appendChild(ref);
-      } else if (part) {
-        p.appendChild(document.createTextNode(part));
-      }
-    });
-    return p;
+  // Joins a quote's lead-in or heading to its words, and a table row's cells (the server's
+  // CONTEXT_JOINER and CELL_SEPARATOR).
+  var JOINER = " \u2026 ", CELL = " \u00b7 ";
+
+  // A citation's own words: its quote without the context it starts with.
+  function ownWords(c) {
+    var context = typeof c.context === "string" ? c.context : "";
+    var quote = String(c.quote || "");
+    return context && quote.indexOf(context + JOINER) === 0 ? quote.slice(context.length + JOINER.length) : quote;
   }
 
-  function renderSources(data, sourceIds) {
+  // The answer read back into its quotes, as the server's answering.quote_groups does: each group
+  // is a lead-in or heading that its quotes share ("" for none) and the quotes' own words, each
+  // with the markers after it. Words that are not a cited quote stay as written, under no context.
+  function quoteGroups(text, citations) {
+    var byN = {}, pieces = [], groups = [], pos = 0, m;
+    var marker = /\[(\d+)\]/g;
+    text = String(text || "");
+    citations.forEach(function (c) { byN[c.n] = c; });
+    while ((m = marker.exec(text))) {
+      var n = Number(m[1]);
+      if (!byN[n]) continue; // a bracketed number that names no citation is part of the text
+      var piece = text.slice(pos, m.index).trim();
+      if (piece || !pieces.length) pieces.push({text: piece, markers: [n]});
+      else pieces[pieces.length - 1].markers.push(n);
+      pos = m.index + m[0].length;
+    }
+    if (text.slice(pos).trim()) pieces.push({text: text.slice(pos).trim(), markers: []});
+    pieces.forEach(function (p) {
+      var c = p.markers.length ? byN[p.markers[0]] : null;
+      var context = c && typeof c.context === "string" ? c.context : "";
+      var last = groups.length ? groups[groups.length - 1] : null;
+      if (context && p.text === c.quote) {
+        groups.push({context: context, quotes: [{text: ownWords(c), markers: p.markers}]});
+      } else if (context && p.text === ownWords(c) && last && last.context === context) {
+        last.quotes.push({text: p.text, markers: p.markers});
+      } else if (last && last.context === "") {
+        last.quotes.push({text: p.text, markers: p.markers});
+      } else {
+        groups.push({context: "", quotes: [{text: p.text, markers: p.markers}]});
+      }
+    });
+    return groups;
+  }
+
+  // The answer as one answer reads: a shared lead-in or heading once, on a line above its quotes;
+  // the quotes under it in one paragraph, each followed by its marker buttons; a table row as its
+  // cells, a "label: value" line each. All of it set as text.
+  function renderAnswer(groups, sourceIds, openSource) {
+    var box = el("div", {"class": "mnw-answer"});
+    function ref(n) {
+      var button = el("button", {"type": "button", "class": "mnw-ref", "aria-label": "Source " + n,
+                                 "aria-controls": sourceIds[n]}, "[" + n + "]");
+      button.addEventListener("click", function () { openSource(n); });
+      return button;
+    }
+    groups.forEach(function (g) {
+      if (g.context) box.appendChild(el("p", {"class": "mnw-lead"}, g.context));
+      var run = null;
+      g.quotes.forEach(function (q) {
+        var cells = q.text.split(CELL).filter(function (cell) { return cell.trim(); });
+        var target;
+        if (cells.length > 1) {
+          run = null;
+          target = box.appendChild(el("p", {"class": "mnw-row"}));
+          cells.forEach(function (cell, i) {
+            if (i) target.appendChild(el("br"));
+            target.appendChild(document.createTextNode(cell));
+          });
+        } else {
+          if (run) run.appendChild(document.createTextNode(" "));
+          else run = box.appendChild(el("p", {"class": "mnw-text"}));
+          target = run;
+          target.appendChild(document.createTextNode(q.text));
+        }
+        q.markers.forEach(function (n) {
+          target.appendChild(document.createTextNode(" "));
+          target.appendChild(ref(n));
+        });
+      });
+    });
+    return box;
+  }
+
+  // The document's page on the assistant's server, at the quoted passage (marked there).
+  function documentHref(c) {
+    return base + "/documents/" + String(c.source).split("/").map(encodeURIComponent).join("/") +
+      "?quote=" + encodeURIComponent(String(c.quote || "").slice(0, 500)) + "#quote";
+  }
+
+  function renderSources(data, sourceIds, groups) {
     var details = el("details", {"class": "mnw-sources"});
     details.appendChild(el("summary", {}, "Sources (" + data.citations.length + ")"));
     var list = el("ol");
     var shown = squash(data.answer);
+    // Citations whose words the answer shows under their lead-in or heading, shown once above them.
+    var underContext = {};
+    groups.forEach(function (g) {
+      if (g.context) g.quotes.forEach(function (q) { q.markers.forEach(function (n) { underContext[n] = true; }); });
+    });
     data.citations.forEach(function (c) {
       var li = el("li", {"value": String(c.n), "id": sourceIds[c.n], "tabindex": "-1"});
-      li.appendChild(el("span", {"class": "mnw-src-title"}, c.title || "Clinic information"));
+      var name = c.title || "Clinic information";
+      if (c.source) {
+        // The title opens the document at the quoted passage, in a new tab.
+        var link = li.appendChild(el("a", {"class": "mnw-src-title", "href": documentHref(c), "target": "_blank",
+                                           "rel": "noopener"}, name));
+        link.appendChild(el("span", {"class": "mnw-sr"}, " (opens the document at this passage in a new tab)"));
+      } else {
+        li.appendChild(el("span", {"class": "mnw-src-title"}, name));
+      }
       if (c.section && c.section !== c.title) li.appendChild(document.createTextNode(" — " + c.section));
       // The quote only where it adds something: a lead-in or heading the answer does not
       // show, or a model's paraphrase; a quote the answer already shows word for word is left out.
-      if (c.quote && shown.indexOf(squash(c.quote)) < 0) {
+      if (c.quote && shown.indexOf(squash(c.quote)) < 0 && !underContext[c.n]) {
         li.appendChild(el("q", {"class": "mnw-quote"}, c.quote));
       }
       list.appendChild(li);
@@ -520,14 +611,18 @@
       item.focus({preventScroll: true});
     }
 
-    var answer = renderAnswer(data.answer, citations, sourceIds, openSource);
-    if (urgent) answer.insertBefore(el("span", {"class": "mnw-icon", "aria-hidden": "true"}, "⚠"), answer.firstChild);
+    var groups = quoteGroups(data.answer, citations);
+    var answer = renderAnswer(groups, sourceIds, openSource);
+    if (urgent) {
+      var first = answer.firstChild || answer;
+      first.insertBefore(el("span", {"class": "mnw-icon", "aria-hidden": "true"}, "⚠"), first.firstChild);
+    }
     // Said plainly before the quotes, so they are not read as an answer.
     if (closest) box.appendChild(el("p", {"class": "mnw-label"}, "No direct answer"));
     box.appendChild(answer);
     if (urgent && config.phone) box.appendChild(callLink("Call the clinic:"));
     if (citations.length) {
-      details = renderSources(data, sourceIds);
+      details = renderSources(data, sourceIds, groups);
       box.appendChild(details);
     }
     if (NOT_ANSWERED.indexOf(status) >= 0) {
@@ -803,7 +898,8 @@
           var reply = {status: data.status, answer: data.answer, caveat: data.caveat, answer_id: data.answer_id,
                        question: question,
                        citations: (data.citations || []).map(function (c) {
-                         return {n: c.n, title: c.title, section: c.section, quote: c.quote};
+                         return {n: c.n, title: c.title, section: c.section, quote: c.quote,
+                                 context: c.context || "", source: c.source || ""};
                        })};
           renderReply(reply, box, index);
           state.messages.push({role: "user", text: question}, {role: "bot", data: reply});
