@@ -418,6 +418,15 @@ def test_insights_group_refusals_by_channel_and_export_them(app, browser):
     assert headers[2:5] == ["Refused", "Closest passages only", "Voted down"]
     rosacea = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#groups tbody tr") if "rosacea" in r.text)
     assert [td.text for td in rosacea.find_elements(By.TAG_NAME, "td")][1:5] == ["1", "0", "1", "0"]
+    # The voted-down answer shows the passages it quoted, each linked to its document at the passage.
+    voted = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#groups tbody tr")
+                 if "results last" in r.text.lower())
+    assert [" ".join(q.text.split()) for q in voted.find_elements(By.CSS_SELECTOR, ".voted-down q")] == [
+        " ".join(c["quote"].split()) for c in answered["citations"]]
+    links = voted.find_elements(By.CSS_SELECTOR, ".voted-down a")
+    assert [a.text for a in links] == [c["title"] for c in answered["citations"]]
+    assert all(f"/documents/{c['source']}?quote=" in a.get_attribute("href")
+               for a, c in zip(links, answered["citations"]))
     weeks = browser.find_element(By.ID, "weeks")
     assert weeks.text.count("W") >= 1 and "Closest passages only" in weeks.text
     assert sum(int(row.find_elements(By.TAG_NAME, "td")[2].text)

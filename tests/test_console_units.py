@@ -13,8 +13,8 @@ from assistant.errors import ConfigError
 from assistant.web.console.accounts import UserStore
 from assistant.web.console.auth import LoginLimiter, required_roles
 from assistant.web.console.documents import safe_name
-from assistant.web.console.insights import (CLOSEST_ONLY, DISLIKED, REFUSED, Item, group_items, read_items, to_csv,
-                                            weekly_counts)
+from assistant.web.console.insights import (CLOSEST_ONLY, DISLIKED, REFUSED, Group, Item, group_items, passages_behind,
+                                            read_items, to_csv, weekly_counts)
 
 
 @pytest.mark.parametrize("sent, stored", [
@@ -102,6 +102,34 @@ def test_questions_met_with_the_closest_passages_are_a_gap_of_their_own(tmp_path
     assert (refused, closest, down) == (1, 2, 1)
     rows = list(csv.DictReader(io.StringIO(to_csv(groups))))
     assert sorted(r["kind"] for r in rows) == ["closest passages only"] * 2 + ["refused", "voted down"]
+
+
+def test_a_voted_down_answer_shows_the_passages_it_quoted(tmp_path, fake_embedder):
+    import sqlite3
+
+    from assistant.web.feedback import FeedbackStore, Vote
+
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    quote = "Does it hurt? … Most people feel mild pressure."
+    for voter in ("10.0.0.1", "10.0.0.2"):
+        store.record_vote(Vote("Does it hurt?", "answered", ("c1", "c2"), "down", answer_id="a1", voter=voter,
+                               channel="widget", quotes=(quote, "Numbing cream is applied first.")))
+    store.record_vote(Vote("Does it hurt?", "answered", ("c1",), "up", answer_id="a2", quotes=(quote,)))
+    # A vote stored before votes kept their quotes: its passage's text comes from the index.
+    with sqlite3.connect(store.path) as db:
+        db.execute("INSERT INTO votes (question, status, chunk_ids, vote, created_at) VALUES (?, ?, ?, ?, ?)",
+                   ("does it hurt", "answered", '["c3", "gone"]', "down", "2026-11-24T10:00:00+00:00"))
+    [group] = group_items(read_items(store.path), fake_embedder)
+    meta = {"c1": {"title": "FAQ", "section": "Comfort", "source": "faq.md", "text": "whole passage 1"},
+            "c3": {"title": "Guide", "section": "Guide", "source": "sub/guide.txt", "text": "Old vote's passage."}}
+    behind = passages_behind(group, meta)
+    assert [(p.quote, p.title, p.times) for p in behind] == [
+        (quote, "FAQ", 2), ("Numbing cream is applied first.", "", 2), ("Old vote's passage.", "Guide", 1), ("", "", 1)]
+    # Each links to its document at the passage; a passage the index no longer holds has no link.
+    assert behind[0].href == "/documents/faq.md?quote=Does+it+hurt%3F+%E2%80%A6+Most+people+feel+mild+pressure.#quote"
+    assert behind[2].href.startswith("/documents/sub/guide.txt?quote=Old+vote") and behind[1].href == ""
+    # Up-votes and refusals bring no passage.
+    assert passages_behind(Group("q", [Item(REFUSED, "q", "chat", "2026-11-24T10:00:00+00:00")]), meta) == []
 
 
 STAFF_NOTE = ("Front desk notes on fees\n\nMgr (Priya) can waive the missed-appointment fee once per patient; "

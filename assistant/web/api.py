@@ -184,7 +184,8 @@ def _answer_routes(app: FastAPI, assistant, feedback: FeedbackStore, recent: Rec
         voter = request.client.host if request.client else ""
         stored = feedback.record_vote(Vote(answer.question, answer.status, chunk_ids, body.vote,
                                            answer_id=answer_key(answer.question, chunk_ids), voter=voter,
-                                           channel=body.channel))
+                                           channel=body.channel,
+                                           quotes=tuple(c.quote for c in answer.citations)))
         return {"stored": stored}
 
 

@@ -2,9 +2,10 @@
 
 The clinic reads it back with `python -m assistant report`: the questions most often refused (or given
 only the closest passages) and the answers most often voted down tell what to add to corpus/. Stored: each question (redacted, at most
-``max_chars`` of it), its status and channel; each vote with the answer's cited chunk ids and a per-run
-hash of the voter's address (so a second vote on the same answer replaces the first; the address itself
-is never stored). Rows older than ``retention_days`` are purged.
+``max_chars`` of it), its status and channel; each vote with the answer's cited chunk ids and
+quotes (for the console's insights) and a per-run hash of the voter's address (so a second vote on the
+same answer replaces the first; the address itself is never stored). Rows older than ``retention_days``
+are purged.
 
 Recording never breaks an answer: a failed write (read-only or full disk) is logged and the visitor
 still gets the reply; ``health()`` reports it.
@@ -54,7 +55,7 @@ _RETAINED = ("questions", "votes", "contact_requests")
 # Columns added after the first release: existing files are upgraded in place.
 _ADDED_COLUMNS = {
     "questions": {"channel": "TEXT NOT NULL DEFAULT 'chat'"},
-    "votes": {"channel": "TEXT NOT NULL DEFAULT 'chat'", "answer_id": "TEXT", "voter": "TEXT"},
+    "votes": {"channel": "TEXT NOT NULL DEFAULT 'chat'", "answer_id": "TEXT", "voter": "TEXT", "quotes": "TEXT"},
 }
 _PURGE_EVERY_S = 3600.0
 
@@ -68,6 +69,7 @@ class Vote:
     answer_id: str = ""  # with ``voter``: one vote per visitor and answer (see answer_key)
     voter: str = ""  # the client address; stored only as a per-run hash
     channel: str = "chat"
+    quotes: tuple[str, ...] = ()  # what the answer quoted, one per chunk id: the clinic's text, no visitor's
 
 
 def answer_key(question: str, chunk_ids) -> str:
@@ -139,11 +141,11 @@ class FeedbackStore:
         # Without an answer id there is nothing to de-duplicate on: NULLs never collide in the index.
         answer_id = vote.answer_id or None
         return self._write("store a vote", (
-            "INSERT INTO votes (question, status, chunk_ids, vote, channel, answer_id, voter, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (answer_id, voter) DO UPDATE SET vote = excluded.vote, "
+            "INSERT INTO votes (question, status, chunk_ids, vote, channel, answer_id, voter, created_at, quotes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (answer_id, voter) DO UPDATE SET vote = excluded.vote, "
             "created_at = excluded.created_at"),
             (self._text(vote.question), vote.status, json.dumps(list(vote.chunk_ids)), vote.vote, vote.channel,
-             answer_id, voter, _now()))
+             answer_id, voter, _now(), json.dumps(list(vote.quotes))))
 
     def record_question(self, question: str, status: str, channel: str = "chat") -> bool:
         """Every asked question (redacted, bounded), so refused ones can be counted."""

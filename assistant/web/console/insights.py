@@ -1,11 +1,12 @@
 """Insights for the clinic: the questions the assistant refused or met only with the closest
-passages, and the answers people voted down, from every channel, with near-duplicates grouped,
-counts by week and a CSV export."""
+passages, and the answers people voted down with the passages they quoted, from every channel,
+with near-duplicates grouped, counts by week and a CSV export."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,11 +33,20 @@ _STATUS_KIND = {OUT_OF_SCOPE: REFUSED, CLOSEST: CLOSEST_ONLY}
 
 
 @dataclass(frozen=True)
+class Cited:
+    """A passage an answer quoted, as its vote stored it."""
+
+    chunk_id: str
+    quote: str  # the words the answer quoted; "" for a vote stored before votes kept them
+
+
+@dataclass(frozen=True)
 class Item:
     kind: str  # one of KINDS
     question: str  # as stored: contact details already redacted
     channel: str
     created_at: str
+    cited: tuple[Cited, ...] = ()  # a voted-down answer's passages
 
     @property
     def week(self) -> str:
@@ -69,6 +79,40 @@ class Group:
     def last_seen(self) -> str:
         return max(i.created_at for i in self.items)
 
+    @property
+    def cited(self) -> list[tuple[Cited, int]]:
+        """The passages behind the group's down-votes, the most often voted down first, with how often."""
+        return Counter(c for i in self.items if i.kind == DISLIKED for c in i.cited).most_common()
+
+
+@dataclass(frozen=True)
+class VotedDown:
+    """A passage behind down-votes, as the insights page shows it."""
+
+    quote: str  # "" when neither the vote nor the index has its words any more
+    title: str  # "" when the serving index no longer holds the passage
+    section: str
+    href: str  # the document's page at the passage
+    times: int
+
+
+def passages_behind(group: Group, meta: dict[str, dict]) -> list[VotedDown]:
+    """The passages the group's voted-down answers quoted, with their document's title and section
+    and a link to the document at the passage; ``meta``: the serving index's chunks (a snapshot's
+    ``meta``). A vote stored before votes kept their quotes shows its passage's whole text."""
+    from ..reading import document_href
+
+    shown = []
+    for cited, times in group.cited:
+        chunk = meta.get(cited.chunk_id)
+        quote = cited.quote or (chunk or {}).get("text", "")
+        if chunk is None:
+            shown.append(VotedDown(quote, "", "", "", times))
+        else:
+            shown.append(VotedDown(quote, chunk.get("title", ""), chunk.get("section", ""),
+                                   "/" + document_href(chunk["source"], quote), times))
+    return shown
+
 
 def read_items(path: Path) -> list[Item]:
     """Refused questions, questions met with the closest passages only, and down-voted answers from
@@ -84,11 +128,23 @@ def read_items(path: Path) -> list[Item]:
         items = [Item(_STATUS_KIND[s], q, c, t) for s, q, c, t in db.execute(
             f"SELECT status, question, {channel_column('questions')}, created_at FROM questions "
             f"WHERE status IN ({', '.join('?' * len(_STATUS_KIND))}) ORDER BY id", tuple(_STATUS_KIND))]
-        items += [Item(DISLIKED, q, c, t) for q, c, t in db.execute(
-            f"SELECT question, {channel_column('votes')}, created_at FROM votes WHERE vote = 'down' ORDER BY id")]
+        quotes = "quotes" if "quotes" in {row[1] for row in db.execute("PRAGMA table_info(votes)")} else "NULL"
+        items += [Item(DISLIKED, q, c, t, _cited(ids, said)) for q, c, t, ids, said in db.execute(
+            f"SELECT question, {channel_column('votes')}, created_at, chunk_ids, {quotes} FROM votes "
+            "WHERE vote = 'down' ORDER BY id")]
     finally:
         db.close()
     return sorted(items, key=lambda i: i.created_at)
+
+
+def _cited(chunk_ids: str, quotes: str | None) -> tuple[Cited, ...]:
+    """A vote's passages from its stored JSON lists (chunk ids, and the quotes when kept)."""
+    try:
+        ids, said = json.loads(chunk_ids or "[]"), json.loads(quotes or "[]")
+    except ValueError:
+        return ()
+    said = list(said) + [""] * max(0, len(ids) - len(said))
+    return tuple(Cited(str(i), str(q)) for i, q in zip(ids, said))
 
 
 def group_items(items: list[Item], embedder, cut: float = SAME_GAP) -> list[Group]:

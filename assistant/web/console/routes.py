@@ -312,7 +312,7 @@ def _field(form, name: str) -> str:
 def install_insights(app: FastAPI, console: Console) -> None:
     from fastapi.responses import Response
 
-    from .insights import KINDS, group_items, read_items, to_csv, weekly_counts
+    from .insights import KINDS, group_items, passages_behind, read_items, to_csv, weekly_counts
 
     def groups():
         return group_items(read_items(console.feedback.path), console.assistant.embedder)
@@ -320,8 +320,12 @@ def install_insights(app: FastAPI, console: Console) -> None:
     @app.get("/admin/insights", include_in_schema=False)
     def insights(request: Request):
         items = read_items(console.feedback.path)
-        return console.render(request, "insights.html", title="Insights", page="insights",
-                              groups=group_items(items, console.assistant.embedder), weeks=weekly_counts(items),
+        groups = group_items(items, console.assistant.embedder)
+        # The passages behind each group's down-votes, with their documents as the index holds them now.
+        snapshot = console.snapshot()
+        meta = snapshot.meta if snapshot is not None else {}
+        return console.render(request, "insights.html", title="Insights", page="insights", groups=groups,
+                              behind=[passages_behind(g, meta) for g in groups], weeks=weekly_counts(items),
                               kinds=KINDS)
 
     @app.get("/admin/insights.csv", include_in_schema=False)

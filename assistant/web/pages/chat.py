@@ -210,7 +210,8 @@ class ChatTurns:
         client = getattr(request, "client", None)
         self.feedback.record_vote(Vote(answer.question, answer.status, chunk_ids, "up" if data.liked else "down",
                                        answer_id=answer_key(answer.question, chunk_ids),
-                                       voter=getattr(client, "host", "") or "", channel="chat"))
+                                       voter=getattr(client, "host", "") or "", channel="chat",
+                                       quotes=tuple(c.quote for c in answer.citations)))
 
 
 def build_chat_page(assistant, feedback=None, config: Callable[[], dict] | None = None):
