@@ -59,7 +59,7 @@ def load_cases(path: Path = CASES) -> list[Case]:
                 forbid=tuple(expect.get("forbid", ())),
             )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DataError(f"{path}:{number}: not a case ({exc}); see the README's Evaluation section") from None
+            raise DataError(f"{path}:{number}: not a case ({exc}); see docs/evaluation.md") from None
         if case.id in seen:
             raise DataError(f"{path}:{number}: duplicate case id {case.id!r}")
         if case.kind not in KINDS or not set(case.statuses) <= set(STATUSES):
