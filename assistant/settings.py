@@ -105,6 +105,11 @@ class Settings:
     # ...and per client address: higher, since a clinic's desks often share one address.
     login_address_rate_limit: str = "20/minute"
     max_upload_bytes: int = 5_000_000  # a clinic's FAQ or aftercare PDF is well under this
+    # A document the console reads (an upload, a document's page) is read in a worker process that
+    # is killed past these. A 5.2 MB web page, the largest upload, took 25 s and 325 MB on two
+    # shared cores (2026-12-05); a page nested too deep or a PDF of too many pages is refused first.
+    parse_timeout: float = 60.0
+    parse_memory_mb: int = 1024
     # A console session ends after this long unused, and this long after sign-in whatever happens:
     # NIST SP 800-63B's reauthentication limits for AAL2 (30 minutes idle, at most 12 hours), the
     # absolute one kept to a working day.
@@ -181,6 +186,10 @@ class Settings:
                 problems.append(f"{name.upper()}={getattr(self, name)} must be a positive number of seconds")
         if self.llm_timeout <= 0:
             problems.append(f"LLM_TIMEOUT={self.llm_timeout} must be a positive number of seconds")
+        if self.parse_timeout <= 0:
+            problems.append(f"PARSE_TIMEOUT={self.parse_timeout} must be a positive number of seconds")
+        if self.parse_memory_mb < 256:  # a worker needs about 160 MB of address space to start
+            problems.append(f"PARSE_MEMORY_MB={self.parse_memory_mb} must be at least 256")
         if self.units_in_memory < 0:
             problems.append(f"UNITS_IN_MEMORY={self.units_in_memory} must be 0 (off) or a positive number of units")
         if self.rate_limit < 0:

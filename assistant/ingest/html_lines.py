@@ -11,6 +11,7 @@ quotations, link lists, and table headers. No rule names a word or a class name.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -34,15 +35,29 @@ _SUPERSEDED = ("s", "del", "strike")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 # A block whose text is nearly all link text is a menu or a list of related pages.
 LINK_DENSITY_LIMIT = 0.75
+# html5lib walks its stack of open elements at many tags (the "has an element in scope" checks, the
+# formatting elements), so a parse costs the page's tags times its depth: <div>s nested 4,000 deep
+# took 2.2 s, 8,000 deep 7.5 s, and 100,000 deep held the server for over 9 minutes, while the
+# deepest page of the evaluation corpora nests 17 elements. libxml2 (lxml) refuses documents deeper
+# than 256 unless told otherwise and Chromium stops nesting at 512; a page past this is refused with
+# the limit named as soon as the parse gets there, so the cost stays linear in the page's size.
+MAX_DEPTH = 256
+
+
+class NestedTooDeep(ValueError):
+    """The page nests elements deeper than MAX_DEPTH (``line``: where it passed the limit)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"its elements are nested more than {MAX_DEPTH} levels deep (line {line}); a web page "
+                         "nests a few dozen: close the tags left open, or save the page's text as .txt")
+        self.line = line
 
 
 def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
-    """The page's main content as structured lines, and what was dropped on the way (and why)."""
-    from bs4 import BeautifulSoup
+    """The page's main content as structured lines, and what was dropped on the way (and why).
 
-    # html5lib builds the tree as a browser does (the HTML5 algorithm): optional end tags such as
-    # </p> and </li> are implied, where html.parser would nest each paragraph in the one before.
-    soup = BeautifulSoup(fold_typography(html), "html5lib")
+    Raises NestedTooDeep for a page nested deeper than MAX_DEPTH."""
+    soup = _parse(fold_typography(html))
     dropped: list[Dropped] = []
     # In this order: the panels a control reveals are noted before the controls go, and hidden
     # or struck text goes before the landmarks, so --explain gives it as hidden wherever it is.
@@ -51,6 +66,41 @@ def html_lines(html: str) -> tuple[list[SourceLine], list[Dropped]]:
     _drop_hidden(soup, dropped, revealed)
     _keep_main_content(soup, dropped)
     return _block_lines(soup, dropped), dropped
+
+
+def _parse(html: str):
+    """The page as a tree, built as a browser builds it, or NestedTooDeep as soon as it nests past MAX_DEPTH."""
+    from bs4 import BeautifulSoup
+
+    # html5lib builds the tree as a browser does (the HTML5 algorithm): optional end tags such as
+    # </p> and </li> are implied, where html.parser would nest each paragraph in the one before.
+    return BeautifulSoup(html, builder=_depth_limited_builder()())
+
+
+@functools.cache
+def _depth_limited_builder():
+    """Beautiful Soup's html5lib builder, stopping when its stack of open elements (the path from the
+    root to where the next element goes) passes MAX_DEPTH; made on first use, so importing is cheap."""
+    from bs4.builder._html5lib import HTML5TreeBuilder, TreeBuilderForHtml5lib
+
+    class Tree(TreeBuilderForHtml5lib):
+        def insertElementNormal(self, token):
+            return self._checked(super().insertElementNormal(token))
+
+        def insertElementTable(self, token):
+            return self._checked(super().insertElementTable(token))
+
+        def _checked(self, element):
+            if len(self.openElements) > MAX_DEPTH:
+                raise NestedTooDeep(self.parser.tokenizer.stream.position()[0] if self.parser else 0)
+            return element
+
+    class Builder(HTML5TreeBuilder):
+        def create_treebuilder(self, namespaceHTMLElements):
+            self.underlying_builder = Tree(namespaceHTMLElements, self.soup, store_line_numbers=self.store_line_numbers)
+            return self.underlying_builder
+
+    return Builder
 
 
 def _drop(dropped: list[Dropped], el, reason: str) -> None:
@@ -88,13 +138,17 @@ def _drop_non_text(soup, dropped: list[Dropped]) -> None:
 def _drop_controls(soup, dropped: list[Dropped]) -> set[str]:
     """Buttons, links that run script and forms; returns the ids of the panels a control opens."""
     revealed = {c for el in soup.find_all(attrs={"aria-controls": True}) for c in el["aria-controls"].split()}
+    # Ids looked up in one map, not searched for through the page once a button.
+    by_id: dict[str, object] = {}
+    for el in soup.find_all(id=True):
+        by_id.setdefault(el["id"], el)
     for n, el in enumerate(soup.find_all("button")):
         # A button inside a heading or summary carries the heading's words (accordions); a button
         # that discloses a panel of text is that panel's heading (an FAQ's question); any other
         # button is a control ("Accept all", "Close", a menu toggle).
         if el.find_parent(["h1", "h2", "h3", "h4", "h5", "h6", "summary"]) is not None:
             continue
-        panel = _disclosed_panel(soup, el)
+        panel = _disclosed_panel(soup, el, by_id)
         if panel is not None and el.get_text(strip=True) and not _is_navigation(panel):
             el.name = "h6"
             if not panel.get("id"):
@@ -112,12 +166,16 @@ def _drop_controls(soup, dropped: list[Dropped]) -> set[str]:
     return revealed
 
 
-def _disclosed_panel(soup, button):
+def _disclosed_panel(soup, button, by_id: dict):
     """What a button opens: the element it names (aria-controls), or, for a disclosure button
-    (aria-expanded) that names none, the element right after it (the WAI-ARIA disclosure pattern)."""
+    (aria-expanded) that names none, the element right after it (the WAI-ARIA disclosure pattern).
+    ``by_id``: the page's first element of each id."""
     ids = (button.get("aria-controls") or "").split()
     if ids:
-        return soup.find(id=ids[0])
+        panel = by_id.get(ids[0])
+        if panel is not None and panel.decomposed:  # gone with an earlier button: the next of that id
+            panel = by_id[ids[0]] = soup.find(id=ids[0])
+        return panel
     return button.find_next_sibling() if button.has_attr("aria-expanded") else None
 
 
@@ -176,7 +234,10 @@ def _block_lines(soup, dropped: list[Dropped]) -> list[SourceLine]:
     sub-list, loose text in a <div>) as lines of their own; link lists are dropped.
 
     A walk with its own stack rather than recursion: a page nested thousands of levels deep
-    (generated or broken markup) is read, not a RecursionError."""
+    (generated or broken markup) is read, not a RecursionError. Which elements hold a block is
+    found once for the page, not searched for under each element (that costs the page's size
+    times its depth)."""
+    holds = _holding(soup, _STRUCTURE)
     lines: list[SourceLine] = []
     # Each frame: an element, its children still to visit, and its own inline content since its
     # last nested block.
@@ -192,10 +253,10 @@ def _block_lines(soup, dropped: list[Dropped]) -> list[SourceLine]:
         elif child.name == "table":
             _flush(el, run, lines, dropped)
             lines += _table_lines(child)
-        elif _is_leaf_block(child):
+        elif _is_leaf_block(child, holds):
             _flush(el, run, lines, dropped)
             _emit(child, [child], lines, dropped)
-        elif child.name in _BLOCKS or child.name in _CONTAINERS or child.find(_STRUCTURE) is not None:
+        elif child.name in _BLOCKS or child.name in _CONTAINERS or id(child) in holds:
             _flush(el, run, lines, dropped)
             stack.append((child, iter(list(child.children)), []))
         else:
@@ -260,13 +321,26 @@ def _link_share(nodes: list) -> float:
     return linked / text if text else 0.0
 
 
-def _is_leaf_block(el) -> bool:
-    """A text block with no block or table inside it (a summary holding no heading is one whole)."""
+def _is_leaf_block(el, holds: set[int]) -> bool:
+    """A text block with no block or table inside it (a summary holding no heading is one whole).
+    ``holds``: the ids of the elements that hold a block or table (``_holding``)."""
     if el.name not in _BLOCKS:
         return False
     if el.name == "summary":
         return el.find(_HEADINGS) is None
-    return el.find(_STRUCTURE) is None
+    return id(el) not in holds
+
+
+def _holding(soup, names) -> set[int]:
+    """The ids of the elements with one of ``names`` somewhere inside them, in one pass: each
+    element is marked once, from the nearest such descendant up to an ancestor already marked."""
+    held: set[int] = set()
+    for el in soup.find_all(names):
+        parent = el.parent
+        while parent is not None and id(parent) not in held:
+            held.add(id(parent))
+            parent = parent.parent
+    return held
 
 
 def _table_lines(table) -> list[SourceLine]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CorpusError
-from .html_lines import html_lines
+from .html_lines import NestedTooDeep, html_lines
 from .structure import Dropped, SourceLine
 from .text_lines import text_lines
 
@@ -23,6 +23,10 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 # A clinic's FAQ or aftercare sheet is kilobytes; a file this large is an export or a mistake,
 # and would hold up every ingest.
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# A leaflet, consent form or treatment manual is tens of pages; pypdf reads about a page a
+# millisecond when the text is simple (a 20,000-page PDF of 3.3 MB took 21.7 s), more when it is not,
+# and each page's text is held at once: a book-length export is refused before any page is read.
+MAX_PDF_PAGES = 500
 METADATA_FILE = "sources.toml"
 # Who may be shown a document: everyone (the chat page, the widget, /api/ask), or only the
 # clinic's staff (the front desk and the staff API). Set per file in sources.toml.
@@ -135,7 +139,10 @@ def load_document(path: Path, name: str, meta: dict) -> SourceDocument:
             raise _Unreadable(f"not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         if suffix in (".html", ".htm"):
-            (lines, dropped), explicit = html_lines(text), True
+            try:
+                (lines, dropped), explicit = html_lines(text), True
+            except NestedTooDeep as exc:
+                raise _Unreadable(str(exc)) from None
         elif suffix in (".md", ".markdown"):
             (lines, dropped), explicit = text_lines(text, markdown=True), True
         else:
@@ -177,6 +184,10 @@ def _pdf_text(data: bytes) -> str:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise _Unreadable("the PDF is encrypted; save an unprotected copy")
+        pages = len(reader.pages)
+        if pages > MAX_PDF_PAGES:
+            raise _Unreadable(f"the PDF has {pages:,} pages (the limit is {MAX_PDF_PAGES}); save only the pages "
+                              "with what patients and staff need to know, or split it")
         return "\f".join(page.extract_text() or "" for page in reader.pages)
     except (PdfReadError, ValueError, KeyError, OSError) as exc:
         raise _Unreadable(f"not a readable PDF ({exc})") from None

@@ -4,6 +4,7 @@ that runs an incremental ingest after each change, one at a time, in the backgro
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -15,10 +16,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cachetools import LRUCache
+
 from ...errors import AssistantError, IngestBusyError
 from ...ingest.ingestion import file_version
-from ...ingest.loading import (AUDIENCES, METADATA_FILE, PUBLIC, STAFF, corpus_files, file_sha256, load_corpus,
-                               read_metadata)
+from ...ingest.isolation import Reading, read_isolated
+from ...ingest.loading import AUDIENCES, METADATA_FILE, PUBLIC, STAFF, corpus_files, file_sha256, read_metadata
 from ...ingest.structure import Dropped
 
 log = logging.getLogger(__name__)
@@ -67,60 +70,66 @@ class DocumentLibrary:
         self.corpus = settings.corpus_dir
         self._lock = threading.Lock()  # one change to corpus/ and sources.toml at a time
         self._seen: dict[str, tuple[str, str]] = {}  # name -> (file version, when first served)
+        # What reading each version of a file found, so a page shows it without reading it again.
+        self._readings: LRUCache = LRUCache(maxsize=1024)
+        self._readings_lock = threading.Lock()
+        # Each worker may use PARSE_MEMORY_MB: two at once bound the console's share of the machine.
+        self._workers = threading.BoundedSemaphore(2)
 
     # --- reading -----------------------------------------------------------------------
     def documents(self, snapshot=None) -> list[DocumentInfo]:
         """Every file in corpus/, with what the serving index (``snapshot``, or None) holds of it."""
-        metadata = read_metadata(self.corpus)
-        passages: Counter = Counter()
-        versions: dict[str, str] = {}
-        if snapshot is not None:
-            for meta in snapshot.meta.values():
-                passages[meta["source"]] += 1
-                versions[meta["source"]] = meta.get("file_version", "")
-        built_at = snapshot.info.ingested_at if snapshot is not None else ""
-        files = corpus_files(self.corpus)
-        names = [p.relative_to(self.corpus).as_posix() for p in files]
-        # Files the index does not hold are loaded again (no embedding: quick) to say why.
-        missing = {n for n in names if n not in passages}
-        reasons = dict(load_corpus(self.corpus, only=missing).skipped) if missing else {}
-        found = []
-        for path, name in zip(files, names):
-            meta = metadata.get(name, {})
-            # Indexed means indexed as the file and its entry are now: after an edit (a new
-            # audience, say) the serving index still holds the old version until the ingest is done.
-            if name in passages and versions[name] == file_version(file_sha256(path), metadata.get(name)):
-                status, reason = "indexed", ""
-                seen = self._seen.get(name)
-                if seen is None or seen[0] != versions[name]:
-                    self._seen[name] = seen = (versions[name], built_at)
-                when = seen[1]
-            else:
-                status = "skipped" if name in reasons else "waiting"
-                reason, when = reasons.get(name, ""), ""
-            found.append(DocumentInfo(
-                name=name, title=str(meta.get("title") or ""), origin=str(meta.get("origin") or ""),
-                type=TYPES.get(path.suffix.lower(), path.suffix.lower() or "(none)"), size=path.stat().st_size,
-                audience=str(meta.get("audience") or PUBLIC), status=status, passages=passages.get(name, 0),
-                reason=reason, last_ingest=when))
-        return found
+        metadata, held = read_metadata(self.corpus), _Held.of(snapshot)
+        return [self._info(path, path.relative_to(self.corpus).as_posix(), metadata, held)
+                for path in corpus_files(self.corpus)]
 
     def get(self, name: str, snapshot=None) -> DocumentInfo:
-        for doc in self.documents(snapshot):
-            if doc.name == name:
-                return doc
-        raise Refused(f"no document named {name!r} in {self.corpus}: it may have been deleted")
+        """One document, as ``documents`` lists it; the others are not looked at."""
+        return self._info(self._existing(name), name, read_metadata(self.corpus), _Held.of(snapshot))
 
     def explain(self, name: str) -> tuple[list[Dropped], str]:
         """What cleaning drops from the document and why (`ingest.py --explain`, for one file);
         and the reason when the file cannot be read at all."""
-        from ...ingest.cleaning import clean_document
+        reading = self._read_file(self._existing(name), name, read_metadata(self.corpus).get(name, {}))
+        return list(reading.dropped), reading.reason
 
-        self.get(name)
-        loaded = load_corpus(self.corpus, only={name})
-        if loaded.skipped:
-            return [], loaded.skipped[0][1]
-        return list(clean_document(loaded.documents[0]).dropped), ""
+    def _info(self, path: Path, name: str, metadata: dict, held: "_Held") -> DocumentInfo:
+        meta = metadata.get(name, {})
+        # Indexed means indexed as the file and its entry are now: after an edit (a new
+        # audience, say) the serving index still holds the old version until the ingest is done.
+        if name in held.passages and held.versions[name] == file_version(file_sha256(path), metadata.get(name)):
+            status, reason = "indexed", ""
+            seen = self._seen.get(name)
+            if seen is None or seen[0] != held.versions[name]:
+                self._seen[name] = seen = (held.versions[name], held.built_at)
+            when = seen[1]
+        else:
+            # A file the index does not hold is read (no embedding), once a version, to say why.
+            reason, when = self._read_file(path, name, meta).reason, ""
+            status = "skipped" if reason else "waiting"
+        return DocumentInfo(
+            name=name, title=str(meta.get("title") or ""), origin=str(meta.get("origin") or ""),
+            type=TYPES.get(path.suffix.lower(), path.suffix.lower() or "(none)"), size=path.stat().st_size,
+            audience=str(meta.get("audience") or PUBLIC), status=status, passages=held.passages.get(name, 0),
+            reason=reason, last_ingest=when)
+
+    def _read_file(self, path: Path, name: str, meta: dict) -> Reading:
+        """What ingest makes of a corpus file, read in a worker once for each version of the file and its entry."""
+        stat = path.stat()
+        key = (name, stat.st_ino, stat.st_mtime_ns, stat.st_size, json.dumps(meta, sort_keys=True, default=str))
+        with self._readings_lock:
+            found = self._readings.get(key)
+        if found is None:
+            found = self._read(name, path, meta)
+            with self._readings_lock:
+                self._readings[key] = found
+        return found
+
+    def _read(self, name: str, source: bytes | Path, meta: dict) -> Reading:
+        """``source`` (an upload's bytes, or a corpus file) read as ingest reads it, in a worker process."""
+        with self._workers:
+            return read_isolated(name, source, meta, timeout=self.settings.parse_timeout,
+                                 memory_mb=self.settings.parse_memory_mb)
 
     # --- changing ------------------------------------------------------------------------
     def add(self, client_name: str, data: bytes, title: str = "", origin: str = "", audience: str = STAFF,
@@ -140,7 +149,7 @@ class DocumentLibrary:
             raise Refused(f"{name} is too large ({len(data) / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB): "
                           "keep only the text, or split it")
         self._check_audience(audience)
-        reason = _unreadable(name, data)
+        reason = self._read(name, data, {}).reason
         if reason:
             raise Refused(f"{name} was not added: {reason}")
         entry = {"title": title, "origin": origin, "audience": audience}
@@ -260,14 +269,23 @@ class DocumentLibrary:
         self._replace_metadata(tomlkit.dumps(doc))
 
 
-def _unreadable(name: str, data: bytes) -> str:
-    """Why ingest would skip this file ("" when it reads), found by loading it as ingest does."""
-    with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / name).write_bytes(data)
-        loaded = load_corpus(Path(folder))
-    if loaded.skipped:
-        return loaded.skipped[0][1]
-    return "" if loaded.documents else "no text could be extracted"
+@dataclass(frozen=True)
+class _Held:
+    """What the serving index holds of each file: its passages, the version it read, when it was built."""
+
+    passages: Counter
+    versions: dict[str, str]
+    built_at: str
+
+    @classmethod
+    def of(cls, snapshot) -> "_Held":
+        passages: Counter = Counter()
+        versions: dict[str, str] = {}
+        if snapshot is not None:
+            for meta in snapshot.meta.values():
+                passages[meta["source"]] += 1
+                versions[meta["source"]] = meta.get("file_version", "")
+        return cls(passages, versions, snapshot.info.ingested_at if snapshot is not None else "")
 
 
 # --- the ingest queue --------------------------------------------------------------------

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from ...ingest.loading import PUBLIC
 from ..api import AskRequest  # FastAPI reads the body model from this module's names
@@ -32,6 +35,10 @@ class Console:
         self.limiter = LoginLimiter(settings.login_rate_limit, settings.login_address_rate_limit)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.library = DocumentLibrary(settings)
+        # Password checks run here, off the event loop: each is an argon2 hash, 0.1-0.3 s of CPU and
+        # 64 MB (argon2-cffi's defaults; cffi lets go of the GIL), so two at a time bound what a
+        # burst of sign-ins costs, and they wait without holding a request thread.
+        self.hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="console-password")
         self.queue = IngestQueue(assistant)
 
     def render(self, request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
@@ -126,7 +133,8 @@ def install(app: FastAPI, assistant, feedback, settings) -> Console:
             return console.render(request, "login.html", 429, title="Sign in", next=target, name=name,
                                   error="Too many sign-in attempts for this account or address: wait a minute "
                                         "and try again.")
-        user = console.users.verify(name, password)
+        user = await asyncio.get_running_loop().run_in_executor(console.hashing, console.users.verify, name,
+                                                                password)
         if user is None:
             return console.render(request, "login.html", 401, title="Sign in", next=target, name=name,
                                   error="That account name and password do not match.")
@@ -196,11 +204,14 @@ def install_documents(app: FastAPI, console: Console) -> None:
     library, queue = console.library, console.queue
 
     def page(request: Request, status: int = 200, **context):
+        # The jobs before the documents: a job that ends meanwhile (reading a file waiting for the
+        # index takes a worker's second) is still shown running, and the page reloads when it ends.
+        jobs = queue.jobs()
         status_line = console.assistant.status()
         index_line = (f"{status_line['chunks']} passages from {status_line['files']} documents, built "
                       f"{status_line['ingested_at']}" if status_line["ready"] else "none yet")
         return console.render(request, "documents.html", status, title="Documents", page="documents",
-                              docs=library.documents(console.snapshot()), jobs=queue.jobs(), index_line=index_line,
+                              docs=library.documents(console.snapshot()), jobs=jobs, index_line=index_line,
                               corpus=str(console.settings.corpus_dir), suffixes=UPLOAD_SUFFIXES,
                               limit=console.settings.max_upload_bytes, prefill_title=context.pop("prefill_title", ""),
                               labels=AUDIENCE_LABELS, **context)
@@ -212,24 +223,27 @@ def install_documents(app: FastAPI, console: Console) -> None:
 
     @app.post("/admin/documents", include_in_schema=False)
     async def upload(request: Request):
+        # Reading the file (in a worker process) and the documents page are waited for in a
+        # thread, never on the event loop that serves every other request.
         limit = console.settings.max_upload_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit + 64_000:  # refused before the body is read
-            return page(request, 413, error=f"The file is too large ({int(declared) / 1e6:.1f} MB; the limit is "
-                                             f"{limit / 1e6:.1f} MB): keep only the text, or split it. Nothing was "
-                                             "changed.")
+            return await run_in_threadpool(
+                page, request, 413, error=f"The file is too large ({int(declared) / 1e6:.1f} MB; the limit is "
+                                          f"{limit / 1e6:.1f} MB): keep only the text, or split it. Nothing was "
+                                          "changed.")
         form = await console.form(request)
         upload = form.get("file")
         if upload is None or isinstance(upload, str) or not upload.filename:
-            return page(request, 400, error="Choose a file to upload.")
+            return await run_in_threadpool(page, request, 400, error="Choose a file to upload.")
         data = await upload.read(limit + 1)
         audience = _field(form, "audience")
         try:
-            name = library.add(upload.filename, data, title=str(form.get("title", "")),
-                               origin=str(form.get("origin", "")), audience=audience,
-                               replace=form.get("replace") == "1")
+            name = await run_in_threadpool(library.add, upload.filename, data, title=str(form.get("title", "")),
+                                           origin=str(form.get("origin", "")), audience=audience,
+                                           replace=form.get("replace") == "1")
         except Refused as exc:
-            return page(request, 400, error=f"{exc}. Nothing was changed.")
+            return await run_in_threadpool(page, request, 400, error=f"{exc}. Nothing was changed.")
         job = queue.submit(f"added {name}")
         who = ("patients and the front desk can use it" if audience == PUBLIC else
                "staff only: the front desk can use it, patients cannot until you open it and publish it")
