@@ -88,6 +88,8 @@ def run(url: str, pid: int | None, total: int, concurrency: int, gradio_too: boo
 
     from gradio_client import Client
 
+    from assistant.answer.answering import CRISIS_LEAD, URGENT_MESSAGE
+
     clients: dict[int, Client] = {}
 
     def gradio(question: str) -> None:
@@ -96,7 +98,9 @@ def run(url: str, pid: int | None, total: int, concurrency: int, gradio_too: boo
         client = clients.get(threading.get_ident())
         if client is None:
             client = clients[threading.get_ident()] = Client(url + "/", verbose=False)
-        if "not truly permanent" not in client.predict(question, api_name="/chat"):
+        reply = client.predict(question, api_name="/chat")
+        # Every reply carries the caveat but an urgent one (the safety or the crisis message).
+        if "not truly permanent" not in reply and not reply.startswith((URGENT_MESSAGE, CRISIS_LEAD)):
             raise RuntimeError("reply without the caveat")
 
     # Warm both paths first (model, index, Gradio queue, client connections), so the memory
