@@ -47,11 +47,13 @@ def test_accounts_are_hashed_checked_and_removed(tmp_path):
     assert store.remove("anna") and not store.remove("anna") and store.users() == {}
 
 
-def test_login_limit_counts_per_name_and_per_address():
+def test_login_limit_counts_per_name_and_address_and_slows_a_name_tried_everywhere():
     limiter = LoginLimiter("2/minute", "3/minute")
-    assert [limiter.attempt("anna", "10.0.0.1") for _ in range(3)] == [True, True, False]
-    assert limiter.attempt("bob", "10.0.0.2")  # another name from another address
-    assert not limiter.attempt("carl", "10.0.0.1")  # that address has used its three
+    assert [limiter.attempt("anna", "10.0.0.1")[0] for _ in range(3)] == [True, True, False]
+    assert limiter.attempt("bob", "10.0.0.2") == (True, 0.0)  # another name from another address
+    assert not limiter.attempt("carl", "10.0.0.1")[0]  # that address has used its three
+    # The name tried past its limit from another address is let through, after a delay.
+    assert limiter.attempt("anna", "10.0.0.3") == (True, LoginLimiter.NAME_DELAY)
     with pytest.raises(ConfigError, match="LOGIN_RATE_LIMIT='often'"):
         LoginLimiter("often", "3/minute")
 

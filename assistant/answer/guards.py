@@ -29,8 +29,9 @@ URGENT_SIGNS = (
 # Warning signs of suicide and self-harm as crisis lines publish them (the 988 Lifeline's list:
 # talking about wanting to die or to kill oneself, looking for a way to, feeling hopeless or
 # having no reason to live, feeling trapped or in unbearable pain, being a burden to others;
-# and self-harm), put in the first person as a message would. The second list the domain fixes:
-# it does not change with a clinic's documents.
+# and self-harm), put in the first person as a message would; the pain is said to be life's, since
+# "unbearable pain" alone drew real patients' questions about physical pain (docs/relevance.md).
+# The second list the domain fixes: it does not change with a clinic's documents.
 CRISIS_SIGNS = (
     "I want to die", "I want to kill myself", "I am looking for a way to kill myself",
     "I feel hopeless and have no reason to live", "I feel trapped, my life is unbearable",

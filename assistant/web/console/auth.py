@@ -56,8 +56,13 @@ def csrf_ok(session, sent: str | None) -> bool:
 
 
 class LoginLimiter:
-    """At most ``per_name`` attempts (e.g. "5/minute") per account name and ``per_address`` per
-    client address, each counted on its own (moving window, the `limits` package, in memory)."""
+    """At most ``per_name`` attempts (e.g. "5/minute") per account name from one client address,
+    and ``per_address`` per address, each counted on its own (moving window, the `limits`
+    package, in memory). An account name tried past ``per_name`` from many addresses is slowed
+    (each attempt waits ``NAME_DELAY`` seconds), never locked: a lock per name alone would let
+    anyone lock the real administrator out with five wrong passwords a minute."""
+
+    NAME_DELAY = 2.0
 
     def __init__(self, per_name: str, per_address: str) -> None:
         # Checked here, where it is used, not in Settings: importing `limits` takes a tenth of a
@@ -74,11 +79,13 @@ class LoginLimiter:
                               "again.") from None
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    def attempt(self, name: str, address: str) -> bool:
-        """Count one attempt; False when the account or the address is over the limit."""
-        by_name = self.limiter.hit(self.per_name, "login-name", name.lower())
+    def attempt(self, name: str, address: str) -> tuple[bool, float]:
+        """Count one attempt: (allowed, seconds to wait before checking the password). Refused
+        when this address is over its limit, for this name or for all names."""
+        by_pair = self.limiter.hit(self.per_name, "login-pair", name.lower(), address)
         by_address = self.limiter.hit(self.per_address, "login-address", address)
-        return by_name and by_address
+        by_name = self.limiter.hit(self.per_name, "login-name", name.lower())
+        return by_pair and by_address, 0.0 if by_name else self.NAME_DELAY
 
 
 def required_roles(path: str) -> tuple[str, ...] | None:

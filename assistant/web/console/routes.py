@@ -129,10 +129,13 @@ def install(app: FastAPI, assistant, feedback, settings) -> Console:
         if not console.users.users():
             return console.deny(request.scope, 401, "no_accounts", None)
         address = (request.client.host if request.client else "unknown")
-        if not console.limiter.attempt(name, address):
+        allowed, delay = console.limiter.attempt(name, address)
+        if not allowed:
             return console.render(request, "login.html", 429, title="Sign in", next=target, name=name,
                                   error="Too many sign-in attempts for this account or address: wait a minute "
                                         "and try again.")
+        if delay:  # the name is tried from many addresses: slowed, not locked (the loop keeps serving)
+            await asyncio.sleep(delay)
         user = await asyncio.get_running_loop().run_in_executor(console.hashing, console.users.verify, name,
                                                                 password)
         if user is None:
