@@ -116,6 +116,17 @@ def test_an_ordinary_upload_is_read_in_a_worker_stored_and_indexed(app):
     assert 'data-name="faq.html" data-status="indexed"' in client.get("/admin/documents")[2]
 
 
+def test_an_upload_cleaning_leaves_nothing_of_is_refused_with_why(app):
+    # Only a page header (a site name and its menu line, above any paragraph): cleaning leaves
+    # nothing, so ingest would index nothing and it would wait "for indexing" forever; it is
+    # refused at once instead, saying why and what to do.
+    client, before = _manager(app), _corpus(app["settings"])
+    status, text, _ = _upload(client, "menu.txt", b"Glow Clinic\nHome | Book now | Contact\n")
+    assert status == 400, text
+    assert "nothing is left to answer from" in text and "own text as .txt or .md" in text
+    assert "Nothing was changed" in text and _corpus(app["settings"]) == before
+
+
 def test_a_worker_past_its_time_or_memory_is_stopped_and_says_which():
     page = faq_page(12_000)  # about 1 MB: ten seconds or so to read, and over 100 MB of tree
     started = time.monotonic()

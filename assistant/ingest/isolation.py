@@ -113,8 +113,15 @@ def _read(name: str, path: str, meta: dict) -> dict:
             doc = load_document(Path(path), name, meta)
         except _Unreadable as exc:
             return {"reason": str(exc), "dropped": []}
-    dropped = clean_document(doc).dropped
-    return {"reason": "", "dropped": [[d.line, d.text, d.reason] for d in dropped]}
+    clean = clean_document(doc)
+    dropped = [[d.line, d.text, d.reason] for d in clean.dropped]
+    if not any(block.units for block in clean.blocks):
+        # Ingest would index nothing of it: say so, rather than leave it waiting for an index
+        # that never comes.
+        return {"reason": f"nothing is left to answer from once page furniture, repeats and hidden text are "
+                          f"left out ({len(dropped)} lines, listed below): save the document's own text as .txt "
+                          f"or .md and upload that", "dropped": dropped}
+    return {"reason": "", "dropped": dropped}
 
 
 if __name__ == "__main__":
