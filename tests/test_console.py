@@ -487,8 +487,10 @@ def test_widget_settings_apply_without_a_restart(app, browser):
     contact.clear()
     contact.send_keys("javascript:alert(1)")
     browser.find_element(By.ID, "save-widget").click()
-    error = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".error"))[0]
-    assert "Not saved" in error.text and "Booking or contact link 'javascript:alert(1)' must be a web address" in error.text
+    # The error is read from the page the post returns (the old page's elements go stale).
+    error = wait(browser, lambda d: next((e.text for e in d.find_elements(By.CSS_SELECTOR, ".error")
+                                          if "Not saved" in e.text), None))
+    assert "Booking or contact link 'javascript:alert(1)' must be a web address" in error
     assert not (app["settings"].data_dir / "widget.toml").exists()
     contact = browser.find_element(By.ID, "contact_url")
     assert contact.get_attribute("value") == "javascript:alert(1)"  # what was typed, to correct

@@ -124,9 +124,12 @@ def chromium(width=1280, height=1000):
 
 
 def wait(driver, condition, timeout=30):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition)
+    # A form post replaces the page: an element found just before the new page arrived goes
+    # stale, and the condition is simply asked again.
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def axe_violations(driver, include=None, impacts=("serious", "critical")) -> list[str]:
