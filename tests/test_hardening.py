@@ -416,17 +416,18 @@ def _gradio_config(url):
     return request_json(url + "/config")[1]
 
 
-def _gradio_event(url, api_name, data, session, event_data=None):
+def _gradio_event(url, api_name, data, session, event_data=None, headers=None):
     """One event of a Gradio page as its browser script sends it (queue/join, then the session's
     event stream); the completion message, or the stream's messages when it never came."""
     fn = next(d["id"] for d in _gradio_config(url)["dependencies"] if d.get("api_name") == api_name)
-    status, joined = request_json(url + "/gradio_api/queue/join", method="POST",
+    status, joined = request_json(url + "/gradio_api/queue/join", method="POST", headers=headers,
                                   body={"data": data, "fn_index": fn, "session_hash": session, "event_data": event_data})
     assert status == 200, joined
     messages = []
     import urllib.request
 
-    with urllib.request.urlopen(f"{url}/gradio_api/queue/data?session_hash={session}", timeout=30) as stream:
+    data_url = f"{url}/gradio_api/queue/data?session_hash={session}"
+    with urllib.request.urlopen(urllib.request.Request(data_url, headers=headers or {}), timeout=30) as stream:
         for line in stream:
             if line.startswith(b"data:"):
                 messages.append(json.loads(line[5:]))
@@ -454,6 +455,35 @@ def test_a_lone_surrogate_does_not_break_the_chat(unlimited):
     assert isinstance(second, dict) and second["success"], second
     replies = [m["content"][0]["text"] for m in second["output"]["data"][1]]
     assert len(replies) == 4 and "reply-answered" in replies[3]
+
+
+def test_a_gradio_session_answers_only_the_browser_that_opened_it(unlimited):
+    """Gradio names a session with Math.random, and the name alone read its replies and ran its
+    functions: now each session is bound to the browser (an HttpOnly cookie every page sets) or,
+    for a client that keeps no cookies, the address that first named it."""
+    url = unlimited["url"]
+    cookies = []
+    for _ in range(2):
+        status, headers, _ = request(url + "/")
+        assert status == 200
+        cookie = headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        cookies.append(cookie.split(";")[0])
+    mine, theirs = ({"Cookie": c} for c in cookies)
+    assert mine != theirs
+    session = "a1b2c3d4e5f"
+    done = _gradio_event(url, "submit", ["how many sessions will I need?", None, None, ""], session, headers=mine)
+    assert isinstance(done, dict) and done["success"], done
+    fn = next(d["id"] for d in _gradio_config(url)["dependencies"] if d.get("api_name") == "submit")
+    join = {"data": ["is it permanent?", None, None, ""], "fn_index": fn, "session_hash": session}
+    for other in (theirs, {}):  # another browser, or a client with no cookie (bound by address here)
+        status, reply = request_json(url + "/gradio_api/queue/join", method="POST", body=join, headers=other)
+        assert status == 403 and "another browser" in reply["error"]
+        for path in (f"/gradio_api/queue/data?session_hash={session}", f"/gradio_api/heartbeat/{session}"):
+            assert request(url + path, headers=other)[0] == 403
+    assert request_json(url + "/gradio_api/queue/join", method="POST", body=join, headers=mine)[0] == 200
+    # A page request that already carries a cookie is not given another.
+    assert "set-cookie" not in {k.lower() for k in request(url + "/", headers=mine)[1]}
 
 
 def test_new_sessions_or_answer_ids_do_not_add_votes(folder_settings, embedder, tmp_path):

@@ -15,6 +15,7 @@ from assistant.answer.answering import CAVEAT, CLOSEST_LEAD, CLOSEST_TAIL, REFUS
 from assistant.text import normalize, stem
 from assistant.settings import PROJECT_ROOT
 from assistant.web.pages.render import TRIM_CHARS, query_stems, tel_href
+from assistant.web.console.sessions import SESSION_COOKIE
 from tests.console_support import console_settings, ingest, make_account, sign_in_browser
 from tests.web_support import (ARTIFACTS, axe_violations, chromium, closest_settings, request, request_json, serving,
                                serving_markup_corpus, wait)
@@ -616,7 +617,8 @@ def test_a_source_opens_its_document_at_the_quote_and_staff_notes_stay_closed(cl
     url = clinic["url"]
     browser.get_log("browser")  # drop what earlier pages logged
     _open_chat(browser, url)
-    browser.delete_all_cookies()  # a patient, not signed in
+    # A patient, not signed in; the page keeps its own browser's cookie, which its chat session is bound to.
+    browser.delete_cookie(SESSION_COOKIE)
     tabs = browser.window_handles
     question = "How long do microneedling results last?"
     expected = request_json(url + "/api/ask", method="POST", body={"question": question})[1]["citations"][0]

@@ -112,6 +112,7 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     from .console import install_console
     from .contact import install_contact
     from .gate import FrontDoor
+    from .gradio_sessions import SessionOwners
     from .pages import add_scripts, chat as chat_page, desk as desk_page
 
     warmed()
@@ -148,7 +149,8 @@ def create_web_app(settings: Settings, assistant=None, feedback=None):
     for route in app.routes:
         if isinstance(getattr(route, "app", None), gr.routes.App):
             json_errors(route.app)
-    app = FrontDoor(app, settings)
+    # Inside the front door, whose limits come first: a Gradio session answers only its own browser.
+    app = FrontDoor(SessionOwners(app), settings)
     # Outside the front door, so a 413 or 429 carries the CORS headers the widget needs to read it.
     # The allowlist is the console's saved sites over ALLOWED_ORIGINS, read per request.
     app = SiteCORS(app, origins=lambda: api.state.allowed_origins(), allow_methods=["GET", "POST"],
