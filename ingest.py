@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.explain:
         for source, dropped in report.dropped:
             print(f"dropped {source}:{dropped.line}: {dropped.reason}: {dropped.text[:100]!r}")
+        for source, label, passages in report.withheld:
+            print(f"staff only {source}: {passages} passage(s) under {label[:100]!r}, which marks them as not to be used")
     print(report.summary())
     if exported:
         print(f"exported the serving model (ONNX Runtime, no torch when answering): {exported.name}")

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from .cleaning import CleanDocument, Unit
+from .loading import STAFF
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,8 @@ class Chunk:
     section: str
     units: tuple[Unit, ...]
     file_sha256: str
-    audience: str = "public"  # who may be shown it (sources.toml); retrieval filters on it
+    audience: str = "public"  # who may be shown it (sources.toml, markers.py); retrieval filters on it
+    withheld: str = ""  # the document's label that keeps it from patients (markers.py), if any
 
     @property
     def text(self) -> str:
@@ -40,23 +42,25 @@ def chunk_id(source: str, section: str, text: str) -> str:
 def chunk_document(doc: CleanDocument, max_chars: int) -> list[Chunk]:
     """Consecutive blocks of one section share a chunk until it would pass ``max_chars``.
 
-    A chunk never spans two sections, so its section label is always true; a single block
-    longer than the limit still becomes one chunk rather than being cut mid-sentence.
+    A chunk never spans two sections, so its section label is always true, nor a block the
+    document marks as not to be used and one it does not (the chunk's audience is then true); a
+    single block longer than the limit still becomes one chunk rather than being cut mid-sentence.
     """
     chunks: list[Chunk] = []
-    section, units, size = None, [], 0
+    section, withheld, units, size = None, "", [], 0
 
     def flush():
         if units:
             text = " ".join(u.text for u in units)
+            audience = STAFF if withheld else doc.audience
             chunks.append(Chunk(chunk_id(doc.source, section, text), doc.source, doc.title,
-                                section, tuple(units), doc.sha256, doc.audience))
+                                section, tuple(units), doc.sha256, audience, withheld))
 
     for block in doc.blocks:
         block_size = sum(len(u.text) + 1 for u in block.units)
-        if block.section != section or (units and size + block_size > max_chars):
+        if block.section != section or block.withheld != withheld or (units and size + block_size > max_chars):
             flush()
-            section, units, size = block.section, [], 0
+            section, withheld, units, size = block.section, block.withheld, [], 0
         units.extend(block.units)
         size += block_size
     flush()

@@ -75,6 +75,7 @@ class Block:
 
     section: str
     units: tuple[Unit, ...]
+    withheld: str = ""  # the label that marks the block as not to be used, when one does (markers.py)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .chunking import Chunk, chunk_document
 from .cleaning import clean_document, unit_embedding_text
+from .markers import MODEL_FILE as MARKER_MODEL_FILE, load_marker_model, withhold_marked
 from ..embeddings import Embedder
 from ..errors import CorpusError
 from ..index import BuildInfo, ChromaIndex, Records
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 # 5: HTML parsed by html5lib; disclosure buttons head their panels; ornament symbols dropped.
 # 6: a label above a heading (an eyebrow) and a line with no letters are dropped.
 # 7: an eyebrow is at most four words in title case (a short answer without its full stop stays).
-PIPELINE_VERSION = "7"
+# 8: blocks under a label that marks them as not to be used are staff-only (markers.py).
+PIPELINE_VERSION = "8"
 
 
 @dataclass
@@ -46,6 +48,7 @@ class IngestReport:
     build: str = ""
     up_to_date: bool = False
     dropped: list[tuple[str, Dropped]] = field(default_factory=list)
+    withheld: list[tuple[str, str, int]] = field(default_factory=list)  # (source, marking label, passages)
 
     def summary(self) -> str:
         """What changed, in words a clinic manager reads: documents and passages, not builds."""
@@ -61,13 +64,20 @@ class IngestReport:
         if self.lines_dropped:
             lines.append(f"{self.lines_dropped} lines were left out as page furniture, repeats or hidden text "
                          "(`python ingest.py --explain` lists each with its reason).")
+        if self.withheld:
+            kept = sum(n for _, _, n in self.withheld)
+            lines.append(f"{kept} passage{'s are' if kept != 1 else ' is'} shown to staff only, because "
+                         f"{'their' if kept != 1 else 'its'} document marks {'them' if kept != 1 else 'it'} as not "
+                         "to be used (`python ingest.py --explain` lists each with the label).")
         lines += [f"Not read: {name}: {why}" for name, why in self.skipped]
         lines.append(f"Done in {self.seconds:.1f} s ({self.texts_embedded} texts read by the model; index build {self.build}).")
         return "\n".join(lines)
 
 
 def pipeline_key(settings: Settings, embedder: Embedder) -> str:
-    raw = f"{PIPELINE_VERSION}|{settings.chunk_max_chars}|{embedder.name}"
+    # A new marker model may withhold other parts: it re-processes every file too.
+    markers = file_sha256(MARKER_MODEL_FILE)[:12] if MARKER_MODEL_FILE.is_file() else "none"
+    raw = f"{PIPELINE_VERSION}|{settings.chunk_max_chars}|{embedder.name}|{markers}"
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
@@ -116,7 +126,7 @@ def _ingest(settings: Settings, embedder: Embedder, index: ChromaIndex,
     # Files whose bytes and sources.toml entry did not change keep their chunks as they are: no
     # cleaning, no embedding.
     to_process = set(files) if explain else set(files) - set(old_by_source)
-    new_chunks = _clean_and_chunk(settings, to_process, report)
+    new_chunks = _clean_and_chunk(settings, to_process, report, embedder)
 
     kept_rows = [row for source, rows in old_by_source.items() if source not in to_process for row in rows]
     old_ids, reused, fresh = _reusable(old_chunks, new_chunks)
@@ -184,16 +194,19 @@ def _corpus_versions(settings: Settings) -> tuple[dict[str, str], str]:
     return files, fingerprint
 
 
-def _clean_and_chunk(settings: Settings, sources: set[str], report: IngestReport) -> list[Chunk]:
-    """Load, clean and chunk ``sources``; what was skipped or dropped goes into ``report``."""
+def _clean_and_chunk(settings: Settings, sources: set[str], report: IngestReport, embedder: Embedder) -> list[Chunk]:
+    """Load, clean and chunk ``sources``; what was skipped, dropped or kept from patients goes into ``report``."""
     loaded = load_corpus(settings.corpus_dir, only=sources)
     report.skipped = loaded.skipped
+    cleaned = [clean_document(doc) for doc in loaded.documents]
+    if cleaned:
+        cleaned = withhold_marked(cleaned, embedder, load_marker_model())
     chunks: list[Chunk] = []
-    for doc in loaded.documents:
-        cleaned = clean_document(doc)
-        report.lines_dropped += len(cleaned.dropped)
-        report.dropped += [(doc.source, d) for d in cleaned.dropped]
-        chunks += chunk_document(cleaned, settings.chunk_max_chars)
+    for doc in cleaned:
+        report.lines_dropped += len(doc.dropped)
+        report.dropped += [(doc.source, d) for d in doc.dropped]
+        chunks += chunk_document(doc, settings.chunk_max_chars)
+    report.withheld = [(c.source, c.withheld, len(c.units)) for c in chunks if c.withheld]
     return chunks
 
 
@@ -256,7 +269,7 @@ def file_version(sha256: str, entry: dict | None) -> str:
 def chunk_metadata(chunk: Chunk, version: str) -> dict:
     return {"source": chunk.source, "title": chunk.title, "section": chunk.section,
             "file_sha256": chunk.file_sha256, "file_version": version, "units": len(chunk.units),
-            "embedding_text": chunk.embedding_text, "audience": chunk.audience}
+            "embedding_text": chunk.embedding_text, "audience": chunk.audience, "withheld": chunk.withheld}
 
 
 def _append_chunks(chunks: Records, units: Records, fresh: list[Chunk], chunk_vecs, unit_vecs,

@@ -178,14 +178,17 @@ def mark_quote(blocks: list[Block], unit: UnitRow) -> list[Block]:
     return out
 
 
-def document_view(snapshot, source: str, corpus_dir: Path, quote: str = "") -> DocumentView | None:
+def document_view(snapshot, source: str, corpus_dir: Path, quote: str = "", for_staff: bool = False) -> DocumentView | None:
     """The document ``source`` of the serving index, with ``quote`` marked; None when the index
-    holds no such document."""
-    chunks = {cid: m for cid, m in snapshot.meta.items() if m.get("source") == source}
+    holds no such document. Parts the document marks as not to be used (staff-only passages of a
+    public document) are shown only ``for_staff``."""
+    chunks = {cid: m for cid, m in snapshot.meta.items() if m.get("source") == source
+              and (for_staff or not m.get("withheld"))}
     if not chunks:
         return None
     title = next(iter(chunks.values())).get("title") or source
-    staff = any(m.get("audience") == STAFF for m in chunks.values()) or _staff_now(corpus_dir, source)
+    staff = (any(m.get("audience") == STAFF and not m.get("withheld") for m in chunks.values())
+             or _staff_now(corpus_dir, source))
     got = snapshot.units.get(where={"chunk_id": {"$in": list(chunks)}}, include=["documents", "metadatas"])
     units = [UnitRow(uid, m["chunk_id"], int(m.get("line") or 0), int(m.get("position") or 0), doc,
                      m.get("context") or "")
@@ -234,9 +237,10 @@ def install_reading(app, assistant, users, settings) -> None:
             snapshot = assistant.reader.current()
         except IndexNotReadyError:
             snapshot = None
-        view = document_view(snapshot, source, settings.corpus_dir, quote[:2000]) if snapshot else None
+        staff = signed_in(request.scope, users)
+        view = document_view(snapshot, source, settings.corpus_dir, quote[:2000], staff) if snapshot else None
         home = "../" * (1 + source.count("/"))  # the chat page, relative (a proxy may serve the app under a prefix)
-        if view is None or (view.staff and not signed_in(request.scope, users)):
+        if view is None or (view.staff and not staff):
             response = templates.TemplateResponse(request, "reading.html", {"view": None, "home": home,
                                                                             "title": "No such document"},
                                                   status_code=404)
