@@ -119,6 +119,18 @@ def test_a_part_marked_not_to_be_used_reaches_staff_but_never_patients(settings,
     shown = lambda view: " ".join(s.text for b in view.blocks for s in b.spans)  # noqa: E731
     assert not patient_page.staff and "340" in shown(patient_page) and "380" not in shown(patient_page)
     assert marker not in shown(patient_page) and "380" in shown(staff_page)
+    # The console's page of the document says which part patients are not shown, and why.
+    from jinja2 import Environment, FileSystemLoader
+
+    from assistant.web.console.documents import DocumentLibrary
+
+    info = DocumentLibrary(settings).get("prices.md", snapshot)
+    assert info.audience == PUBLIC and info.withheld == (marker,)
+    templates = Environment(loader=FileSystemLoader(PROJECT_ROOT / "assistant/web/console/templates"), autoescape=True)
+    from assistant.web.console.documents import AUDIENCE_LABELS
+
+    page = templates.get_template("document.html").render(doc=info, csrf="x", dropped=[], labels=AUDIENCE_LABELS)
+    assert "Shown to staff only" in page and "not to be used" in page
 
 
 def test_the_classifier_meets_its_floors_on_labels_it_was_not_fitted_on(embedder, model):

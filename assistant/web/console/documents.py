@@ -49,6 +49,7 @@ class DocumentInfo:
     passages: int
     reason: str  # why it was skipped
     last_ingest: str  # when the serving index took in this version of it
+    withheld: tuple[str, ...] = ()  # labels under which the document's own text says "not to be used" (staff only)
 
 
 def safe_name(client_name: str) -> str:
@@ -111,7 +112,7 @@ class DocumentLibrary:
             name=name, title=str(meta.get("title") or ""), origin=str(meta.get("origin") or ""),
             type=TYPES.get(path.suffix.lower(), path.suffix.lower() or "(none)"), size=path.stat().st_size,
             audience=str(meta.get("audience") or PUBLIC), status=status, passages=held.passages.get(name, 0),
-            reason=reason, last_ingest=when)
+            reason=reason, last_ingest=when, withheld=tuple(held.withheld.get(name, ())) if status == "indexed" else ())
 
     def _read_file(self, path: Path, name: str, meta: dict) -> Reading:
         """What ingest makes of a corpus file, read in a worker once for each version of the file and its entry."""
@@ -276,16 +277,20 @@ class _Held:
     passages: Counter
     versions: dict[str, str]
     built_at: str
+    withheld: dict[str, dict[str, None]]  # the labels that keep passages of a file from patients, in order
 
     @classmethod
     def of(cls, snapshot) -> "_Held":
         passages: Counter = Counter()
         versions: dict[str, str] = {}
+        withheld: dict[str, dict[str, None]] = {}
         if snapshot is not None:
             for meta in snapshot.meta.values():
                 passages[meta["source"]] += 1
                 versions[meta["source"]] = meta.get("file_version", "")
-        return cls(passages, versions, snapshot.info.ingested_at if snapshot is not None else "")
+                if meta.get("withheld"):
+                    withheld.setdefault(meta["source"], {})[meta["withheld"]] = None
+        return cls(passages, versions, snapshot.info.ingested_at if snapshot is not None else "", withheld)
 
 
 # --- the ingest queue --------------------------------------------------------------------
