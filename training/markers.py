@@ -5,8 +5,8 @@ each marked withheld or not by a writer who had not seen the product's documents
 as ordinary labels, every heading and lead-in of the seed corpus. The "test" lines and the other
 evaluation corpora are never read here: `python -m evals.markers` measures on them.
 
-The learner is logistic regression (scikit-learn) over the labels' unit-length vectors from the
-index's embedding model; its regularisation is picked by five-fold cross-validated AUC, and the
+The learner is logistic regression over the labels' sentence vectors from the index's embedding
+model (training/linear.py): its regularisation is picked by five-fold cross-validated AUC, and the
 threshold on the out-of-fold scores: the lowest at which at most MAX_ORDINARY_WITHHELD of the
 ordinary labels would be withheld (withholding a clinic's real answer is the worse error).
 Writes models/markers/markers.npz; seeded, a few seconds on CPU.
@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LABELS = ROOT / "evals" / "data" / "document_markers.jsonl"
 SEED_CORPUS = ROOT / "corpus"
 MAX_ORDINARY_WITHHELD = 0.01
-C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 
 def training_labels(labels_file: Path = LABELS, corpus: Path = SEED_CORPUS) -> tuple[list[str], np.ndarray]:
@@ -42,34 +41,12 @@ def training_labels(labels_file: Path = LABELS, corpus: Path = SEED_CORPUS) -> t
 
 
 def fit(texts: list[str], withheld: np.ndarray, embedder, seed: int = 0):
-    """The fitted MarkerModel and the figures of its choice."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
-    from assistant.ingest.markers import MarkerModel
+    """The fitted marker model and the figures of its choice."""
+    from .linear import fit_classifier
 
     vectors = np.asarray(embedder.embed_batch(texts), dtype=np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
-    tried = {}
-    for c in C_GRID:
-        learner = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-        scores = cross_val_predict(learner, vectors, withheld, cv=folds, method="decision_function")
-        tried[c] = (roc_auc_score(withheld, scores), scores)
-    c = max(C_GRID, key=lambda k: (tried[k][0], -k))  # the best AUC; on a tie the stronger regularisation
-    auc, scores = tried[c]
-    ordinary = np.sort(scores[~withheld])[::-1]
-    allowed = int(np.floor(MAX_ORDINARY_WITHHELD * len(ordinary)))
-    threshold = float(np.nextafter(ordinary[allowed], np.inf))  # above the (allowed+1)-th highest ordinary score
-    learner = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(vectors, withheld)
-    model = MarkerModel(learner.coef_[0].astype(np.float32), float(learner.intercept_[0]), threshold, embedder.name)
-    caught = scores[withheld] >= threshold
-    figures = {"labels": len(texts), "withheld": int(withheld.sum()), "C": c,
-               "cv_auc": {str(k): round(float(v[0]), 3) for k, v in tried.items()},
-               "threshold": round(threshold, 4),
-               "cv_recall": f"{int(caught.sum())}/{int(withheld.sum())}",
-               "cv_ordinary_withheld": f"{int((scores[~withheld] >= threshold).sum())}/{int((~withheld).sum())}"}
+    model, figures = fit_classifier(vectors, withheld, embedder.name, MAX_ORDINARY_WITHHELD, seed=seed)
+    figures.pop("_oof_scores")
     return model, figures
 
 

@@ -16,11 +16,10 @@ its label), so the threshold is set where at most 1% of ordinary labels are with
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
+from ..classifier import SentenceClassifier
 from .cleaning import SECTION_SEPARATOR, Block, CleanDocument
 
 log = logging.getLogger(__name__)
@@ -28,33 +27,8 @@ log = logging.getLogger(__name__)
 MODEL_FILE = Path(__file__).resolve().parents[2] / "models" / "markers" / "markers.npz"
 
 
-@dataclass(frozen=True)
-class MarkerModel:
-    """A linear classifier over a label's (unit-length) sentence vector: marker when
-    ``vector · weights + bias >= threshold``."""
-
-    weights: np.ndarray
-    bias: float
-    threshold: float
-    embedding_model: str
-
-    @classmethod
-    def load(cls, path: Path = MODEL_FILE) -> "MarkerModel":
-        with np.load(path, allow_pickle=False) as data:
-            return cls(data["weights"].astype(np.float32), float(data["bias"]), float(data["threshold"]),
-                       str(data["embedding_model"]))
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, weights=self.weights.astype(np.float32), bias=np.float64(self.bias),
-                 threshold=np.float64(self.threshold), embedding_model=np.str_(self.embedding_model))
-
-    def scores(self, labels: list[str], embedder) -> np.ndarray:
-        if not labels:
-            return np.zeros(0, dtype=np.float32)
-        vectors = np.asarray(embedder.embed_batch(labels), dtype=np.float32)
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return vectors @ self.weights + self.bias
+# The marker model is a sentence classifier over the label (shared with the safety guards).
+MarkerModel = SentenceClassifier
 
 
 def block_labels(block: Block) -> list[str]:
@@ -77,7 +51,7 @@ def withhold_marked(docs: list[CleanDocument], embedder, model: MarkerModel | No
     model for ``embedder``'s vectors nothing is withheld (and the log says why)."""
     if model is None:
         return docs
-    if model.embedding_model != embedder.name:
+    if not model.fits(embedder):
         log.warning("labels that mark a part as not to be used are not looked for: the marker model was "
                     "trained on %s vectors, the index uses %s", model.embedding_model, embedder.name)
         return docs
