@@ -14,7 +14,7 @@ from .answer.chain import Steps, build_chain
 from .embeddings import Embedder, get_serving_embedder
 from .errors import AssistantError, IndexUnreachableError
 from .answer.generation import LLMComposer, make_chat_model, make_condenser
-from .answer.guards import CrisisDetector, UrgentDetector, UrgentModel
+from .answer.guards import LEARNED_CRISIS, LEARNED_WARNING, CrisisDetector, UrgentDetector, UrgentModel, load_learned
 from .index import ChromaIndex, open_client
 from .ingest.loading import PUBLIC
 from .answer.learned import LateInteractionModel
@@ -110,8 +110,8 @@ def build_assistant(settings: Settings, embedder: Embedder | None = None, client
                                 candidate_k=settings.candidate_k, rrf_k=settings.rrf_k)
     scorer = RelevanceScorer(embedder, RelevanceModel.load(settings.calibration_file),
                              learned=learned_model(settings, embedder))
-    urgent = UrgentDetector(embedder, UrgentModel.load(settings.calibration_file))
-    crisis = CrisisDetector(embedder, UrgentModel.load(settings.calibration_file, "crisis"))
+    urgent = UrgentDetector(embedder, UrgentModel.load(settings.calibration_file), load_learned(LEARNED_WARNING))
+    crisis = CrisisDetector(embedder, UrgentModel.load(settings.calibration_file, "crisis"), load_learned(LEARNED_CRISIS))
     composer = extractive = ExtractiveComposer(max_units=settings.max_answer_sentences)
     condenser = None
     model = chat_model if chat_model is not None else make_chat_model(settings)

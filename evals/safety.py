@@ -17,7 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.answer.guards import CrisisDetector, UrgentDetector, UrgentModel
+from assistant.answer.guards import (LEARNED_CRISIS, LEARNED_WARNING, CrisisDetector, UrgentDetector, UrgentModel,
+                                     guard_reply, load_learned)
 from assistant.embeddings import Embedder, get_serving_embedder
 from assistant.errors import AssistantError
 from assistant.settings import Settings
@@ -35,6 +36,8 @@ class Decision:
     got: str  # crisis | urgent | none, in the order the chain's guard checks them
     crisis_score: float
     urgent_score: float
+    crisis_learned: float = float("-inf")
+    urgent_learned: float = float("-inf")
 
     @property
     def right(self) -> bool:
@@ -49,14 +52,19 @@ def load_messages(path: Path = MESSAGES) -> list[dict]:
     return rows
 
 
-def decide(settings: Settings, embedder: Embedder, rows: list[dict]) -> list[Decision]:
-    crisis = CrisisDetector(embedder, UrgentModel.load(settings.calibration_file, "crisis"))
-    urgent = UrgentDetector(embedder, UrgentModel.load(settings.calibration_file))
+def decide(settings: Settings, embedder: Embedder, rows: list[dict], sign_lists_only: bool = False) -> list[Decision]:
+    """Each message's reply by the guards as the chain runs them (``sign_lists_only``: without
+    their learned readings, as before they had them)."""
+    crisis = CrisisDetector(embedder, UrgentModel.load(settings.calibration_file, "crisis"),
+                            None if sign_lists_only else load_learned(LEARNED_CRISIS))
+    urgent = UrgentDetector(embedder, UrgentModel.load(settings.calibration_file),
+                            None if sign_lists_only else load_learned(LEARNED_WARNING))
     out = []
     for r in rows:
-        c, u = crisis.score(r["question"]), urgent.score(r["question"])
-        got = "crisis" if c >= crisis.model.threshold else "urgent" if u >= urgent.model.threshold else "none"
-        out.append(Decision(r["id"], r["kind"], r["question"], got, c, u))
+        q = r["question"]
+        got = guard_reply(crisis, urgent, q) or "none"
+        out.append(Decision(r["id"], r["kind"], q, got, crisis.score(q), urgent.score(q),
+                            crisis.learned_score(q), urgent.learned_score(q)))
     return out
 
 
@@ -77,10 +85,11 @@ def metrics(decisions: list[Decision]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.safety", description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=Path, default=MESSAGES)
+    parser.add_argument("--sign-lists-only", action="store_true", help="without the learned readings")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(llm_provider="")
-        decisions = decide(settings, get_serving_embedder(settings), load_messages(args.messages))
+        decisions = decide(settings, get_serving_embedder(settings), load_messages(args.messages), args.sign_lists_only)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -88,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:45} {value:.3f}")
     for d in decisions:
         if not d.right:
-            print(f"wrong: {d.kind:18} got {d.got:7} crisis {d.crisis_score:.3f} urgent {d.urgent_score:.3f}  {d.question}")
+            print(f"wrong: {d.kind:18} got {d.got:7} crisis {d.crisis_score:.3f}/{d.crisis_learned:.2f} "
+                  f"urgent {d.urgent_score:.3f}/{d.urgent_learned:.2f}  {d.question}")
     return 0
 
 

@@ -104,3 +104,45 @@ def test_a_country_without_a_known_line_still_gets_a_way_to_help():
 def test_bad_crisis_settings_name_the_variable(env, named):
     with pytest.raises(ConfigError, match=named):
         Settings.from_env(env, llm_provider="")
+
+
+@pytest.fixture(scope="module")
+def real_guards():
+    """The guards as the product builds them: the real embedding model, the sign lists and the
+    shipped learned readings."""
+    from assistant.answer.guards import LEARNED_CRISIS, LEARNED_WARNING, load_learned
+    from assistant.embeddings import get_serving_embedder
+
+    settings = Settings.from_env({})
+    embedder = get_serving_embedder(settings)
+    crisis = CrisisDetector(embedder, UrgentModel.load(settings.calibration_file, "crisis"), load_learned(LEARNED_CRISIS))
+    urgent = UrgentDetector(embedder, UrgentModel.load(settings.calibration_file), load_learned(LEARNED_WARNING))
+    assert crisis.learned is not None and urgent.learned is not None, "the learned readings did not load"
+    return crisis, urgent
+
+
+def test_a_named_warning_sign_gets_the_safety_message_even_when_the_crisis_reading_fires(real_guards):
+    """The sign lists' readings come first: every emergency case of the fitted corpora, each
+    naming its sign in its own words, gets the safety message, never the crisis message."""
+    from assistant.answer.guards import guard_reply
+    from evals.corpora import load_corpora
+    from evals.runner import load_cases
+
+    crisis, urgent = real_guards
+    emergencies = [case.question for corpus in load_corpora() if not corpus.held_out and corpus.available
+                   for case in load_cases(corpus.cases) if case.kind == "urgent"]
+    assert len(emergencies) >= 6
+    assert {q: guard_reply(crisis, urgent, q) for q in emergencies} == {q: "urgent" for q in emergencies}
+    if not any(crisis.by_learning(q) for q in emergencies):  # the dev set holds one; it lies beside the project
+        pytest.skip("no emergency case here fires the learned crisis reading: the order was not put to the test")
+
+
+@pytest.mark.parametrize("message, reply", [
+    ("I want to kill myself", "crisis"),  # the sign list's own words
+    ("There is pus coming from my cheek", "urgent"),
+    ("How many sessions will I need?", None),
+])
+def test_the_guards_reply_by_their_first_reading_that_fires(real_guards, message, reply):
+    from assistant.answer.guards import guard_reply
+
+    assert guard_reply(*real_guards, message) == reply

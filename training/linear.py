@@ -10,12 +10,11 @@ import numpy as np
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 
-def fit_classifier(vectors: np.ndarray, positive: np.ndarray, embedding_model: str, max_false: float | None = None,
-                   counted: np.ndarray | None = None, seed: int = 0, missed_cost: float | None = None):
-    """(SentenceClassifier, figures). The threshold: with ``max_false``, the lowest at which at
-    most that share of the negatives ``counted`` marks (default: every negative; the others are
-    still learnt from) is called positive; with ``missed_cost``, the one of lowest cost, a missed
-    positive costing that many false alarms."""
+def fit_classifier(vectors: np.ndarray, positive: np.ndarray, embedding_model: str, max_false: float,
+                   counted: np.ndarray | None = None, seed: int = 0):
+    """(SentenceClassifier, figures). The threshold is the lowest at which at most ``max_false`` of
+    the negatives ``counted`` marks (default: every negative; the others are still learnt from)
+    would be called positive."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -34,12 +33,9 @@ def fit_classifier(vectors: np.ndarray, positive: np.ndarray, embedding_model: s
         tried[c] = (roc_auc_score(positive, scores), scores)
     c = max(C_GRID, key=lambda k: (tried[k][0], -k))  # the best AUC; on a tie the stronger regularisation
     auc, scores = tried[c]
-    if missed_cost is not None:
-        threshold = _cheapest(scores[positive], scores[counted], missed_cost)
-    else:
-        negatives = np.sort(scores[counted])[::-1]
-        allowed = int(np.floor(max_false * len(negatives)))
-        threshold = float(np.nextafter(negatives[allowed], np.inf))  # above the (allowed+1)-th highest
+    negatives = np.sort(scores[counted])[::-1]
+    allowed = int(np.floor(max_false * len(negatives)))
+    threshold = float(np.nextafter(negatives[allowed], np.inf))  # above the (allowed+1)-th highest
     learner = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(vectors, positive)
     model = SentenceClassifier(learner.coef_[0].astype(np.float32), float(learner.intercept_[0]), threshold,
                                embedding_model)
@@ -53,13 +49,3 @@ def fit_classifier(vectors: np.ndarray, positive: np.ndarray, embedding_model: s
                "_oof_scores": scores}
     return model, figures
 
-
-def _cheapest(positives: np.ndarray, negatives: np.ndarray, missed_cost: float) -> float:
-    """The threshold of lowest cost; of a stretch of equal cost, its middle (a margin both ways)."""
-    candidates = np.unique(np.concatenate([positives, negatives]))
-    costs = [missed_cost * (positives < t).sum() + (negatives >= t).sum() for t in candidates]
-    lowest = min(costs)
-    best = [i for i, c in enumerate(costs) if c == lowest]
-    low = candidates[best[0]]
-    below = candidates[best[0] - 1] if best[0] > 0 else low - 1.0
-    return float((below + low) / 2)

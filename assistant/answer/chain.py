@@ -13,7 +13,7 @@ from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
 from .answering import (CLOSEST, INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Composer,
                         Evidence, ExtractiveComposer, ScoredUnit, crisis_message)
 from ..embeddings import Embedder
-from .guards import CrisisDetector, UrgentDetector, is_text, validate_question
+from .guards import CrisisDetector, UrgentDetector, guard_reply, is_text, validate_question
 from .relevance import CONTEXT_WEIGHT, RelevanceScorer
 from .retrieval import HybridRetriever, Snapshot
 from ..ingest.loading import PUBLIC
@@ -117,9 +117,10 @@ class Steps:
         # Crisis language gets the crisis message, and an emergency the safety message, even in an
         # over-long message. Both are urgent replies; the crisis one says so in its answerer.
         if problem is None or problem.kind == "too_long":
-            if self.crisis is not None and self.crisis(question):
+            reply = guard_reply(self.crisis, self.urgent, question)
+            if reply == "crisis":
                 return replace(turn, answer=Answer(question, URGENT, self.crisis_message, answerer="crisis"))
-            if self.urgent(question):
+            if reply == "urgent":
                 return replace(turn, answer=Answer(question, URGENT, URGENT_MESSAGE, answerer="guard"))
         if problem is not None:
             # The reply echoes the question: as text that can be encoded (a lone surrogate

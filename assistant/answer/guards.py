@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -11,11 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ..classifier import SentenceClassifier
 from ..embeddings import Embedder
 from ..errors import ConfigError
 from ..text import STOPWORDS, fold_typography, has_control_chars, information, strip_markup
 
+log = logging.getLogger(__name__)
+
 CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
+# The guards' second readings: how patients say a crisis or a warning sign in their own words,
+# learned (training/guards.py; models/safety/MODEL_CARD.md).
+_MODELS = Path(__file__).resolve().parents[2] / "models" / "safety"
+LEARNED_CRISIS = _MODELS / "crisis.npz"
+LEARNED_WARNING = _MODELS / "warning-signs.npz"
 
 # The warning signs after skin needling that call for help now: the ones the safety message
 # names, as aftercare sheets list them. This is the one word list the domain fixes (a clinic's
@@ -148,10 +157,11 @@ class UrgentDetector:
     not stop"; "can I come in with a cold sore?" matches no sign at all.
     """
 
-    def __init__(self, embedder: Embedder, model: UrgentModel) -> None:
+    def __init__(self, embedder: Embedder, model: UrgentModel, learned: SentenceClassifier | None = None) -> None:
         from .retrieval import Vocabulary
 
         self.embedder, self.model = embedder, model
+        self.learned = _usable(learned, embedder)
         self._signs: list[np.ndarray] | None = None
         self._lock = threading.Lock()
         # A mistyped sign word ("fevre", "bleedng") is read as the sign word it most likely
@@ -175,8 +185,18 @@ class UrgentDetector:
             return 0.0
         return max(float((sign @ words.vectors.T).max(axis=1).min()) for sign in self._sign_vectors() if len(sign))
 
-    def __call__(self, message: str) -> bool:
+    def learned_score(self, message: str) -> float:
+        """The learned reading's score (its threshold is ``self.learned.threshold``); -inf without one."""
+        return _learned_score(self.learned, self.embedder, message)
+
+    def by_signs(self, message: str) -> bool:
         return self.score(message) >= self.model.threshold
+
+    def by_learning(self, message: str) -> bool:
+        return self.learned is not None and self.learned_score(message) >= self.learned.threshold
+
+    def __call__(self, message: str) -> bool:
+        return self.by_signs(message) or self.by_learning(message)
 
 
 class CrisisDetector:
@@ -188,8 +208,9 @@ class CrisisDetector:
     calibrated against every ordinary question of the evaluation corpora ("does it hurt?").
     """
 
-    def __init__(self, embedder: Embedder, model: UrgentModel) -> None:
+    def __init__(self, embedder: Embedder, model: UrgentModel, learned: SentenceClassifier | None = None) -> None:
         self.embedder, self.model = embedder, model
+        self.learned = _usable(learned, embedder)
         self._signs: np.ndarray | None = None
         self._lock = threading.Lock()
 
@@ -206,5 +227,52 @@ class CrisisDetector:
             return 0.0
         return float((self._sign_vectors() @ self.embedder.embed_query(text)).max())
 
-    def __call__(self, message: str) -> bool:
+    def learned_score(self, message: str) -> float:
+        """The learned reading's score (its threshold is ``self.learned.threshold``); -inf without one."""
+        return _learned_score(self.learned, self.embedder, message)
+
+    def by_signs(self, message: str) -> bool:
         return self.score(message) >= self.model.threshold
+
+    def by_learning(self, message: str) -> bool:
+        return self.learned is not None and self.learned_score(message) >= self.learned.threshold
+
+    def __call__(self, message: str) -> bool:
+        return self.by_signs(message) or self.by_learning(message)
+
+
+def guard_reply(crisis: "CrisisDetector | None", urgent: UrgentDetector, message: str) -> str | None:
+    """"crisis", "urgent" or None: which message a patient's message gets. The sign lists' readings
+    come before the learned ones: a message naming a warning sign in its own words ("won't stop
+    bleeding") gets the safety message even when the learned crisis reading also fires on it."""
+    readings = [(crisis.by_signs, "crisis")] if crisis is not None else []
+    readings.append((urgent.by_signs, "urgent"))
+    if crisis is not None:
+        readings.append((crisis.by_learning, "crisis"))
+    readings.append((urgent.by_learning, "urgent"))
+    return next((kind for reads, kind in readings if reads(message)), None)
+
+
+def load_learned(path: Path) -> SentenceClassifier | None:
+    """A guard's learned reading, or None (the log says why) when its file is missing."""
+    if not path.is_file():
+        log.warning("no %s: the guard reads messages with its sign list only (python -m training.guards builds it)",
+                    path.name)
+        return None
+    return SentenceClassifier.load(path)
+
+
+def _usable(learned: SentenceClassifier | None, embedder: Embedder) -> SentenceClassifier | None:
+    if learned is not None and not learned.fits(embedder):
+        log.warning("a guard's learned reading was fitted on %s vectors, not %s: left out",
+                    learned.embedding_model, embedder.name)
+        return None
+    return learned
+
+
+def _learned_score(learned: SentenceClassifier | None, embedder: Embedder, message: str) -> float:
+    # The message as both guards read it; its vector is the one the crisis guard computed (cached).
+    text = safety_text(message)
+    if learned is None or not text.strip():
+        return float("-inf")
+    return float(learned.score_vectors(embedder.embed_query(text))[0])
