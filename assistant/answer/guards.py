@@ -148,7 +148,36 @@ def _looks_like(ch: str) -> str:
     return base if base.isascii() else ch
 
 
-class UrgentDetector:
+class _TwoReadings:
+    """A guard's two readings of a message: its sign list's score against ``model.threshold``,
+    and the ``learned`` one (when there is one) against its own threshold."""
+
+    embedder: Embedder
+    model: UrgentModel
+    learned: SentenceClassifier | None
+
+    def score(self, message: str) -> float:
+        raise NotImplementedError
+
+    def learned_score(self, message: str) -> float:
+        """The learned reading's score (its threshold is ``self.learned.threshold``); -inf without one."""
+        # The message as both guards read it; its vector is the one the crisis guard computed (cached).
+        text = safety_text(message)
+        if self.learned is None or not text.strip():
+            return float("-inf")
+        return float(self.learned.score_vectors(self.embedder.embed_query(text))[0])
+
+    def by_signs(self, message: str) -> bool:
+        return self.score(message) >= self.model.threshold
+
+    def by_learning(self, message: str) -> bool:
+        return self.learned is not None and self.learned_score(message) >= self.learned.threshold
+
+    def __call__(self, message: str) -> bool:
+        return self.by_signs(message) or self.by_learning(message)
+
+
+class UrgentDetector(_TwoReadings):
     """Scores how fully a message describes one of the URGENT_SIGNS.
 
     Each sign's content words must all be present in the message: every sign word is matched to
@@ -185,21 +214,8 @@ class UrgentDetector:
             return 0.0
         return max(float((sign @ words.vectors.T).max(axis=1).min()) for sign in self._sign_vectors() if len(sign))
 
-    def learned_score(self, message: str) -> float:
-        """The learned reading's score (its threshold is ``self.learned.threshold``); -inf without one."""
-        return _learned_score(self.learned, self.embedder, message)
 
-    def by_signs(self, message: str) -> bool:
-        return self.score(message) >= self.model.threshold
-
-    def by_learning(self, message: str) -> bool:
-        return self.learned is not None and self.learned_score(message) >= self.learned.threshold
-
-    def __call__(self, message: str) -> bool:
-        return self.by_signs(message) or self.by_learning(message)
-
-
-class CrisisDetector:
+class CrisisDetector(_TwoReadings):
     """Scores how close a message comes to one of the CRISIS_SIGNS, as whole sentences.
 
     Unlike a warning sign, crisis language is rarely made of the sign's own words ("nobody
@@ -226,19 +242,6 @@ class CrisisDetector:
         if not text.strip():
             return 0.0
         return float((self._sign_vectors() @ self.embedder.embed_query(text)).max())
-
-    def learned_score(self, message: str) -> float:
-        """The learned reading's score (its threshold is ``self.learned.threshold``); -inf without one."""
-        return _learned_score(self.learned, self.embedder, message)
-
-    def by_signs(self, message: str) -> bool:
-        return self.score(message) >= self.model.threshold
-
-    def by_learning(self, message: str) -> bool:
-        return self.learned is not None and self.learned_score(message) >= self.learned.threshold
-
-    def __call__(self, message: str) -> bool:
-        return self.by_signs(message) or self.by_learning(message)
 
 
 def guard_reply(crisis: "CrisisDetector | None", urgent: UrgentDetector, message: str) -> str | None:
@@ -269,10 +272,3 @@ def _usable(learned: SentenceClassifier | None, embedder: Embedder) -> SentenceC
         return None
     return learned
 
-
-def _learned_score(learned: SentenceClassifier | None, embedder: Embedder, message: str) -> float:
-    # The message as both guards read it; its vector is the one the crisis guard computed (cached).
-    text = safety_text(message)
-    if learned is None or not text.strip():
-        return float("-inf")
-    return float(learned.score_vectors(embedder.embed_query(text))[0])
