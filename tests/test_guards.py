@@ -140,6 +140,7 @@ def test_a_named_warning_sign_gets_the_safety_message_even_when_the_crisis_readi
 @pytest.mark.parametrize("message, reply", [
     ("I want to kill myself", "crisis"),  # the sign list's own words
     ("There is pus coming from my cheek", "urgent"),
+    ("my throat feels like it is closing", "urgent"),  # issue 21's paraphrase: the learned reading's
     ("How many sessions will I need?", None),
 ])
 def test_the_guards_reply_by_their_first_reading_that_fires(real_guards, message, reply):
