@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from assistant.embeddings import get_serving_embedder
-from assistant.ingest.markers import MarkerModel, corpus_labels
+from assistant.ingest.markers import MODEL_FILE, MarkerModel, corpus_labels
 from assistant.settings import Settings
 
 from .corpora import load_corpora
@@ -46,7 +46,7 @@ def measure(model: MarkerModel, embedder, corpora=None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
-    result = measure(MarkerModel.load(), get_serving_embedder(Settings.from_env()))
+    result = measure(MarkerModel.load(MODEL_FILE), get_serving_embedder(Settings.from_env()))
     test = result["test"]
     print(f"test labels: markers caught {test['recall']:.0%}, ordinary labels withheld {test['ordinary_withheld']:.0%}")
     for label in test["missed"]:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 from assistant.ingest.chunking import chunk_document
 from assistant.ingest.cleaning import clean_document
 from assistant.ingest.loading import PUBLIC, STAFF, load_document
-from assistant.ingest.markers import MarkerModel, block_labels, withhold_marked
+from assistant.ingest.markers import MODEL_FILE, MarkerModel, block_labels, withhold_marked
 from assistant.settings import PROJECT_ROOT, Settings
 
 LABELS = PROJECT_ROOT / "evals" / "data" / "document_markers.jsonl"
@@ -41,7 +41,7 @@ def embedder():
 
 @pytest.fixture(scope="module")
 def model():
-    return MarkerModel.load()
+    return MarkerModel.load(MODEL_FILE)
 
 
 @lru_cache(maxsize=1)
@@ -119,6 +119,14 @@ def test_a_part_marked_not_to_be_used_reaches_staff_but_never_patients(settings,
     shown = lambda view: " ".join(s.text for b in view.blocks for s in b.spans)  # noqa: E731
     assert not patient_page.staff and "340" in shown(patient_page) and "380" not in shown(patient_page)
     assert marker not in shown(patient_page) and "380" in shown(staff_page)
+    # The desk's answer may quote it; what the desk copies for a patient never does.
+    from assistant.web.pages.desk import patient_answer
+
+    staff_answer = assistant.ask(question, audience=STAFF)
+    assert any("380" in c.quote for c in staff_answer.citations), staff_answer
+    copied = patient_answer(assistant, question, staff_answer)
+    assert "380" not in copied.answer and not any("380" in c.quote for c in copied.citations)
+    assert patient_answer(assistant, question, copied) is copied  # nothing withheld in it: kept as it is
     # The console's page of the document says which part patients are not shown, and why.
     from jinja2 import Environment, FileSystemLoader
 

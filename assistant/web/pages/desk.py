@@ -155,6 +155,16 @@ def public_chunks(assistant, answer: Answer) -> frozenset[str]:
                      if c.chunk_id in meta and (meta[c.chunk_id].get("audience") or PUBLIC) == PUBLIC)
 
 
+def patient_answer(assistant, query: str, answer: Answer) -> Answer:
+    """What the copy button gives a patient for the desk's ``answer``: that answer, unless it quotes
+    a part its document marks as not to be used (markers.py: "OLD PRICES - DO NOT QUOTE"); then
+    the answer a patient asking the same gets, which never quotes one."""
+    meta = assistant.reader.current().meta
+    if not any((meta.get(c.chunk_id) or {}).get("withheld") for c in answer.citations):
+        return answer
+    return assistant.ask(query)
+
+
 def build_desk_page(assistant, feedback=None, config: Callable[[], dict] | None = None):
     """The front-desk page; refused questions it decides are recorded in ``feedback`` when given;
     ``config`` returns the widget's configuration (its phone and booking or contact link go
@@ -182,10 +192,11 @@ def build_desk_page(assistant, feedback=None, config: Callable[[], dict] | None 
         if feedback is not None:
             record_question(feedback, answer, "desk")
         caveat = "" if answer.status == URGENT else answer.caveat
-        now, public = config(), public_chunks(assistant, answer)
+        for_patient = patient_answer(assistant, query, answer)
+        now, public = config(), public_chunks(assistant, for_patient)
         contact = dict(clinic_phone=now["phone"], contact_url=now["contact_url"])
         return (gr.update(value=plain_reply(answer, caveat=False), label=f"Answer for “{query.strip()}”"), caveat,
-                patient_copy(answer, public, **contact), patient_copy(answer, public, sources=True, **contact))
+                patient_copy(for_patient, public, **contact), patient_copy(for_patient, public, sources=True, **contact))
 
     def lookup(query: str) -> dict:
         """The answer (plain text with its caveat) and the ranked passages with their relevance label."""
