@@ -140,6 +140,15 @@ def test_a_part_marked_not_to_be_used_reaches_staff_but_never_patients(settings,
     page = templates.get_template("document.html").render(doc=info, csrf="x", dropped=[], labels=AUDIENCE_LABELS)
     assert "Shown to staff only" in page and "not to be used" in page
 
+    # Over real HTTP, as a patient reaches it: the API's answer and passages, and the document's page.
+    from tests.web_support import request, request_json, serving
+
+    with serving(settings, embedder, settings.data_dir / "feedback.sqlite3", assistant=assistant) as info:
+        status, reply = request_json(info["url"] + "/api/ask", method="POST", body={"question": question})
+        assert status == 200 and "380" not in json.dumps(reply)
+        status, _, body = request(info["url"] + "/documents/prices.md")
+        assert status == 200 and b"340" in body and b"380" not in body and marker.encode() not in body
+
 
 def test_the_classifier_meets_its_floors_on_labels_it_was_not_fitted_on(embedder, model):
     from evals.markers import measure
