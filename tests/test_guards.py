@@ -141,9 +141,20 @@ def test_a_named_warning_sign_gets_the_safety_message_even_when_the_crisis_readi
     ("I want to kill myself", "crisis"),  # the sign list's own words
     ("There is pus coming from my cheek", "urgent"),
     ("my throat feels like it is closing", "urgent"),  # issue 21's paraphrase: the learned reading's
+    ("i have a fevre since my treatment", "urgent"),  # issue 21's typo: a real word, but 370 times rarer
+    ("can i pay with a fiver", None),  # a real word only 30 times rarer than "fever": left as typed
     ("How many sessions will I need?", None),
 ])
 def test_the_guards_reply_by_their_first_reading_that_fires(real_guards, message, reply):
     from assistant.answer.guards import guard_reply
 
     assert guard_reply(*real_guards, message) == reply
+
+
+def test_a_real_word_is_read_as_a_close_word_only_when_far_rarer_and_only_when_asked():
+    from assistant.answer.retrieval import Vocabulary
+
+    signs = Vocabulary(["a fever", "bleeding that will not stop"], real_word_margin=2.0)
+    assert [signs.correct(w) for w in ("fevre", "bleedin", "fiver", "fevers", "fever")] == \
+        ["fever", "bleeding", "fiver", "fevers", "fever"]
+    assert Vocabulary(["a fever"]).correct("fevre") == "fevre"  # retrieval's corrector: real words stay

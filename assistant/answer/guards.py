@@ -35,6 +35,9 @@ URGENT_SIGNS = (
     "tightness in the throat", "bleeding that will not stop", "a fever", "chills", "spreading redness",
     "red streaks", "pus", "oozing", "hives",
 )
+# A real word this many Zipf points (a factor of 100) rarer than a sign word it is one slip from
+# is read as the sign word: "fevre" (1.65) as "fever" (4.22), never "fiver" (2.71).
+SIGN_TYPO_ZIPF_MARGIN = 2.0
 # Warning signs of suicide and self-harm as crisis lines publish them (the 988 Lifeline's list:
 # talking about wanting to die or to kill oneself, looking for a way to, feeling hopeless or
 # having no reason to live, feeling trapped or in unbearable pain, being a burden to others;
@@ -193,9 +196,10 @@ class UrgentDetector(_TwoReadings):
         self.learned = _usable(learned, embedder)
         self._signs: list[np.ndarray] | None = None
         self._lock = threading.Lock()
-        # A mistyped sign word ("fevre", "bleedng") is read as the sign word it most likely
-        # means, by the corrector retrieval uses: a real English word is never rewritten.
-        self.spelling = Vocabulary(list(URGENT_SIGNS))
+        # A mistyped sign word ("bleedng") is read as the sign word it most likely means, by the
+        # corrector retrieval uses; here also a real word a hundred times rarer than the sign
+        # word it is one slip from ("fevre", "bleedin"), since a missed sign is the worse error.
+        self.spelling = Vocabulary(list(URGENT_SIGNS), real_word_margin=SIGN_TYPO_ZIPF_MARGIN)
 
     def _sign_vectors(self) -> list[np.ndarray]:
         if self._signs is None:

@@ -22,7 +22,7 @@ from ..embeddings import Embedder
 from ..errors import IndexNotReadyError, IndexUnreachableError
 from ..index import BuildInfo, ChromaIndex, index_file
 from ..settings import Settings
-from ..text import content_words, is_word, stem
+from ..text import content_words, is_word, stem, zipf
 
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,11 @@ def bm25_tokens(text: str) -> list[str]:
 class Vocabulary:
     """The corpus's words, to correct what a patient mistyped."""
 
-    def __init__(self, texts: list[str]) -> None:
+    def __init__(self, texts: list[str], real_word_margin: float | None = None) -> None:
+        # With a margin, a real English word that is that many Zipf points rarer than a close
+        # vocabulary word is read as that word mistyped (the noisy channel's prior: "fevre", 1.65,
+        # is "fever", 4.22); without one, real words are never rewritten.
+        self.real_word_margin = real_word_margin
         self.words: set[str] = set()
         for text in texts:
             self.words.update(content_words(text))
@@ -45,11 +49,17 @@ class Vocabulary:
 
     def correct(self, word: str) -> str:
         """The closest corpus word for a word English does not have ("accutain", "microneedeling");
-        a real word is never rewritten, even when the corpus spells a neighbour ("plane", "derma")."""
-        if word in self.words or len(word) < 4 or is_word(word):
+        a real word is not rewritten, even when the corpus spells a neighbour ("plane", "derma"),
+        unless it is ``real_word_margin`` rarer than that neighbour."""
+        if word in self.words or len(word) < 4:
+            return word
+        real = is_word(word)
+        if real and self.real_word_margin is None:
             return word
         match = difflib.get_close_matches(word, self._by_initial.get(word[0], []), n=1, cutoff=0.8)
-        return match[0] if match else word
+        if not match or (real and zipf(match[0]) - zipf(word) < self.real_word_margin):
+            return word
+        return match[0]
 
     def correct_text(self, text: str) -> str:
         """The text with each misspelled word replaced by the corpus word it most likely means."""
