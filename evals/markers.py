@@ -2,7 +2,7 @@
 
 On the "test" lines of evals/data/document_markers.jsonl (written as a second clinic, never fitted
 on): how many labels that mark a part as not to be used are caught, and how many ordinary ones are
-taken for such (hard cases among them: "Do not use retinol for 5 days:", "Old acne scars"). Then,
+taken for such (hard cases among them: "DO NOT SCRATCH – itching is normal", "Legacy acne scarring"). Then,
 for each evaluation corpus, every label of its documents that ingest would treat as a marker: in
 the held-out corpora each one is a part of a real clinic's page kept from its patients. Floors and
 limits are the [markers] table of evals/data/thresholds.toml.
