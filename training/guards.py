@@ -123,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
         vectors = np.asarray(embedder.embed_batch([safety_text(t) for t in texts]), dtype=np.float32)
         model, figures = fit_classifier(vectors, flags, embedder.name, max_false=MAX_ORDINARY_FLAGGED,
                                         counted=ordinary, seed=0)
-        figures.pop("_oof_scores")
         out = (args.out / targets[name].name) if args.out else targets[name]
         model.save(out)
         print(json.dumps({name: figures}, indent=2))

@@ -45,7 +45,6 @@ def fit_classifier(vectors: np.ndarray, positive: np.ndarray, embedding_model: s
                "cv_recall": f"{int((scores[positive] >= threshold).sum())}/{int(positive.sum())}",
                "cv_counted_negatives_positive": f"{int((scores[counted] >= threshold).sum())}/{int(counted.sum())}",
                "cv_other_negatives_positive": f"{int((scores[~positive & ~counted] >= threshold).sum())}/"
-                                              f"{int((~positive & ~counted).sum())}",
-               "_oof_scores": scores}
+                                              f"{int((~positive & ~counted).sum())}"}
     return model, figures
 

@@ -46,7 +46,6 @@ def fit(texts: list[str], withheld: np.ndarray, embedder, seed: int = 0):
 
     vectors = np.asarray(embedder.embed_batch(texts), dtype=np.float32)
     model, figures = fit_classifier(vectors, withheld, embedder.name, MAX_ORDINARY_WITHHELD, seed=seed)
-    figures.pop("_oof_scores")
     return model, figures
 
 
