@@ -29,6 +29,10 @@ _ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the `assist
 _MODULE = "assistant.ingest.isolation"
 # The text helpers import numpy, whose BLAS would reserve memory for a thread a core: a child
 # that only reads a document needs one.
+# An allocation fails once the next request would cross the limit; a large one (a tree's next
+# block, a buffer doubling) can fail with a tenth of the limit still free.
+_NEAR_LIMIT = 0.9
+_RESERVE = 16 * 1024 * 1024
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -77,42 +81,70 @@ def read_isolated(name: str, source: bytes | Path, meta: dict | None = None, *, 
 def _child() -> None:
     request = json.loads(sys.argv[1])
     memory = request["memory_mb"] * 1024 * 1024
-    # Address space, not resident memory: the only limit the kernel enforces for every allocation.
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    # CPU time as a second bound beside the parent's clock (SIGXCPU ends the child).
-    cpu = int(request["cpu_seconds"]) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    os.nice(10)  # on a busy machine, answering questions comes first
-    try:
-        answer = _read(request["name"], request["path"], request["meta"])
-    except MemoryError:
-        answer = None  # said below, once the exception and the half-built tree it holds are gone
-    except Exception as exc:  # noqa: BLE001 - as ingest does: the file is refused, the trace logged
-        import traceback
+    with tempfile.TemporaryDirectory() as folder:
+        # The bytes go to a file before the limits: only reading them is what the limits bound.
+        path = request["path"] or _stdin_to(Path(folder) / Path(request["name"]).name)
+        # Address space, not resident memory: the only limit the kernel enforces for every allocation.
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        # CPU time as a second bound beside the parent's clock (SIGXCPU ends the child).
+        cpu = int(request["cpu_seconds"]) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        os.nice(10)  # on a busy machine, answering questions comes first
+        # Freed on a fault, so that finding and saying what happened has memory to do it in.
+        reserve = bytearray(_RESERVE)
+        try:
+            answer = _read(request["name"], path, request["meta"])
+        except Exception as exc:  # noqa: BLE001 - as ingest does: the file is refused, the trace logged
+            del reserve
+            answer = _fault(exc, memory)
+        if answer is None:
+            gc.collect()  # the tree's elements point at each other: only the collector frees them
+            answer = {"reason": f"it needs more than {request['memory_mb']} MB of memory to read: keep only the "
+                                "text, or split it", "dropped": []}
+        sys.stdout.write(json.dumps(answer))
 
-        answer = {"reason": f"it could not be read ({type(exc).__name__}); save it in another format, and please "
-                            "report it", "dropped": [], "trace": traceback.format_exc()}
-    if answer is None:
-        gc.collect()  # the tree's elements point at each other: only the collector frees them
-        answer = {"reason": f"it needs more than {request['memory_mb']} MB of memory to read: keep only the text, "
-                            "or split it", "dropped": []}
-    sys.stdout.write(json.dumps(answer))
+
+def _stdin_to(path: Path) -> str:
+    path.write_bytes(sys.stdin.buffer.read())
+    return str(path)
+
+
+def _fault(exc: Exception, memory: int) -> dict | None:
+    """What to say of a read that raised ``exc``: None when the memory limit was its cause.
+
+    A C library whose allocation fails may say so with any exception (lxml has raised SystemError
+    "error return without exception set"), so the test is whether the address space reached its
+    limit, whatever the exception's name."""
+    if isinstance(exc, MemoryError) or _peak_address_space() >= memory * _NEAR_LIMIT:
+        return None
+    import traceback
+
+    return {"reason": f"it could not be read ({type(exc).__name__}); save it in another format, and please report "
+                      "it", "dropped": [], "trace": traceback.format_exc()}
+
+
+def _peak_address_space() -> int:
+    """The most address space this process has held, in bytes (Linux's VmPeak; 0 when unknown)."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmPeak:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def _read(name: str, path: str, meta: dict) -> dict:
-    """The file at ``path``, or the bytes on standard input, loaded and cleaned as ingest would."""
+    """The file at ``path`` loaded and cleaned as ingest would."""
     from .cleaning import clean_document
     from .loading import _Unreadable, load_document
 
-    with tempfile.TemporaryDirectory() as folder:
-        if not path:
-            path = Path(folder) / Path(name).name
-            path.write_bytes(sys.stdin.buffer.read())
-        try:
-            doc = load_document(Path(path), name, meta)
-        except _Unreadable as exc:
-            return {"reason": str(exc), "dropped": []}
+    try:
+        doc = load_document(Path(path), name, meta)
+    except _Unreadable as exc:
+        return {"reason": str(exc), "dropped": []}
     clean = clean_document(doc)
     dropped = [[d.line, d.text, d.reason] for d in clean.dropped]
     if not any(block.units for block in clean.blocks):
