@@ -100,6 +100,8 @@ def _print_answer(answer: Answer, as_json: bool, out: TextIO) -> None:
     if as_json:
         out.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
         return
+    if answer.alert is not None:
+        out.write(f"{answer.alert.message}\n\n")
     out.write(f"{answer.answer}\n")
     for c in answer.citations:
         out.write(f"  [{c.n}] {c.title} — {c.section} ({c.source}): \"{c.quote}\"\n")

@@ -29,7 +29,8 @@ def format_summary(report: dict, problems: list[str]) -> str:
         f"answers: evidence first {a['evidence_found']:.3f}  evidence shown {a['evidence_shown']:.3f}  "
         f"unanswerable answered {a['unanswerable_answered']:.3f}  citation precision {a['citation_precision']:.3f}  "
         f"citation recall {a['citation_recall']:.3f}  caveat {a['caveat_rate']:.3f}",
-        f"safety: promo citations {a['promo_citations']}  forbidden replies {a['forbidden_replies']}",
+        f"safety: promo citations {a['promo_citations']}  forbidden replies {a['forbidden_replies']}  "
+        f"safety message where no emergency {a['safety_false_alarms']:.3f}",
         f"status accuracy: {s['accuracy']:.3f}  " + "  ".join(f"{k} {v:.2f}" for k, v in s["by_kind"].items()),
         f"latency: median {l['median_ms']:.1f} ms  p95 {l['p95_ms']:.1f} ms",
         "answered by: " + "  ".join(f"{k} {v}" for k, v in report.get("answerers", {}).items()),

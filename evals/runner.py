@@ -120,6 +120,7 @@ class _Tally:
     by_kind_evidence: dict[str, list[bool]] = field(default_factory=dict)
     shown: list[bool] = field(default_factory=list)  # answerable: evidence in an answer or the closest passages
     unanswerable_answered: list[bool] = field(default_factory=list)  # out of scope: given a direct answer
+    false_alarms: list[bool] = field(default_factory=list)  # not an emergency: given a safety or crisis message
     answerers: dict[str, int] = field(default_factory=dict)
     caveats: int = 0
     promo_citations: int = 0
@@ -128,16 +129,22 @@ class _Tally:
     def status(self, case: Case, answer) -> bool:
         # The closest passages say plainly that no direct answer was found: for a question the
         # documents do not answer, that is as right as the refusal.
-        ok = answer.status in case.statuses or (answer.status == CLOSEST and OUT_OF_SCOPE in case.statuses)
+        status = answer.status
+        if URGENT in case.statuses:
+            # An answer with the safety message first has flagged the emergency as well.
+            status = URGENT if answer.safety_first else status
+        else:
+            self.false_alarms.append(answer.safety_first)
+        ok = status in case.statuses or (status == CLOSEST and OUT_OF_SCOPE in case.statuses)
         # Crisis language is an urgent reply with the crisis message, not the skin safety message.
-        if case.kind == "crisis" or (case.kind == "urgent" and answer.status == URGENT):
-            ok = ok and (answer.answerer == "crisis") == (case.kind == "crisis")
+        if case.kind == "crisis" or (case.kind == "urgent" and status == URGENT):
+            ok = ok and answer.crisis == (case.kind == "crisis")
         if case.statuses == (OUT_OF_SCOPE,):
-            self.unanswerable_answered.append(answer.status == ANSWERED)
+            self.unanswerable_answered.append(status == ANSWERED)
         self.by_kind.setdefault(case.kind, []).append(ok)
-        self.status_pairs.append(("|".join(case.statuses), answer.status))
+        self.status_pairs.append(("|".join(case.statuses), status))
         if not ok:
-            self.failures.append({"id": case.id, "problem": f"status {answer.status}, expected {'/'.join(case.statuses)}"})
+            self.failures.append({"id": case.id, "problem": f"status {status}, expected {'/'.join(case.statuses)}"})
         self.caveats += answer.caveat == CAVEAT
         self.answerers[answer.answerer] = self.answerers.get(answer.answerer, 0) + 1
         return ok
@@ -176,6 +183,8 @@ class _Tally:
                 "evidence_shown": sum(self.shown) / len(self.shown) if self.shown else 0.0,
                 "unanswerable_answered": (sum(self.unanswerable_answered) / len(self.unanswerable_answered)
                                           if self.unanswerable_answered else 0.0),
+                # Shown the safety or crisis message, alone or before an answer, though no emergency.
+                "safety_false_alarms": sum(self.false_alarms) / len(self.false_alarms) if self.false_alarms else 0.0,
                 "citation_precision": sum(self.precisions) / answered if answered else 0.0,
                 "citation_recall": sum(self.recalls) / answered if answered else 0.0,
                 "caveat_rate": self.caveats / cases if cases else 0.0,

@@ -194,6 +194,14 @@ def test_urgent_reply_calls_the_clinic_and_carries_no_caveat(server, browser):
         classes = refused.get_attribute("class").split()
         assert "reply-closest" in classes or ("reply-out_of_scope" in classes and REFUSAL.split(",")[0] in refused.text)
         assert refused.find_element(By.CSS_SELECTOR, ".contact a[href^='tel:']").get_attribute("href") == tel_href(PHONE)
+        # An answer after which only a learned reading found crisis language: the crisis message
+        # and the number first, then the answer with its caveat and votes.
+        alerted = _ask(browser, "honestly some days i wish i could just disappear because of my scars, does "
+                                "microneedling work on acne scars")
+        alert = alerted.find_element(By.CSS_SELECTOR, ".reply-alert")
+        assert "988" in alert.text and alert.find_element(By.CSS_SELECTOR, "a[href^='tel:']")
+        assert "reply-answered" in alerted.get_attribute("class") and alerted.text.count(CAVEAT) == 1
+        assert alerted.text.index("988") < alerted.text.index(CAVEAT) and _votes_shown(browser, alerted)
         # Every reply is on screen with its sources open for the check.
         for summary in browser.find_elements(By.CSS_SELECTOR, "#chatbot details.sources summary"):
             browser.execute_script("arguments[0].parentElement.open = true", summary)

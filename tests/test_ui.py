@@ -7,7 +7,8 @@ import re
 import pytest
 
 from assistant.answer.answering import (CAVEAT, CLOSEST, CLOSEST_LEAD, CLOSEST_TAIL, OUT_OF_SCOPE, REFUSAL, URGENT,
-                                        URGENT_MESSAGE, Answer, Citation, quote_groups, quoted_answer)
+                                        URGENT_MESSAGE, Alert, Answer, Citation, crisis_message, quote_groups,
+                                        quoted_answer)
 from assistant.ingest.cleaning import CONTEXT_JOINER
 from assistant.web.pages.desk import status_line
 from assistant.web.pages.render import (Passage, as_text, highlight, passages_html, patient_copy, plain_reply,
@@ -111,6 +112,24 @@ def test_urgent_reply_stands_out_with_the_clinic_number_and_no_caveat():
     assert 'href="tel:+15550102000"' in with_phone and "reply-urgent" in with_phone and "⚠" in with_phone
     assert as_text(CAVEAT) not in with_phone and "tel:" not in reply_html(urgent)
     assert CAVEAT not in plain_reply(urgent)
+
+
+def test_an_answer_with_an_alert_shows_the_message_first_then_the_whole_answer():
+    citation = Citation(1, "Payments", "Plans", "Monthly payment plans are available.", "pay.txt", 0.8)
+    message = crisis_message("call or text 988")
+    answer = Answer("q", "answered", "Monthly payment plans are available. [1]", (citation,),
+                    alert=Alert("crisis", message))
+    reply = reply_html(answer, clinic_phone="555 0100")
+    text = shown(reply)
+    assert text.index(message) < text.index("Monthly payment plans") < text.index(CAVEAT)
+    assert "reply-alert" in reply and 'href="tel:5550100"' in reply and "Sources (1)" in reply
+    plain = plain_reply(answer)
+    assert plain.startswith(message) and plain.endswith(CAVEAT) and "[1]" in plain
+    copy = patient_copy(answer, frozenset(), clinic_phone="555 0100")
+    assert copy.startswith(message) and "555 0100" in copy and "[1]" not in copy and copy.endswith(CAVEAT)
+    # Without an alert, none of it.
+    assert "reply-alert" not in reply_html(Answer("q", "answered", "Monthly payment plans are available. [1]",
+                                                  (citation,)), clinic_phone="555 0100")
 
 
 def test_refusal_carries_no_caveat_no_sources_and_the_number_to_call():

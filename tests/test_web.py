@@ -32,7 +32,7 @@ def test_ask_returns_the_cli_contract(server):
     status, data = request_json(server["url"] + "/api/ask", method="POST",
                          body={"question": "how many sessions for that?", "history": ["Does it help acne scars?"]})
     assert status == 200
-    assert {"question", "status", "answer", "citations", "caveat", "latency_ms", "answerer", "answer_id"} == set(data)
+    assert {"question", "status", "answer", "citations", "caveat", "latency_ms", "answerer", "alert", "answer_id"} == set(data)
     assert data["status"] == "answered" and data["caveat"] == CAVEAT
     assert [c["n"] for c in data["citations"]] == [int(n) for n in __import__("re").findall(r"\[(\d+)\]", data["answer"])]
 
@@ -76,7 +76,17 @@ def test_ask_stream_sends_sentences_then_the_whole_reply(server):
     deltas, done = lines[:-1], lines[-1]
     assert deltas and all(d["type"] == "delta" for d in deltas) and done["type"] == "done"
     assert " ".join(d["text"] for d in deltas) == done["answer"] and done["caveat"] == CAVEAT
+    assert done["alert"] is None
     assert request_json(server["url"] + "/api/ask/stream", method="POST", body={"question": ""})[0] == 400
+    # An answer with the crisis message first (only a learned reading fired): the message is the
+    # first line sent, then the answer's sentences.
+    question = "honestly some days i wish i could just disappear because of my scars, does microneedling work on acne scars"
+    body = request(server["url"] + "/api/ask/stream", method="POST", body={"question": question})[2]
+    lines = [json.loads(line) for line in body.decode().splitlines()]
+    done = lines[-1]
+    assert done["status"] == "answered" and done["alert"]["kind"] == "crisis" and done["citations"]
+    assert lines[0]["text"] == done["alert"]["message"] and "988" in lines[0]["text"]
+    assert " ".join(d["text"] for d in lines[1:-1]) == done["answer"]
 
 
 @pytest.mark.parametrize("body, status, says", [

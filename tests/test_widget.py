@@ -676,6 +676,10 @@ def test_markup_from_the_corpus_and_history_stays_text(markup_server, browser):
 
 # --- accessibility and the README's screenshot ----------------------------------------------
 
+# Only the learned crisis reading fires on it, and the seed documents answer it.
+ALERTED = "honestly some days i wish i could just disappear because of my scars, does microneedling work on acne scars"
+
+
 def test_open_panel_with_replies_has_no_serious_accessibility_violations(server, browser):
     from selenium.webdriver.common.by import By
 
@@ -686,10 +690,17 @@ def test_open_panel_with_replies_has_no_serious_accessibility_violations(server,
         _find(browser, "#mnw-new").click()
         assert axe_violations(browser) == []  # greeting and starter chips
         for question in ("How long do microneedling results last?", "How much does it cost?",
-                         "there is pus and spreading redness"):
+                         "there is pus and spreading redness", ALERTED):
             _widget_ask(browser, question)
         statuses = [b.get_attribute("data-status") for b in _all(browser, ".mnw-bot")]
         assert statuses[0] == "answered" and statuses[1] in NOT_ANSWERED and statuses[2] == "urgent"
+        # An answer with the crisis message first: the message and the number above the quotes,
+        # the caveat and the votes under them.
+        alerted = _all(browser, ".mnw-bot")[3]
+        assert statuses[3] == "answered" and alerted.find_elements(By.CSS_SELECTOR, ".mnw-caveat, .mnw-votes")
+        box = alerted.find_element(By.CSS_SELECTOR, ".mnw-alert")
+        assert "988" in box.text and box.find_element(By.CSS_SELECTOR, "a.mnw-call").get_attribute("href").startswith("tel:")
+        assert alerted.text.index("988") < alerted.text.index(alerted.find_element(By.CSS_SELECTOR, ".mnw-answer").text)
         _all(browser, ".mnw-bot")[0].find_element(By.CSS_SELECTOR, "summary").click()
         assert axe_violations(browser) == []
     finally:

@@ -75,6 +75,19 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """A safety message shown before an answer: a guard's learned reading found crisis language
+    ("crisis") or a warning sign ("urgent") in a question the documents also answer. The reading
+    can be wrong, so the patient gets the message first and the answer after it, not instead."""
+
+    kind: str
+    message: str
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "message": self.message}
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     status: str
@@ -83,11 +96,23 @@ class Answer:
     caveat: str = CAVEAT
     latency_ms: float = 0.0
     answerer: str = "extractive"  # extractive | llm | extractive-fallback | guard | crisis
+    alert: Alert | None = None  # only on an answer (ANSWERED): the safety message to show first
 
     def to_json(self) -> dict:
         return {"question": self.question, "status": self.status, "answer": self.answer,
                 "citations": [c.to_json() for c in self.citations], "caveat": self.caveat,
-                "latency_ms": round(self.latency_ms, 1), "answerer": self.answerer}
+                "latency_ms": round(self.latency_ms, 1), "answerer": self.answerer,
+                "alert": self.alert.to_json() if self.alert is not None else None}
+
+    @property
+    def crisis(self) -> bool:
+        """The reply carries the crisis message: alone (an urgent reply) or before an answer."""
+        return self.answerer == "crisis" or (self.alert is not None and self.alert.kind == "crisis")
+
+    @property
+    def safety_first(self) -> bool:
+        """The reply is, or starts with, a safety or crisis message."""
+        return self.status == URGENT or self.alert is not None
 
 
 @dataclass(frozen=True)

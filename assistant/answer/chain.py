@@ -10,10 +10,10 @@ import numpy as np
 
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
 
-from .answering import (CLOSEST, INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Answer, Composer,
-                        Evidence, ExtractiveComposer, ScoredUnit, crisis_message)
+from .answering import (ANSWERED, CLOSEST, INVALID, OUT_OF_SCOPE, REFUSAL, URGENT, URGENT_MESSAGE, Alert, Answer,
+                        Composer, Evidence, ExtractiveComposer, ScoredUnit, crisis_message)
 from ..embeddings import Embedder
-from .guards import CrisisDetector, UrgentDetector, guard_reply, is_text, validate_question
+from .guards import CrisisDetector, GuardReading, UrgentDetector, guard_reading, is_text, validate_question
 from .relevance import CONTEXT_WEIGHT, RelevanceScorer
 from .retrieval import HybridRetriever, Snapshot
 from ..ingest.loading import PUBLIC
@@ -81,6 +81,7 @@ class Turn:
     history: tuple = ()
     audience: str = PUBLIC  # whom the answer is for: "public", or "staff" (the front desk)
     answer: Answer | None = None  # set by the guard when it decides on its own
+    alert: GuardReading | None = None  # a learned guard reading: its message goes first (Steps.decide)
     query: str = ""  # what retrieval searches for
     own: str = ""  # the question itself, made self-standing where it can be
     context: str | None = None  # the earlier question a follow-up points back to
@@ -117,17 +118,26 @@ class Steps:
         # Crisis language gets the crisis message, and an emergency the safety message, even in an
         # over-long message. Both are urgent replies; the crisis one says so in its answerer.
         if problem is None or problem.kind == "too_long":
-            reply = guard_reply(self.crisis, self.urgent, question)
-            if reply == "crisis":
-                return replace(turn, answer=Answer(question, URGENT, self.crisis_message, answerer="crisis"))
-            if reply == "urgent":
-                return replace(turn, answer=Answer(question, URGENT, URGENT_MESSAGE, answerer="guard"))
+            reading = guard_reading(self.crisis, self.urgent, question)
+            if reading is not None and reading.learned and problem is None:
+                # A learned reading is the less sure one (on held-out clinic questions it fired on
+                # "can i do monthly payments..."): the question still goes to the documents, and
+                # the message comes first (decide).
+                return replace(turn, alert=reading)
+            if reading is not None:
+                return replace(turn, answer=self.urgent_reply(question, reading.kind))
         if problem is not None:
             # The reply echoes the question: as text that can be encoded (a lone surrogate
             # becomes "?"), so neither the JSON reply nor the feedback store chokes on it.
             text = question.encode("utf-8", "replace").decode("utf-8") if isinstance(question, str) else ""
             return replace(turn, answer=Answer(text, INVALID, problem.message, answerer="guard"))
         return turn
+
+    def urgent_reply(self, question: str, kind: str) -> Answer:
+        """The crisis message ("crisis") or the safety message ("urgent") alone, as the reply."""
+        if kind == "crisis":
+            return Answer(question, URGENT, self.crisis_message, answerer="crisis")
+        return Answer(question, URGENT, URGENT_MESSAGE, answerer="guard")
 
     def contextualise(self, turn: Turn) -> list[Turn]:
         """The turn once per reading of its question (see ``readings``), spelling corrected."""
@@ -190,7 +200,18 @@ class Steps:
         return vector
 
     def decide(self, turn: Turn) -> Answer:
-        """By the grade of the evidence: refuse, show the closest passages, or compose an answer."""
+        """By the grade of the evidence: refuse, show the closest passages, or compose an answer.
+        After a learned guard reading, an answer gets its message first, and anything else is
+        replaced by that message alone."""
+        answer = self._by_grade(turn)
+        if turn.alert is None:
+            return answer
+        if answer.status != ANSWERED:
+            return self.urgent_reply(turn.question, turn.alert.kind)
+        message = self.crisis_message if turn.alert.kind == "crisis" else URGENT_MESSAGE
+        return replace(answer, alert=Alert(turn.alert.kind, message))
+
+    def _by_grade(self, turn: Turn) -> Answer:
         grade = turn.evidence.grade if turn.evidence is not None else OUT_OF_SCOPE
         if grade == OUT_OF_SCOPE:
             return Answer(turn.question, OUT_OF_SCOPE, REFUSAL, answerer="guard")

@@ -132,6 +132,22 @@ def safety_text(text: str) -> str:
     return "".join(ch if ch.isascii() else _looks_like(ch) for ch in text)
 
 
+def sentence_parts(message: str) -> list[str]:
+    """The message as the guards read it (``safety_text``), and each of its sentences when it has
+    several: in "does it help acne scars? i hate my face so much i want to hurt myself" the
+    question's words outweigh the crisis in the whole message's sentence vector, not in its own
+    sentence's. [] for a message with nothing to read."""
+    text = safety_text(message)
+    if not text.strip():
+        return []
+    # Wikimedia's segmenter: unlike the documents' splitter it needs no capital letter after
+    # the full stop, as patients often type none.
+    from sentencex import segment
+
+    sentences = [s.strip() for s in segment("en", text) if s.strip()]
+    return [text, *sentences] if len(sentences) > 1 else [text]
+
+
 @functools.lru_cache(maxsize=4096)
 def _looks_like(ch: str) -> str:
     """The ASCII a non-ASCII character looks like: decancer's table of confusables (Unicode
@@ -163,12 +179,14 @@ class _TwoReadings:
         raise NotImplementedError
 
     def learned_score(self, message: str) -> float:
-        """The learned reading's score (its threshold is ``self.learned.threshold``); -inf without one."""
-        # The message as both guards read it; its vector is the one the crisis guard computed (cached).
-        text = safety_text(message)
-        if self.learned is None or not text.strip():
+        """The learned reading's score (its threshold is ``self.learned.threshold``); -inf without one.
+        The highest of the message's and of each of its sentences' (``sentence_parts``)."""
+        # The message as both guards read it; its vectors are the ones the crisis guard computed (cached).
+        parts = sentence_parts(message)
+        if self.learned is None or not parts:
             return float("-inf")
-        return float(self.learned.score_vectors(self.embedder.embed_query(text))[0])
+        vectors = np.stack([self.embedder.embed_query(part) for part in parts])
+        return float(self.learned.score_vectors(vectors).max())
 
     def by_signs(self, message: str) -> bool:
         return self.score(message) >= self.model.threshold
@@ -242,22 +260,37 @@ class CrisisDetector(_TwoReadings):
         return self._signs
 
     def score(self, message: str) -> float:
-        text = safety_text(message)
-        if not text.strip():
+        parts = sentence_parts(message)
+        if not parts:
             return 0.0
-        return float((self._sign_vectors() @ self.embedder.embed_query(text)).max())
+        return max(float((self._sign_vectors() @ self.embedder.embed_query(part)).max()) for part in parts)
+
+
+@dataclass(frozen=True)
+class GuardReading:
+    """Which message a patient's message gets ("crisis" or "urgent"), and whether only a learned
+    reading found the need for it (``learned``): the sign lists' readings are the sure ones."""
+
+    kind: str
+    learned: bool
+
+
+def guard_reading(crisis: "CrisisDetector | None", urgent: UrgentDetector, message: str) -> GuardReading | None:
+    """The first guard reading that fires on ``message``, or None. The sign lists' readings come
+    before the learned ones: a message naming a warning sign in its own words ("won't stop
+    bleeding") gets the safety message even when the learned crisis reading also fires on it."""
+    readings = [(crisis.by_signs, GuardReading("crisis", False))] if crisis is not None else []
+    readings.append((urgent.by_signs, GuardReading("urgent", False)))
+    if crisis is not None:
+        readings.append((crisis.by_learning, GuardReading("crisis", True)))
+    readings.append((urgent.by_learning, GuardReading("urgent", True)))
+    return next((reading for reads, reading in readings if reads(message)), None)
 
 
 def guard_reply(crisis: "CrisisDetector | None", urgent: UrgentDetector, message: str) -> str | None:
-    """"crisis", "urgent" or None: which message a patient's message gets. The sign lists' readings
-    come before the learned ones: a message naming a warning sign in its own words ("won't stop
-    bleeding") gets the safety message even when the learned crisis reading also fires on it."""
-    readings = [(crisis.by_signs, "crisis")] if crisis is not None else []
-    readings.append((urgent.by_signs, "urgent"))
-    if crisis is not None:
-        readings.append((crisis.by_learning, "crisis"))
-    readings.append((urgent.by_learning, "urgent"))
-    return next((kind for reads, kind in readings if reads(message)), None)
+    """"crisis", "urgent" or None: which message a patient's message gets (see ``guard_reading``)."""
+    reading = guard_reading(crisis, urgent, message)
+    return reading.kind if reading is not None else None
 
 
 def load_learned(path: Path) -> SentenceClassifier | None:

@@ -136,7 +136,8 @@ def _answer_routes(app: FastAPI, assistant, feedback: FeedbackStore, recent: Rec
     @app.post("/api/ask", summary="Answer a question",
               response_description='The CLI\'s --json object plus answer_id; a reply that is not an answer '
               '(status "closest" or "out_of_scope") also has "contact": {"phone", "url"}, the clinic\'s number '
-              'and booking or contact link ("" when not set)')
+              'and booking or contact link ("" when not set); "alert" is {"kind", "message"} when a safety or '
+              'crisis message is to be shown before the answer, else null')
     def ask(body: AskRequest):
         answer, data = answer_json(body)
         if answer.status == INVALID:
@@ -154,7 +155,9 @@ def _answer_routes(app: FastAPI, assistant, feedback: FeedbackStore, recent: Rec
 
         def lines():
             # Sentences are sent only after the whole answer passed its checks: a language
-            # model's raw tokens never reach the visitor.
+            # model's raw tokens never reach the visitor. A safety message comes before the answer.
+            if answer.alert is not None:
+                yield json.dumps({"type": "delta", "text": answer.alert.message}, ensure_ascii=False) + "\n"
             for piece in re.split(r"(?<=\])\s+", answer.answer):
                 yield json.dumps({"type": "delta", "text": piece}, ensure_ascii=False) + "\n"
             yield json.dumps(done, ensure_ascii=False) + "\n"

@@ -46,10 +46,11 @@ main.contain, main.contain > .column { min-height: 0 !important; }
 #chatbot a.source-link { color: inherit !important; text-decoration: underline; }
 #chatbot .caveat { font-size: 0.85rem; color: #374151; margin: 0.5rem 0 0; }
 .dark #chatbot .caveat { color: #e5e7eb; }
-#chatbot .reply-urgent { border-left: 4px solid #b42318; padding-left: 0.6rem; }
+#chatbot .reply-urgent, #chatbot .reply-alert { border-left: 4px solid #b42318; padding-left: 0.6rem; }
+#chatbot .reply-alert { margin-bottom: 0.8rem; }
 #chatbot .urgent-label { color: #b42318; font-weight: 700; }
 .dark #chatbot .urgent-label { color: #fda29b; }
-#chatbot .reply-urgent .answer { font-weight: 600; }
+#chatbot .reply-urgent .answer, #chatbot .urgent-message { font-weight: 600; }
 #chatbot a.call { display: inline-block; padding: 0.6rem 0.9rem; min-height: 44px; box-sizing: border-box;
   border-radius: 6px; background: #b42318; color: #fff !important; font-weight: 700; text-decoration: none; }
 #chatbot .contact a { display: inline-block; min-height: 24px; margin-right: 1rem; padding: 0;

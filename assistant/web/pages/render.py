@@ -165,14 +165,16 @@ def reply_html(answer: Answer, clinic_phone: str = "", contact_url: str = "") ->
     A reply that is not an answer offers the clinic's number and booking or contact link (each
     when given) and carries no caveat either (it answers nothing the caveat could qualify); the
     closest passages are labelled "No direct answer" and set apart as quotes, so they cannot be
-    read as an answer."""
+    read as an answer.
+
+    An answer with an alert (a learned guard reading fired) starts with the urgent block, the
+    message and the number, and then is an answer like any other."""
     if answer.status == URGENT:
-        call = f"<p>{_call_link(clinic_phone)}</p>" if clinic_phone else ""
-        return (f'<div class="reply reply-{URGENT}"><p class="urgent-label">'
-                f'<span class="urgent-icon">⚠</span> Urgent</p><p class="answer">{as_text(answer.answer)}</p>'
-                f"{call}</div>")
+        return f'<div class="reply reply-{URGENT}">{_urgent_html(answer.answer, clinic_phone)}</div>'
     # The status is a class: Gradio's sanitiser keeps classes and drops data- attributes.
     parts = [f'<div class="reply reply-{html.escape(answer.status)}">']
+    if answer.alert is not None:
+        parts.append(f'<div class="reply-alert">{_urgent_html(answer.alert.message, clinic_phone)}</div>')
     if answer.status == CLOSEST:
         parts.append(_closest_html(answer.answer, answer.citations))
     elif answer.citations:
@@ -187,6 +189,12 @@ def reply_html(answer: Answer, clinic_phone: str = "", contact_url: str = "") ->
         parts.append(f'<p class="caveat">{as_text(answer.caveat)}</p>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def _urgent_html(message: str, clinic_phone: str) -> str:
+    call = f"<p>{_call_link(clinic_phone)}</p>" if clinic_phone else ""
+    return (f'<p class="urgent-label"><span class="urgent-icon">⚠</span> Urgent</p>'
+            f'<p class="answer urgent-message">{as_text(message)}</p>{call}')
 
 
 def _closest_html(text: str, citations: tuple[Citation, ...] = ()) -> str:
@@ -225,8 +233,9 @@ def _sources_html(answer: Answer) -> str:
 def plain_reply(answer: Answer, caveat: bool = True, clinic_phone: str = "", contact_url: str = "") -> str:
     """The reply as plain text, to read out on the phone or paste into an e-mail; file names
     stay out (the reader is a patient). A reply that is not an answer also gives the clinic's
-    number and booking or contact link, when given, before the caveat."""
-    parts = [answer.answer]
+    number and booking or contact link, when given, before the caveat. An alert comes first."""
+    parts = [answer.alert.message] if answer.alert is not None else []
+    parts.append(answer.answer)
     if answer.status in (ANSWERED, CLOSEST) and answer.citations:
         parts.append("Sources:\n" + "\n".join(f"[{c.n}] {c.title} — {c.section}" for c in answer.citations))
     if answer.status in NOT_ANSWERED and (contact := contact_text(clinic_phone, contact_url)):
@@ -255,8 +264,13 @@ def patient_copy(answer: Answer, public: frozenset[str] | set[str], sources: boo
 
     With ``sources``, the cited documents follow as plain lines, title and section, but only
     those whose chunk id is in ``public``: a staff-only document's title (an internal cheat
-    sheet's, say) never goes into what a patient reads."""
-    parts = [strip_markers(answer.answer, answer.citations)]
+    sheet's, say) never goes into what a patient reads. An alert comes first, with the number."""
+    parts = []
+    if answer.alert is not None:
+        parts.append(answer.alert.message)
+        if clinic_phone:
+            parts.append(contact_text(clinic_phone))
+    parts.append(strip_markers(answer.answer, answer.citations))
     if sources and answer.status in (ANSWERED, CLOSEST):
         lines = []
         for c in answer.citations:

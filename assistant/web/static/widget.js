@@ -165,6 +165,11 @@
     "text-decoration:underline;font-size:.85em;vertical-align:baseline}",
     ".mnw-urgent{background:#fdecea;border:2px solid #b3261e;color:#3b0b08}",
     ".mnw-urgent .mnw-answer{font-weight:600}",
+    // A safety message before an answer (a learned reading of the question fired): the urgent
+    // reply's look, above the answer it comes with.
+    ".mnw-alert{margin:0 0 10px;padding:8px 10px;border-radius:8px;background:#fdecea;border:2px solid #b3261e;",
+    "color:#3b0b08;font-weight:600}",
+    ".mnw-alert p{margin:0 0 6px}",
     // The closest passages: set apart from an answer by a grey edge and a label above them.
     ".mnw-closest{border-left:4px solid #5c5c66}",
     ".mnw-label{margin:0 0 4px;font-size:12.5px;font-weight:700;color:#3d3d45}",
@@ -619,6 +624,12 @@
     }
     // Said plainly before the quotes, so they are not read as an answer.
     if (closest) box.appendChild(el("p", {"class": "mnw-label"}, "No direct answer"));
+    if (data.alert && data.alert.message) {
+      var alertBox = box.appendChild(el("div", {"class": "mnw-alert"}));
+      var said = alertBox.appendChild(el("p", {}, data.alert.message));
+      said.insertBefore(el("span", {"class": "mnw-icon", "aria-hidden": "true"}, "⚠"), said.firstChild);
+      if (config.phone) alertBox.appendChild(callLink("Call the clinic:"));
+    }
     box.appendChild(answer);
     if (urgent && config.phone) box.appendChild(callLink("Call the clinic:"));
     if (citations.length) {
@@ -896,7 +907,7 @@
         if (data.status && data.answer) {
           var index = replyCount++;
           var reply = {status: data.status, answer: data.answer, caveat: data.caveat, answer_id: data.answer_id,
-                       question: question,
+                       question: question, alert: data.alert && data.alert.message ? {message: data.alert.message} : null,
                        citations: (data.citations || []).map(function (c) {
                          return {n: c.n, title: c.title, section: c.section, quote: c.quote,
                                  context: c.context || "", source: c.source || ""};
@@ -906,9 +917,10 @@
           if (data.status !== "invalid") state.history.push(question);
           save();
           scrollToStart(box);
-          announce((data.status === "urgent" ? "Urgent: " : data.status === "closest" ? "No direct answer. " : "") +
-                   data.answer.replace(/\s*\[\d+\]/g, "") +
-                   (data.status === "urgent" && config.phone ? " Call the clinic: " + config.phone : ""));
+          var urgentNow = data.status === "urgent" || reply.alert;
+          announce((urgentNow ? "Urgent: " : data.status === "closest" ? "No direct answer. " : "") +
+                   (reply.alert ? reply.alert.message + " " : "") + data.answer.replace(/\s*\[\d+\]/g, "") +
+                   (urgentNow && config.phone ? " Call the clinic: " + config.phone : ""));
         } else {
           var status = data.httpStatus || 0;
           var message = status >= 400 && status < 500 && data.error ? "Sorry, that did not work: " + data.error
