@@ -52,7 +52,7 @@ def test_markup_is_ignored_for_matching_and_kept_in_the_reply(assistant):
 
 def test_json_contract_fields(assistant):
     data = assistant.ask("What is collagen induction therapy?").to_json()
-    assert list(data) == ["question", "status", "answer", "citations", "caveat", "latency_ms", "answerer"]
+    assert list(data) == ["question", "status", "answer", "citations", "caveat", "latency_ms", "answerer", "alert"]
     assert list(data["citations"][0]) == ["n", "title", "section", "quote", "context", "source", "score"]
     # The context is where the quote starts: its lead-in or heading, joined by the ellipsis ("" for none).
     for c in data["citations"]:
