@@ -194,14 +194,6 @@ def test_urgent_reply_calls_the_clinic_and_carries_no_caveat(server, browser):
         classes = refused.get_attribute("class").split()
         assert "reply-closest" in classes or ("reply-out_of_scope" in classes and REFUSAL.split(",")[0] in refused.text)
         assert refused.find_element(By.CSS_SELECTOR, ".contact a[href^='tel:']").get_attribute("href") == tel_href(PHONE)
-        # An answer after which only a learned reading found crisis language: the crisis message
-        # and the number first, then the answer with its caveat and votes.
-        alerted = _ask(browser, "honestly some days i wish i could just disappear because of my scars, does "
-                                "microneedling work on acne scars")
-        alert = alerted.find_element(By.CSS_SELECTOR, ".reply-alert")
-        assert "988" in alert.text and alert.find_element(By.CSS_SELECTOR, "a[href^='tel:']")
-        assert "reply-answered" in alerted.get_attribute("class") and alerted.text.count(CAVEAT) == 1
-        assert alerted.text.index("988") < alerted.text.index(CAVEAT) and _votes_shown(browser, alerted)
         # Every reply is on screen with its sources open for the check.
         for summary in browser.find_elements(By.CSS_SELECTOR, "#chatbot details.sources summary"):
             browser.execute_script("arguments[0].parentElement.open = true", summary)
@@ -211,6 +203,27 @@ def test_urgent_reply_calls_the_clinic_and_carries_no_caveat(server, browser):
         browser.set_window_size(1100, 1500)  # tall enough for the three replies (docs/chat.png)
         _screenshot(browser, "chat.png")
         browser.set_window_size(size["width"], size["height"])
+
+
+def test_an_answer_a_learned_reading_flagged_comes_after_the_crisis_message(server, browser):
+    """Only the learned crisis reading fires on the question, and the documents answer it: the
+    crisis message and the number first, then the answer with its sources, caveat and votes."""
+    from selenium.webdriver.common.by import By
+
+    browser.get_log("browser")
+    _open_chat(browser, server["url"])
+    try:
+        alerted = _ask(browser, "honestly some days i wish i could just disappear because of my scars, does "
+                                "microneedling work on acne scars")
+        alert = alerted.find_element(By.CSS_SELECTOR, ".reply-alert")
+        assert "988" in alert.text and "⚠" in alert.text
+        assert alert.find_element(By.CSS_SELECTOR, "a[href^='tel:']").get_attribute("href") == tel_href(PHONE)
+        assert "reply-answered" in alerted.get_attribute("class") and alerted.text.count(CAVEAT) == 1
+        assert alerted.text.index("988") < alerted.text.index(CAVEAT)
+        assert _votes_shown(browser, alerted) == ["Dislike", "Like"]
+        assert axe_violations(browser) == [] and _csp_blocked(browser) == []
+    finally:
+        _screenshot(browser, "chat-alert.png")
 
 
 def test_closest_passages_read_as_no_answer_and_offer_the_phone_and_booking_page(
