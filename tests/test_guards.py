@@ -2,7 +2,7 @@ import pytest
 
 from assistant.answer.answering import crisis_message
 from assistant.answer.guards import (CRISIS_SIGNS, URGENT_SIGNS, CrisisDetector, UrgentDetector, UrgentModel, safety_text,
-                                    validate_question)
+                                    sentence_parts, validate_question)
 from assistant.errors import ConfigError
 from assistant.settings import Settings
 
@@ -23,6 +23,14 @@ def test_invalid_questions_get_a_kind_and_a_message(question, kind, message):
 
 def test_valid_question_including_markup_passes():
     assert validate_question("Is it <b>permanent</b>?\n", 1000) is None
+
+
+def test_a_message_is_read_whole_and_by_its_sentences_typed_in_lower_case():
+    message = "does it hurt? i hate my face so much. can i pay monthly"
+    assert sentence_parts(message) == (message, "does it hurt?", "i hate my face so much.", "can i pay monthly")
+    assert sentence_parts("is it 3.5 mm deep") == ("is it 3.5 mm deep",)  # one sentence: read once
+    assert sentence_parts("ｐｕｓ on my chin. help") == ("pus on my chin. help", "pus on my chin.", "help")
+    assert sentence_parts(" \u200b ") == ()
 
 
 def test_safety_text_folds_what_would_hide_a_sign():

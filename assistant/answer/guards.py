@@ -132,20 +132,22 @@ def safety_text(text: str) -> str:
     return "".join(ch if ch.isascii() else _looks_like(ch) for ch in text)
 
 
-def sentence_parts(message: str) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def sentence_parts(message: str) -> tuple[str, ...]:
     """The message as the guards read it (``safety_text``), and each of its sentences when it has
     several: in "does it help acne scars? i hate my face so much i want to hurt myself" the
     question's words outweigh the crisis in the whole message's sentence vector, not in its own
-    sentence's. [] for a message with nothing to read."""
+    sentence's. () for a message with nothing to read. Cached: both guards and both readings of
+    each ask for the same message's parts."""
     text = safety_text(message)
     if not text.strip():
-        return []
+        return ()
     # Wikimedia's segmenter: unlike the documents' splitter it needs no capital letter after
     # the full stop, as patients often type none.
     from sentencex import segment
 
     sentences = [s.strip() for s in segment("en", text) if s.strip()]
-    return [text, *sentences] if len(sentences) > 1 else [text]
+    return (text, *sentences) if len(sentences) > 1 else (text,)
 
 
 @functools.lru_cache(maxsize=4096)
